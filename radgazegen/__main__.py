@@ -1,0 +1,61 @@
+"""Command line: ``python -m radgazegen {run,status,book,bench} ...``.
+
+Examples::
+
+    python -m radgazegen run --profile smoke
+    python -m radgazegen run --profile teach --only 01 -p n_example_images=6
+    python -m radgazegen run --profile full -p reflacx_root=/data/reflacx
+    python -m radgazegen book --profile smoke
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import radgazegen  # noqa: F401  (torchvision shim before anything imports torchvision)
+from radgazegen.runner import RunnerError, Study
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m radgazegen", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a profile's notebooks with papermill (stale ones only)")
+    run.add_argument("--profile", required=True, help="smoke | teach | full")
+    run.add_argument("--only", nargs="+", default=[], metavar="NOTEBOOK",
+                     help="run only these notebooks (name or prefix, e.g. 01) and their stale upstream")
+    run.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a parameter (YAML value); NOTEBOOK.KEY=VALUE for one notebook")
+    run.add_argument("--force", action="store_true", help="re-run even up-to-date notebooks")
+    st = sub.add_parser("status", help="which notebooks of a profile are current or stale")
+    st.add_argument("--profile", required=True)
+    st.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
+    bk = sub.add_parser("book", help="build the Jupyter Book from a profile's executed notebooks")
+    bk.add_argument("--profile", required=True)
+    bk.add_argument("--source", default=None, help="folder of executed notebooks (default: the run, else book/<profile>)")
+    bn = sub.add_parser("bench", help="print benchmark figures (cohort throughput, smoke main job)")
+    bn.add_argument("--images", type=int, default=200)
+    bn.add_argument("--skip-main-job", action="store_true")
+    args = ap.parse_args(argv)
+    try:
+        if args.command == "run":
+            Study().run(args.profile, args.only, args.param, force=args.force)
+        elif args.command == "status":
+            for name, state in Study().status(args.profile, args.param):
+                print(f"{name:32s} {state}")
+        elif args.command == "book":
+            from radgazegen.book import build_book
+
+            print(f"book: {build_book(args.profile, source=args.source)}")
+        elif args.command == "bench":
+            from radgazegen.bench import main as bench
+
+            bench(args.images, run_main_job=not args.skip_main_job)
+    except RunnerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
