@@ -36,7 +36,7 @@ from typing import Any, Iterable, Sequence
 
 import yaml
 
-from radgazegen.io import atomic_path, write_json
+from radgazegen.io import write_json
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = Path(__file__).resolve().parent
@@ -223,25 +223,25 @@ class Study:
         running = out_dir / f"{step.name}.running.ipynb"
         failed = out_dir / f"{step.name}.failed.ipynb"
         failed.unlink(missing_ok=True)
-        with atomic_path(out_dir / f".{step.name}.input.ipynb") as src:
-            jupytext.write(nb, src, fmt="ipynb")
-            try:
-                pm.execute_notebook(
-                    str(src), str(running), parameters=step.params, kernel_name=self.kernel,
-                    cwd=str(REPO), progress_bar=False, log_output=False,
-                )
-            except BaseException as exc:
-                if running.exists():
-                    os.replace(running, failed)
-                self.executed(profile, step.name).unlink(missing_ok=True)
-                if isinstance(exc, pm.PapermillExecutionError):
-                    raise StepFailed(
-                        f"{step.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}\n"
-                        f"partial output kept: {failed}", failed,
-                    ) from exc
-                raise
-            finally:
-                src.unlink(missing_ok=True)
+        src = out_dir / f".{step.name}.input.ipynb"
+        jupytext.write(nb, src, fmt="ipynb")
+        try:
+            pm.execute_notebook(
+                str(src), str(running), parameters=step.params, kernel_name=self.kernel,
+                cwd=str(REPO), progress_bar=False, log_output=False,
+            )
+        except BaseException as exc:
+            if running.exists():
+                os.replace(running, failed)
+            self.executed(profile, step.name).unlink(missing_ok=True)
+            if isinstance(exc, pm.PapermillExecutionError):
+                raise StepFailed(
+                    f"{step.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}\n"
+                    f"partial output kept: {failed}", failed,
+                ) from exc
+            raise
+        finally:
+            src.unlink(missing_ok=True)
         os.replace(running, self.executed(profile, step.name))
         write_json(self.state_file(profile, step.name), {
             "key": step.key, "notebook": step.name, "profile": profile,
@@ -262,6 +262,8 @@ def declared_parameters(path: Path) -> dict[str, dict[str, Any]]:
 
     nb = jupytext.read(path)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    for cell in nb.cells:
+        cell.metadata.setdefault("tags", [])
     if not any("parameters" in c.metadata.get("tags", []) for c in nb.cells):
         raise RunnerError(f"{path}: no cell tagged 'parameters' (papermill cannot set its parameters)")
     return {
