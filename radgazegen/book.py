@@ -89,7 +89,7 @@ def build_book(profile: str, study: Study | None = None, source: Path | None = N
     """Collect the chapters and build the HTML book; returns ``_build/html/index.html``."""
     collect_chapters(profile, study, source)
     exe = Path(sys.executable).with_name("jupyter-book")
-    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(REPO), "--warningiserror", "--keep-going"]
+    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(REPO), "--all", "--warningiserror", "--keep-going"]
     subprocess.run(cmd, check=True, cwd=REPO)
     index = REPO / "_build" / "html" / "index.html"
     if not index.exists():

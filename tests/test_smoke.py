@@ -1,0 +1,61 @@
+"""End to end: the smoke profile's notebooks with papermill, then the Jupyter Book build.
+
+This is the README's main job, run into a temporary run folder so that it always starts
+from scratch. It is the slowest test (minutes on 2 cores).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from radgazegen.book import build_book
+from radgazegen.runner import Study
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory) -> Study:
+    study = Study(runs=tmp_path_factory.mktemp("runs"))
+    study.run("smoke", log=print)
+    return study
+
+
+def test_every_smoke_notebook_ran_cleanly(smoke):
+    steps = smoke.resolve("smoke")
+    assert [s.name for s in steps][:2] == ["00_synthetic_cohort", "01_data_preparation"]
+    for step in steps:
+        assert smoke.is_current("smoke", step), step.name
+        nb = nbformat.read(smoke.executed("smoke", step.name), as_version=4)
+        outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+        assert not [o for o in outputs if o.get("output_type") == "error"], step.name
+        assert nb.metadata["papermill"]["parameters"]["profile"] == "smoke"
+        # The profile banner is the first thing a reader sees.
+        assert "Profile: smoke" in json.dumps(outputs[:3]), step.name
+
+
+def test_data_preparation_shows_figures_and_the_split(smoke):
+    nb = nbformat.read(smoke.executed("smoke", "01_data_preparation"), as_version=4)
+    pngs = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(pngs) >= 3  # readings with gaze, a timeline, the long tail (at least)
+    split = (smoke.run_dir("smoke") / "01_data_preparation" / "split.csv").read_text().splitlines()
+    assert split[0] == "dicom_id,split,gaze_source,reading_ids,n_readers"
+    assert any(",test," in row for row in split) and any(",train," in row for row in split)
+
+
+def test_second_run_skips_everything(smoke):
+    results = smoke.run("smoke", log=lambda *_: None)
+    assert {status for _, status, _ in results} == {"skipped"}
+
+
+def test_book_builds_with_the_executed_chapters(smoke):
+    index = build_book("smoke", study=smoke, source=smoke.run_dir("smoke") / "notebooks")
+    html = index.parent
+    chapter = html / "book" / "chapters" / "01_data_preparation.html"
+    assert chapter.exists()
+    text = chapter.read_text()
+    assert "Data preparation" in text and "Profile: smoke" in text and "<img" in text
+    assert "RadGazeGen" in index.read_text()
