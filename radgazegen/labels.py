@@ -113,3 +113,25 @@ def check_label(name: str, vocabulary: tuple[str, ...] = MIMIC_LT_CLASSES, where
             f"{where + ': ' if where else ''}unknown label {name!r}; expected one of {list(vocabulary)}"
         )
     return name
+
+
+#: Column order of CheXpert's test_labels.csv (after "Path").
+CHEXPERT_TEST_COLUMNS: tuple[str, ...] = (
+    "No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Lung Lesion",
+    "Edema", "Consolidation", "Pneumonia", "Atelectasis", "Pneumothorax", "Pleural Effusion",
+    "Pleural Other", "Fracture", "Support Devices",
+)
+
+#: Words that name each finding in a dictation (lower case). The per-finding HVA map V^m
+#: (§3.2.2) keeps the fixations from 1.5 s before the sentence naming the finding until
+#: the last time one of these words is said.
+FINDING_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "Lung Opacity": ("opacity",), "Cardiomegaly": ("cardiomegaly",),
+    "Atelectasis": ("atelectasis",), "Pleural Effusion": ("effusion",),
+    "Support Devices": ("device", "devices"), "Edema": ("edema",), "Pneumonia": ("pneumonia",),
+    "Pneumothorax": ("pneumothorax",), "Lung Lesion": ("nodule", "mass"), "Fracture": ("fracture",),
+    "Enlarged Cardiomediastinum": ("mediastinum",), "Consolidation": ("consolidation",),
+    "Pleural Other": ("thickening",), "Calcification of the Aorta": ("calcification",),
+    "Tortuous Aorta": ("tortuous",), "Pneumoperitoneum": ("pneumoperitoneum",),
+    "Subcutaneous Emphysema": ("emphysema",), "Pneumomediastinum": ("pneumomediastinum",),
+}
