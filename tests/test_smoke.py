@@ -59,4 +59,4 @@ def test_book_builds_with_the_executed_chapters(smoke):
     text = chapter.read_text()
     assert "Data preparation" in text and "Profile: smoke" in text and "<img" in text
     assert "book/intro.html" in index.read_text()  # the landing page redirects to the introduction
-    assert "The paper's claims" in (html / "book" / "intro.html").read_text()
+    assert "Three profiles, one code path" in (html / "book" / "intro.html").read_text()
