@@ -53,13 +53,13 @@ display(profile_banner(profile))
 
 # %% [markdown]
 # ## Generate
-# One call writes the whole cohort. Generation is skipped when the folder already holds a
-# cohort made with the same configuration.
+# One call writes the whole cohort. It is skipped when the folder already holds a cohort made
+# with the same configuration by the same generator code; otherwise the cohort is rewritten.
 
 # %%
 config = CohortConfig(seed=seed, n_mimic=n_mimic, n_chexpert=n_chexpert,
                       image_size=(image_width, image_height), **cohort_options)
-summary = generate_cohort(cohort_root, config, progress=False)
+summary = generate_cohort(cohort_root, config, progress=False, overwrite=True)
 config
 
 # %% [markdown]
@@ -106,4 +106,4 @@ fig.tight_layout()
 # back through the dataset readers and builds the paper's train/test split.
 
 # %%
-pd.Series(summary.counts if hasattr(summary, "counts") else vars(summary)).to_frame("count")
+pd.Series(summary.counts, name="count").to_frame()

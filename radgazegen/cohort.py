@@ -376,8 +376,9 @@ def generate_cohort(root: str | Path, config: CohortConfig | None = None, progre
                     overwrite: bool = False) -> CohortSummary:
     """Write the synthetic cohort under ``root`` (layout: see the module docstring and datasets.md).
 
-    A folder already holding a cohort of the same config is left as it is; one holding a
-    different config raises unless ``overwrite``. Every file is written atomically.
+    A folder already holding a cohort of the same config, made by the same generator code,
+    is left as it is; one holding another raises unless ``overwrite``. Every file is
+    written atomically.
     Returns the counts per dataset and split.
     """
     cfg = config or CohortConfig()
@@ -385,11 +386,11 @@ def generate_cohort(root: str | Path, config: CohortConfig | None = None, progre
     stamp = root / "ground_truth" / "cohort.json"
     if stamp.exists():
         old = json.loads(stamp.read_text())
-        if old.get("config") == cfg.to_json():
+        if old.get("config") == cfg.to_json() and old.get("generator") == _generator_digest():
             log.info("cohort at %s already generated with this config", root)
             return CohortSummary(root, old.get("counts", {}))
         if not overwrite:
-            raise ValueError(f"{stamp}: a cohort with another config is there; pass overwrite=True "
+            raise ValueError(f"{stamp}: a cohort with another config or generator is there; pass overwrite=True "
                              "or choose another folder")
     w, h = cfg.image_size
     master = np.random.default_rng(cfg.seed)
@@ -507,8 +508,21 @@ def generate_cohort(root: str | Path, config: CohortConfig | None = None, progre
         "reflacx_discarded_readings": len(discarded), "egd_cxr_images": len(egd),
         "egd_reflacx_overlap": cfg.egd_reflacx_overlap, "findings": len(truth_rows),
     }
-    rio.write_json(stamp, {"config": cfg.to_json(), "counts": counts})
+    rio.write_json(stamp, {"config": cfg.to_json(), "counts": counts, "generator": _generator_digest()})
     return CohortSummary(root, counts)
+
+
+def _generator_digest() -> str:
+    """Hash of the code that draws the cohort (phantoms, text, gaze, vocabularies)."""
+    import hashlib
+
+    from radgazegen import labels, phantom
+
+    h = hashlib.sha256()
+    for module in (labels, phantom):
+        h.update(Path(module.__file__).read_bytes())
+    h.update(Path(__file__).read_bytes())
+    return h.hexdigest()[:16]
 
 
 EGD_GAZE_COLUMNS = ["SESSION_ID", "MEDIA_ID", "DICOM_ID", "CNT", "Time (in secs)", "TIMETICK(f=10000000)",

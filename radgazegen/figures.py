@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 
@@ -53,6 +54,8 @@ def plot_label_distribution(counts: pd.Series, title: str = "", ax=None):
     colours = [GROUP_COLOURS[lt_group(c)] for c in counts.index]
     ax.bar(range(len(counts)), counts.to_numpy(), color=colours)
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xticks(range(len(counts)), counts.index, rotation=60, ha="right", fontsize=8)
     ax.set_ylabel("images (log scale)")
     ax.set_title(title, fontsize=10)
