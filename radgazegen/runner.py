@@ -122,7 +122,7 @@ class Study:
         steps = self.steps(profile)
         names = {s.name for s in steps}
         parsed = [_parse_override(o, names) for o in overrides]
-        run_dir = self.run_dir(profile).resolve()
+        run_dir = _display_path(self.run_dir(profile))
         keys: dict[str, str] = {}
         used = set()
         for step in steps:
@@ -270,6 +270,16 @@ def declared_parameters(path: Path) -> dict[str, dict[str, Any]]:
         p.name: {"type": p.inferred_type_name, "default": p.default, "help": p.help}
         for p in _infer_parameters(nb)
     }
+
+
+def _display_path(path: Path) -> Path:
+    """``path`` relative to the repository when inside it (notebooks run with cwd = repo),
+    so executed notebooks and the book show ``runs/smoke``, not a machine's home folder."""
+    path = path.resolve()
+    try:
+        return path.relative_to(REPO)
+    except ValueError:
+        return path
 
 
 def package_digest() -> str:
