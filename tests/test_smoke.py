@@ -60,3 +60,16 @@ def test_book_builds_with_the_executed_chapters(smoke):
     assert "Data preparation" in text and "Profile: smoke" in text and "<img" in text
     assert "book/intro.html" in index.read_text()  # the landing page redirects to the introduction
     assert "Three profiles, one code path" in (html / "book" / "intro.html").read_text()
+
+
+def _outputs(study: Study, name: str) -> list:
+    nb = nbformat.read(study.executed("smoke", name), as_version=4)
+    return [{k: v for k, v in o.items() if k != "metadata"}
+            for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+
+
+def test_smoke_gives_the_same_numbers_and_figures_twice(smoke, tmp_path):
+    again = Study(runs=tmp_path / "runs")
+    again.run("smoke", log=lambda *_: None)
+    for step in smoke.resolve("smoke"):
+        assert _outputs(smoke, step.name) == _outputs(again, step.name), step.name
