@@ -301,7 +301,9 @@ def _finding(label: str, a: _Anatomy, rng: np.random.Generator) -> tuple[np.ndar
     if label == "Atelectasis":
         x, y = lung_point("lower zone")
         t = np.linspace(-1, 1, 8)
-        band = c.polyline(np.column_stack([x + 0.07 * t, y + 0.015 * t * u(-1, 1)]), c.h * 0.012) & lung
+        band = c.polyline(np.column_stack([x + 0.07 * t, y + 0.015 * t * u(-1, 1)]), max(2.0, c.h * 0.012)) & lung
+        if not band.any():  # a very small image: a short plate at the chosen point
+            band = c.ellipse(x, y, 0.04, 0.02)
         soft = c.blur(band, c.h * 0.004)
         return 0.55 * soft, soft > 0.25, side, "base"
     if label == "Pleural Effusion":
@@ -322,8 +324,12 @@ def _finding(label: str, a: _Anatomy, rng: np.random.Generator) -> tuple[np.ndar
         delta = -0.1 * region + 0.35 * c.blur(edge, 0.7)
         return delta, region | edge, side, "apex" if apical else "lateral pleural space"
     if label == "Fracture":
-        y = u(g["apex"] + 0.12, g["apex"] + 0.4)
-        x = g["mid"] + sign * u(0.25, 0.36)
+        # a point on a posterior rib, lateral to the spine, in the chosen side's hemithorax
+        on_rib = (a.bone > 0.15) & ((c.xn - g["mid"]) * sign > 0.18) & ((c.xn - g["mid"]) * sign < 0.36) \
+            & (c.yn > g["apex"] + 0.08) & (c.yn < g["apex"] + 0.45)
+        ys, xs = np.nonzero(on_rib)
+        k = int(rng.integers(len(xs)))
+        x, y = xs[k] / c.w, ys[k] / c.h
         gap = c.ellipse(x, y, 0.009, 0.03) & (a.bone > 0.15)
         step = c.ellipse(x + sign * 0.012, y + 0.008, 0.012, 0.012)
         delta = -a.bone * gap - 0.05 * gap + 0.12 * c.blur(step & (a.bone > 0.15), 1.0)
@@ -371,14 +377,15 @@ def _finding(label: str, a: _Anatomy, rng: np.random.Generator) -> tuple[np.ndar
         region = (c.yn > dome + 0.005) & (c.yn < dome + u(0.02, 0.035)) & (np.abs(c.xn - g[f"{side}_cx"]) < g["lung_w"] * 0.8) & a.masks["chest"]
         return -0.55 * c.blur(region, 1.0), region, side, "hemidiaphragm"
     if label == "Subcutaneous Emphysema":
-        wall = a.masks["chest"] & ~a.masks["right_lung"] & ~a.masks["left_lung"] & ((c.xn - g["mid"]) * sign > g["lung_w"] + 0.12)
-        wall &= (c.yn > u(0.25, 0.4)) & (c.yn < u(0.6, 0.75))
+        outside_lungs = a.masks["chest"] & ~a.masks["right_lung"] & ~a.masks["left_lung"]
+        wall = outside_lungs & ((c.xn - g["mid"]) * sign > g["lung_w"] + 0.08) & (c.yn > 0.22) & (c.yn < 0.78)
+        ys, xs = np.nonzero(wall)
         streaks = np.zeros((c.h, c.w), np.float32)
-        for _ in range(25):
-            x, y = g["mid"] + sign * u(g["lung_w"] + 0.14, g["lung_w"] + 0.24), u(0.25, 0.75)
+        for k in rng.integers(0, len(xs), 25):
+            x, y = xs[k] / c.w, ys[k] / c.h
             ang = u(-0.5, 0.5) + np.pi / 2
-            streaks += c.polyline(np.array([[x, y], [x + 0.01 * np.cos(ang), y + 0.04 * np.sin(ang)]]), max(1, c.h * 0.004))
-        region = (streaks > 0) & wall
+            c.draw(streaks, np.array([[x, y], [x + 0.01 * np.cos(ang), y + 0.04 * np.sin(ang)]]), c.h * 0.004, 1.0)
+        region = (streaks > 0) & outside_lungs
         return -0.45 * c.blur(region, 0.8), region, side, "chest wall"
     if label == "Pneumomediastinum":
         region = np.zeros((c.h, c.w), bool)

@@ -1,0 +1,140 @@
+"""Human visual attention (HVA) maps from radiologists' fixations (§3.1, §3.2.2, Fig. 4).
+
+- ``hva_map``: fixations accumulated on the image grid (counts, or weighted by duration)
+  and blurred with a Gaussian whose sigma is given in pixels of the original image
+  (authors: 64 px) or in degrees of visual angle (REFLACX's angular resolution, px/deg);
+  normalised to [0, 1].
+- ``finding_window`` / ``finding_fixations``: the per-finding map V^m keeps only the
+  fixations made while the finding was being reported: from 1.5 s before the start of
+  the sentence that names it to the end of the last mention of its word (the REFLACX
+  authors' rule, ``../shared/notes/method.md``).
+- ``threshold``: V^m >= lambda -> binary mask (0 / 255), optionally dilated (§3.2.2).
+
+Coordinates are pixels of the original image; times are seconds from the start of the
+dictation. Fixations off the image or with NaN fields are dropped and counted.
+"""
+from __future__ import annotations
+
+import re
+import warnings
+from typing import Sequence
+
+import cv2
+import numpy as np
+import pandas as pd
+
+#: Seconds before the start of the sentence naming a finding that its window opens.
+WINDOW_LEAD_S = 1.5
+
+
+def _clean_fixations(fixations: pd.DataFrame, image_size: tuple[int, int], where: str) -> tuple[pd.DataFrame, int]:
+    missing = [c for c in ("x", "y", "start", "end") if c not in fixations.columns]
+    if missing:
+        raise ValueError(f"{where}: fixations lack column(s) {missing}")
+    w, h = image_size
+    ok = fixations[["x", "y", "start", "end"]].notna().all(axis=1)
+    ok &= fixations.x.between(0, w, inclusive="left") & fixations.y.between(0, h, inclusive="left")
+    return fixations[ok], int((~ok).sum())
+
+
+def hva_map(fixations: pd.DataFrame, image_size: tuple[int, int], sigma_px: float | None = 64.0,
+            sigma_deg: float | None = None, pixels_per_degree: float | None = None,
+            weight: str = "count", out_size: tuple[int, int] | None = (512, 512),
+            where: str = "reading") -> np.ndarray:
+    """HVA heat map: ``(H_out, W_out)`` float32 in [0, 1] (all zeros when no fixation remains).
+
+    fixations: DataFrame with x, y (original pixels), start, end (s).
+    image_size: (width, height) of the original image, pixels.
+    sigma_px: Gaussian sigma in original-image pixels (authors 64); or give ``sigma_deg``
+        and ``pixels_per_degree`` (REFLACX angular resolution) instead.
+    weight: "count" (each fixation 1, as the authors' code) or "duration" (seconds).
+    out_size: (width, height) of the map; None = original size. The map is computed at
+        this size with coordinates and sigma scaled, which is equivalent and faster.
+    where: name of the reading, used in warnings.
+    """
+    if weight not in ("count", "duration"):
+        raise ValueError(f"weight: expected 'count' or 'duration', got {weight!r}")
+    if sigma_deg is not None:
+        if not pixels_per_degree or pixels_per_degree <= 0:
+            raise ValueError("pixels_per_degree: needed (> 0) when sigma is given in degrees")
+        sigma_px = sigma_deg * pixels_per_degree
+    if sigma_px is None or sigma_px <= 0:
+        raise ValueError(f"sigma_px: expected > 0 pixels, got {sigma_px}")
+    w, h = image_size
+    ow, oh = out_size if out_size is not None else (w, h)
+    fix, dropped = _clean_fixations(fixations, image_size, where)
+    if dropped:
+        warnings.warn(f"{where}: {dropped} fixation(s) off the image or with missing fields were dropped",
+                      stacklevel=2)
+    grid = np.zeros((oh, ow), np.float32)
+    if len(fix) == 0:
+        warnings.warn(f"{where}: no fixations left; the HVA map is empty", stacklevel=2)
+        return grid
+    xs = np.clip((fix.x.to_numpy() * ow / w).astype(int), 0, ow - 1)
+    ys = np.clip((fix.y.to_numpy() * oh / h).astype(int), 0, oh - 1)
+    wts = np.ones(len(fix), np.float32) if weight == "count" else (fix.end - fix.start).clip(lower=0).to_numpy(np.float32)
+    np.add.at(grid, (ys, xs), wts)
+    sx, sy = sigma_px * ow / w, sigma_px * oh / h
+    grid = cv2.GaussianBlur(grid, (0, 0), sigmaX=sx, sigmaY=sy, borderType=cv2.BORDER_CONSTANT)
+    peak = float(grid.max())
+    return grid / peak if peak > 0 else grid
+
+
+def sentence_starts(words: pd.DataFrame, report: str = "", pause_s: float = 0.5) -> list[int]:
+    """Index in ``words`` of the first word of each dictated sentence.
+
+    Uses the report's sentences when their word counts match ``words``; otherwise a pause
+    longer than ``pause_s`` (or a word ending with '.') starts a new sentence.
+    """
+    if len(words) == 0:
+        return []
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+", report.strip()) if s]
+    counts = [len(s.split()) for s in sentences]
+    if sentences and sum(counts) == len(words):
+        return list(np.cumsum([0] + counts[:-1]))
+    starts = [0]
+    ends = words.end.to_numpy()
+    begins = words.start.to_numpy()
+    tokens = words.word.astype(str).to_numpy()
+    for i in range(1, len(words)):
+        if begins[i] - ends[i - 1] > pause_s or tokens[i - 1].endswith("."):
+            starts.append(i)
+    return starts
+
+
+def finding_window(words: pd.DataFrame, keywords: Sequence[str], report: str = "",
+                   lead_s: float = WINDOW_LEAD_S) -> tuple[float, float] | None:
+    """Time window (s) in which a finding was reported, or None if its words never occur.
+
+    [start of the sentence with the first mention - ``lead_s``, end of the last mention].
+    """
+    keys = {k.lower() for k in keywords}
+    tokens = words.word.astype(str).str.lower().str.strip(".,;:!?")
+    hits = np.nonzero(tokens.isin(keys).to_numpy())[0]
+    if len(hits) == 0:
+        return None
+    starts = sentence_starts(words, report)
+    first_sentence = max(s for s in starts if s <= hits[0])
+    return float(words.start.iloc[first_sentence]) - lead_s, float(words.end.iloc[hits[-1]])
+
+
+def finding_fixations(fixations: pd.DataFrame, window: tuple[float, float] | None) -> pd.DataFrame:
+    """The fixations that start inside ``window`` (empty if the window is None)."""
+    if window is None:
+        return fixations.iloc[0:0]
+    t0, t1 = window
+    return fixations[(fixations.start >= t0) & (fixations.start <= t1)]
+
+
+def threshold(hva: np.ndarray, lam: float, dilate_px: int = 0, iterations: int = 1) -> np.ndarray:
+    """Binary mask of an HVA map: 255 where ``hva >= lam`` (lam in [0, 1]), else 0; uint8.
+
+    dilate_px: side of the square dilation kernel in pixels (authors: 100 at original
+    resolution, 3 iterations); 0 = none.
+    """
+    if not 0 <= lam <= 1:
+        raise ValueError(f"lam: expected a threshold in [0, 1], got {lam}")
+    mask = np.where(hva >= lam, 255, 0).astype(np.uint8) if hva.any() else np.zeros(hva.shape, np.uint8)
+    if dilate_px > 0 and mask.any():
+        mask = cv2.dilate(mask, np.ones((dilate_px, dilate_px), np.uint8), iterations=iterations)
+    return mask
