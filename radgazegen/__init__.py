@@ -7,9 +7,14 @@ Modules, one concern each:
 - ``cohort``   the synthetic cohort, written in the real datasets' layouts
 - ``data``     readers of MIMIC-CXR(-JPG), REFLACX, EGD-CXR, CheXpert test, MIMIC-CXR-LT
 - ``split``    the paper's train / test split (§4, §4.1)
+- ``controls`` radiomics filter maps: Canny, Sobel, GL (§3.2.1)
+- ``gaze``     HVA maps, per-finding time windows, thresholded masks (§3.2.2)
+- ``paper``    the paper's printed numbers, from ``paper_values.yaml``
+- ``io``       atomic writes of artifacts
 - ``figures``  plots shared by the notebooks
 - ``runner``   the papermill runner behind ``python -m radgazegen``
-- ``book``     helpers for the rendered Jupyter Book (profile banners)
+- ``book``     helpers for the rendered Jupyter Book (profile banners, the build)
+- ``bench``    benchmarks that print figures
 """
 from radgazegen._compat import ensure_torchvision_importable
 
