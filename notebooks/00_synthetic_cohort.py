@@ -44,7 +44,6 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-import radgazegen
 from radgazegen.book import profile_banner
 from radgazegen.cohort import CohortConfig, generate_cohort, read_ground_truth
 

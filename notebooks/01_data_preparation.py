@@ -45,7 +45,6 @@ import matplotlib.pyplot as plt
 from pathlib import Path
 from IPython.display import display, Markdown
 
-import radgazegen
 from radgazegen import data, split as paper
 from radgazegen.book import profile_banner
 from radgazegen.figures import draw_reading, plot_label_distribution, plot_reading_timeline

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import io
 import json
 import logging
 from dataclasses import dataclass, field
@@ -44,7 +43,7 @@ from tqdm import tqdm
 from radgazegen import io as rio
 from radgazegen.labels import (
     CHEXPERT_LABELS, CHEXPERT_TEST_COLUMNS, EGD_CHEXPERT_COLUMNS, EGD_CONDITIONS, EGD_FINDINGS,
-    FINDING_KEYWORDS, LT_CLASS_WEIGHTS, LT_TO_EGD_FINDING, LT_TO_REFLACX, LT_TO_REFLACX_PHASE_1,
+    LT_CLASS_WEIGHTS, LT_TO_EGD_FINDING, LT_TO_REFLACX, LT_TO_REFLACX_PHASE_1,
     MIMIC_LT_CLASSES, REFLACX_BOOLEAN_LABELS, REFLACX_LABELS_PHASE_1, REFLACX_LABELS_PHASE_2_3,
 )
 from radgazegen.phantom import Finding, Phantom, render_phantom

@@ -412,8 +412,8 @@ def _finding(label: str, a: _Anatomy, rng: np.random.Generator) -> tuple[np.ndar
     if label == "Cardiomegaly":
         return delta, a.masks["heart"].copy(), "midline", "cardiac silhouette"
     if label == "Enlarged Cardiomediastinum":
-        mask = a.masks["mediastinum"] & (np.abs(c.xn - g["mid"]) > 0.05 / 1.0 * 0.95)
-        return delta, mask | (a.masks["mediastinum"] & (c.yn < g["knob"][1] + 0.1)), "midline", "mediastinum"
+        widened = a.masks["mediastinum"] & (np.abs(c.xn - g["mid"]) > 0.045)  # beyond the normal half-width
+        return delta, widened, "midline", "mediastinum"
     raise AssertionError(label)
 
 

@@ -6,7 +6,6 @@ from scratch. It is the slowest test (minutes on 2 cores).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import nbformat
 import pytest
