@@ -138,3 +138,19 @@ def threshold(hva: np.ndarray, lam: float, dilate_px: int = 0, iterations: int =
     if dilate_px > 0 and mask.any():
         mask = cv2.dilate(mask, np.ones((dilate_px, dilate_px), np.uint8), iterations=iterations)
     return mask
+
+
+def box_agreement(mask: np.ndarray, box: tuple[float, float, float, float]) -> tuple[bool, float]:
+    """How a binary gaze mask agrees with a finding box (same pixel grid).
+
+    Returns (hit: any mask pixel inside the box, IoU of the mask and the filled box).
+    """
+    m = np.asarray(mask) > 0
+    h, w = m.shape
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+    boxed = np.zeros_like(m)
+    boxed[y0:y1, x0:x1] = True
+    inter = int((m & boxed).sum())
+    union = int((m | boxed).sum())
+    return inter > 0, (inter / union if union else 0.0)

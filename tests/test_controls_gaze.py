@@ -87,3 +87,14 @@ def test_threshold_and_dilation():
     assert (threshold(hva, 0.5, dilate_px=3) == 255).sum() == 9
     with pytest.raises(ValueError, match="lam"):
         threshold(hva, 120)
+
+
+def test_box_agreement_known_answers():
+    from radgazegen.gaze import box_agreement
+
+    mask = np.zeros((10, 10), np.uint8)
+    mask[2:6, 2:6] = 255
+    assert box_agreement(mask, (2, 2, 6, 6)) == (True, 1.0)
+    hit, iou = box_agreement(mask, (4, 2, 8, 6))  # shifted by half its width
+    assert hit and iou == pytest.approx(8 / 24)
+    assert box_agreement(mask, (7, 7, 9, 9)) == (False, 0.0)

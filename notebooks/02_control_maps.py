@@ -1,0 +1,297 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Control maps: radiomics filters, lung masks and HVA maps
+#
+# **Overview.** RadGazeGen conditions Stable Diffusion on two kinds of control (§3.2,
+# Fig. 2A). Rad-CN sees *radiomics filter maps* of the radiograph (Canny edges, Sobel
+# gradient magnitude, the Laplacian of Gaussian "GL") and its *lung mask*; HVA-CN sees a
+# *human visual attention* (HVA) map made from where the radiologist looked while
+# dictating a finding (§3.2.2). This chapter computes every control for the training
+# images, checks the lung masks against the cohort's ground truth, and measures how well
+# gaze alone localises a finding: the evidence for the paper's premise that gaze carries
+# disease location.
+#
+# **Prerequisites.** The split of the data-preparation chapter.
+
+# %% tags=["parameters"]
+profile: str = "smoke"  # parameter profile this run belongs to (set by the runner)
+run_dir: str = "runs/smoke"  # folder of this profile's artifacts (set by the runner)
+mimic_cxr_jpg_root: str = "runs/smoke/cohort/mimic-cxr-jpg"  # MIMIC-CXR-JPG root
+reflacx_root: str = "runs/smoke/cohort/reflacx"  # REFLACX root
+egd_cxr_root: str = "runs/smoke/cohort/egd-cxr"  # EGD-CXR root
+ground_truth_root: str = "runs/smoke/cohort"  # synthetic cohort root with ground_truth/, or "" for real data
+control_size: int = 512  # side of every control image, pixels
+canny_low: float = 40.0  # Canny lower hysteresis threshold (authors 40)
+canny_high: float = 50.0  # Canny upper hysteresis threshold (authors 50)
+gl_sigma: float = 1.0  # sigma of the Laplacian of Gaussian, pixels (authors 1)
+hva_sigma_px: float = 64.0  # HVA Gaussian sigma, pixels of the original image (authors 64)
+hva_lambda: float = 0.5  # threshold lambda of the HVA map, fraction of its maximum
+lung_unet_weights: str = ""  # path of the lung U-Net weights unet-6v.pt of ref. [70], or "" if absent
+pspnet_cache_dir: str = ""  # folder holding TorchXRayVision's PSPNet weights, or "" if absent
+sweep_lambdas: list = [0.2, 0.35, 0.5, 0.65, 0.8]  # lambdas of the localisation sweep
+sweep_sigmas_px: list = [16.0, 32.0, 64.0]  # sigmas of the localisation sweep, original pixels
+n_example_findings: int = 4  # findings shown in the control figure
+
+# %%
+from pathlib import Path
+
+import cv2
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from IPython.display import display
+from tqdm import tqdm
+
+from radgazegen import controls, data, gaze, segmentation
+from radgazegen.book import profile_banner
+from radgazegen.cache import MapCache
+from radgazegen.labels import FINDING_KEYWORDS
+
+out_dir = Path(run_dir) / "02_control_maps"
+size = (control_size, control_size)
+display(profile_banner(profile))
+
+# %% [markdown]
+# ## The training images and their readings
+# The split of the previous chapter says which reading (REFLACX or EGD-CXR) provides each
+# training image's gaze.
+
+# %%
+split = pd.read_csv(Path(run_dir) / "01_data_preparation" / "split.csv")
+readings = {r.reading_id: r for r in data.read_reflacx(reflacx_root, mimic_cxr_jpg_root)}
+readings.update({f"{r.reading_id}:{r.dicom_id}": r for r in data.read_egd_cxr(egd_cxr_root, mimic_cxr_jpg_root)})
+egd_by_image = {r.dicom_id: r for k, r in readings.items() if r.source == "egd-cxr"}
+
+
+def reading_for(row) -> data.Record:
+    """The reading that supplies an image's gaze (the first reader's, for multi-reader images)."""
+    if row.gaze_source == "egd-cxr":
+        return egd_by_image[row.dicom_id]
+    return readings[row.reading_ids.split("|")[0]]
+
+
+train = split[split.split == "train"]
+records = [reading_for(row) for row in train.itertuples()]
+len(records)
+
+# %% [markdown]
+# ## Radiomics maps and lung masks, cached per image
+# Each map is computed once per image and parameter set and stored under the run
+# directory; later chapters (training, evaluation) read the same files.
+
+# %%
+caches = {
+    "canny": MapCache(run_dir, "canny", {"low": canny_low, "high": canny_high, "size": control_size}),
+    "sobel": MapCache(run_dir, "sobel", {"size": control_size}),
+    "gl": MapCache(run_dir, "gl", {"sigma": gl_sigma, "size": control_size}),
+    "lung": MapCache(run_dir, "lung-classical", {"size": control_size}),
+}
+fns = {  # each takes the radiograph resized to control_size x control_size
+    "canny": lambda im: controls.canny(im, canny_low, canny_high, size=None),
+    "sobel": lambda im: controls.sobel(im, size=None),
+    "gl": lambda im: controls.gaussian_laplace(im, gl_sigma, size=None),
+    "lung": segmentation.classical_lung_mask,
+}
+maps = {k: {} for k in caches}
+for rec in tqdm(records, desc="controls", disable=None):
+    loaded = {}
+
+    def radiograph() -> np.ndarray:
+        if "image" not in loaded:
+            loaded["image"] = cv2.resize(data.load_image(rec), size, interpolation=cv2.INTER_AREA)
+        return loaded["image"]
+
+    for kind, cache in caches.items():
+        maps[kind][rec.dicom_id] = cache.get(rec.dicom_id, lambda kind=kind: fns[kind](radiograph()))
+pd.DataFrame({k: {"computed": c.misses, "reused from cache": c.hits, "folder": c.dir.name}
+              for k, c in caches.items()}).T
+
+# %% [markdown]
+# ## HVA maps: the whole reading and each finding
+# The whole-reading map accumulates every fixation; the per-finding map V^m keeps only the
+# fixations made from 1.5 s before the sentence naming the finding until its word was last
+# said (§3.2.2). Both are blurred with a Gaussian of sigma = `hva_sigma_px` original-image
+# pixels and normalised to [0, 1]; V^m >= lambda gives the binary gaze control.
+
+# %%
+from radgazegen.labels import LT_TO_REFLACX
+
+truth = pd.read_csv(Path(ground_truth_root) / "ground_truth" / "findings.csv") if ground_truth_root else None
+
+
+def findings_of(rec: data.Record) -> list[tuple[str, tuple[str, ...], tuple[float, float, float, float]]]:
+    """(name, keywords, box in original pixels) of each finding of a reading: the cohort's
+    ground truth when there is one, else the radiologist's REFLACX boxes."""
+    if truth is not None:
+        rows = truth[truth.dicom_id == rec.dicom_id]
+        return [(r.label, FINDING_KEYWORDS[r.label], (r.xmin, r.ymin, r.xmax, r.ymax)) for r in rows.itertuples()]
+    out = []
+    for b in rec.boxes:
+        keys = tuple(k for lt, rx in LT_TO_REFLACX.items() if rx == b.label for k in FINDING_KEYWORDS.get(lt, ()))
+        out.append((b.label, keys, (b.xmin, b.ymin, b.xmax, b.ymax)))
+    return out
+
+
+def finding_hva(rec: data.Record, keywords, sigma_px: float) -> np.ndarray:
+    window = gaze.finding_window(rec.words, keywords, rec.report)
+    fix = gaze.finding_fixations(rec.fixations, window)
+    if fix.empty:
+        return np.zeros(size[::-1], np.float32)
+    return gaze.hva_map(fix, rec.image_size, sigma_px=sigma_px, out_size=size, where=f"reading {rec.reading_id}")
+
+
+def to_control(box, rec) -> tuple[float, float, float, float]:
+    """A box in original pixels -> control-image pixels."""
+    sx, sy = size[0] / rec.image_size[0], size[1] / rec.image_size[1]
+    return box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy
+
+
+whole = MapCache(run_dir, "hva-reading", {"sigma_px": hva_sigma_px, "size": control_size}, fmt="npz")
+per_finding = MapCache(run_dir, "hva-finding", {"sigma_px": hva_sigma_px, "size": control_size}, fmt="npz")
+hva_whole, hva_finding = {}, {}
+for rec in tqdm(records, desc="HVA maps", disable=None):
+    hva_whole[rec.dicom_id] = whole.get(rec.dicom_id, lambda: gaze.hva_map(
+        rec.fixations, rec.image_size, sigma_px=hva_sigma_px, out_size=size, where=f"reading {rec.reading_id}"))
+    for name, keys, box in findings_of(rec):
+        hva_finding[rec.dicom_id, name] = per_finding.get(f"{rec.dicom_id}-{name}", lambda: finding_hva(rec, keys, hva_sigma_px))
+len(hva_finding)
+
+# %% [markdown]
+# ## The controls, side by side (cf. paper Fig. 2A and Fig. 6)
+# One row per finding: the radiograph with the finding's box, the three radiomics maps, the
+# lung mask, the per-finding HVA map and its thresholded mask (lambda = `hva_lambda`).
+
+# %%
+rows = [(rec, f) for rec in records for f in findings_of(rec)]
+seen, examples = set(), []
+for rec, f in rows:
+    if f[0] not in seen and (rec.dicom_id, f[0]) in hva_finding and hva_finding[rec.dicom_id, f[0]].any():
+        seen.add(f[0])
+        examples.append((rec, f))
+examples = examples[:n_example_findings]
+cols = ["radiograph", "Canny", "Sobel", "GL", "lung mask", "HVA map V^m", f"HVA mask (lambda={hva_lambda})"]
+fig, axes = plt.subplots(max(1, len(examples)), len(cols), figsize=(2.1 * len(cols), 2.2 * max(1, len(examples))), squeeze=False)
+for r, (rec, (name, keys, box)) in enumerate(examples):
+    image = cv2.resize(data.load_image(rec), size, interpolation=cv2.INTER_AREA)
+    v = hva_finding[rec.dicom_id, name]
+    panels = [image, maps["canny"][rec.dicom_id], maps["sobel"][rec.dicom_id], maps["gl"][rec.dicom_id],
+              maps["lung"][rec.dicom_id] * 127, v, gaze.threshold(v, hva_lambda)]
+    for c, (ax, panel) in enumerate(zip(axes[r], panels)):
+        ax.imshow(panel, cmap="inferno" if c == 5 else "gray")
+        ax.axis("off")
+        if r == 0:
+            ax.set_title(cols[c], fontsize=8)
+    x0, y0, x1, y1 = to_control(box, rec)
+    for c in (0, 6):
+        axes[r][c].add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor="red", lw=1))
+    axes[r][0].text(2, 14, name, color="yellow", fontsize=7)
+fig.suptitle(f"Controls of the training images ({profile} profile)", fontsize=10)
+fig.tight_layout()
+
+# %% [markdown]
+# ## Lung masks against the ground truth
+# Dice of each available segmentation method against the cohort's ground-truth lung masks
+# (only the synthetic cohort has them). The weight-free method always runs; the U-Net of
+# ref. [70] and TorchXRayVision's PSPNet run when their weights are given as parameters.
+
+# %%
+methods = {"weight-free (Otsu + morphology)": lambda im: segmentation.classical_lung_mask(im)}
+if lung_unet_weights:
+    unet = segmentation.load_lung_unet(lung_unet_weights)
+    methods["lung U-Net [70]"] = lambda im: segmentation.unet_lung_mask(unet, im)
+if pspnet_cache_dir:
+    methods["TorchXRayVision PSPNet"] = lambda im: segmentation.pspnet_lung_mask(im, pspnet_cache_dir)
+dice_rows = []
+if ground_truth_root:
+    from radgazegen.cohort import load_lung_mask
+
+    for rec in records:
+        gt = cv2.resize(load_lung_mask(ground_truth_root, rec.dicom_id), size, interpolation=cv2.INTER_NEAREST)
+        image = cv2.resize(data.load_image(rec), size, interpolation=cv2.INTER_AREA)
+        for name, fn in methods.items():
+            mask = maps["lung"][rec.dicom_id] if name.startswith("weight-free") else fn(image)
+            dice_rows.append({"method": name, "dice": segmentation.dice(mask, gt)})
+    dice_table = pd.DataFrame(dice_rows).groupby("method")["dice"].describe()[["count", "mean", "std", "min"]]
+    not_run = [m for m in ("lung U-Net [70]", "TorchXRayVision PSPNet") if m not in methods]
+    display(dice_table.round(3))
+    print("not available in this run (no weights given):", ", ".join(not_run) or "none")
+else:
+    print("No ground-truth lung masks (real data): Dice is not computed.")
+
+# %% [markdown]
+# The same methods on a real radiograph: `RG1_UNCR.dcm`, a PA chest radiograph that ships
+# with `pydicom-data` (MONOCHROME1, inverted before use).
+
+# %%
+import pydicom
+from pydicom.data import get_testdata_file
+
+dcm = pydicom.dcmread(get_testdata_file("RG1_UNCR.dcm"))
+pixels = dcm.pixel_array.astype(np.float32)
+pixels = (pixels - pixels.min()) / (pixels.max() - pixels.min())
+if dcm.PhotometricInterpretation == "MONOCHROME1":
+    pixels = 1.0 - pixels
+real = cv2.resize((pixels * 255).astype(np.uint8), size, interpolation=cv2.INTER_AREA)
+fig, axes = plt.subplots(1, 1 + len(methods), figsize=(3.2 * (1 + len(methods)), 3.4), squeeze=False)
+axes[0][0].imshow(real, cmap="gray")
+axes[0][0].set_title("RG1_UNCR.dcm", fontsize=8)
+for ax, (name, fn) in zip(axes[0][1:], methods.items()):
+    ax.imshow(real, cmap="gray")
+    ax.imshow(np.ma.masked_equal(fn(real), 0), cmap="coolwarm", alpha=0.45, vmin=1, vmax=2)
+    ax.set_title(name, fontsize=8)
+for ax in axes.flat:
+    ax.axis("off")
+fig.tight_layout()
+
+# %% [markdown]
+# ## What gaze alone localises
+# For every finding of every training reading: threshold its HVA map V^m at lambda and
+# compare the mask with the finding's box, on the cohort's ground truth (the radiologist's
+# REFLACX boxes on real data). *Hit*: the mask touches the box; *IoU*: overlap of the mask
+# with the filled box. If gaze carries where the disease is (the paper's premise, §3.2.2),
+# hits should be frequent for a broad range of lambda and sigma.
+
+# %%
+sweep = []
+for sigma in sweep_sigmas_px:
+    cache = MapCache(run_dir, "hva-finding", {"sigma_px": float(sigma), "size": control_size}, fmt="npz")
+    for rec, (name, keys, box) in rows:
+        v = cache.get(f"{rec.dicom_id}-{name}", lambda: finding_hva(rec, keys, float(sigma)))
+        if not v.any():
+            continue
+        for lam in sweep_lambdas:
+            hit, iou = gaze.box_agreement(gaze.threshold(v, float(lam)), to_control(box, rec))
+            sweep.append({"sigma_px": sigma, "lambda": lam, "finding": name, "hit": hit, "iou": iou})
+sweep = pd.DataFrame(sweep)
+summary = sweep.groupby(["sigma_px", "lambda"])[["hit", "iou"]].mean()
+fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+for sigma, part in summary.groupby(level=0):
+    axes[0].plot(part.index.get_level_values(1), part["hit"], "o-", label=f"sigma {sigma:g} px")
+    axes[1].plot(part.index.get_level_values(1), part["iou"], "o-", label=f"sigma {sigma:g} px")
+axes[0].set(xlabel="lambda", ylabel="fraction of findings hit", ylim=(0, 1.05))
+axes[1].set(xlabel="lambda", ylabel="mean IoU with the finding box", ylim=(0, 1.05))
+axes[0].legend(fontsize=8, frameon=False)
+fig.suptitle(f"Gaze-only localisation of {sweep.groupby(['finding']).ngroups} finding types, "
+             f"{len(sweep) // max(1, len(sweep_lambdas) * len(sweep_sigmas_px))} findings ({profile} profile)", fontsize=10)
+fig.tight_layout()
+
+# %%
+sweep[(sweep.sigma_px == hva_sigma_px) & (sweep["lambda"] == hva_lambda)].groupby("finding")[["hit", "iou"]].mean().round(2)
+
+# %% [markdown]
+# ## Summary
+# Every control the paper uses is computed and cached under `maps/` in the run directory.
+# The lung-mask table and the localisation sweep are this run's numbers; in `smoke` the
+# cohort is tiny and the gaze is simulated to dwell on findings, so they check the wiring
+# and the measurement, not radiologists. Next: gaze-guided hypotheses (§3.2.2, Fig. 4).
