@@ -44,6 +44,7 @@ sweep_sigmas_px: list = [16.0, 32.0, 64.0]  # sigmas of the localisation sweep, 
 n_example_findings: int = 4  # findings shown in the control figure
 
 # %%
+import warnings
 from pathlib import Path
 
 import cv2
@@ -54,9 +55,9 @@ from IPython.display import display
 from tqdm import tqdm
 
 from radgazegen import controls, data, gaze, segmentation
+from radgazegen import split as split_mod
 from radgazegen.book import profile_banner
 from radgazegen.cache import MapCache
-from radgazegen.labels import FINDING_KEYWORDS
 
 out_dir = Path(run_dir) / "02_control_maps"
 size = (control_size, control_size)
@@ -69,20 +70,8 @@ display(profile_banner(profile))
 
 # %%
 split = pd.read_csv(Path(run_dir) / "01_data_preparation" / "split.csv")
-readings = {r.reading_id: r for r in data.read_reflacx(reflacx_root, mimic_cxr_jpg_root)}
-readings.update({f"{r.reading_id}:{r.dicom_id}": r for r in data.read_egd_cxr(egd_cxr_root, mimic_cxr_jpg_root)})
-egd_by_image = {r.dicom_id: r for k, r in readings.items() if r.source == "egd-cxr"}
-
-
-def reading_for(row) -> data.Record:
-    """The reading that supplies an image's gaze (the first reader's, for multi-reader images)."""
-    if row.gaze_source == "egd-cxr":
-        return egd_by_image[row.dicom_id]
-    return readings[row.reading_ids.split("|")[0]]
-
-
-train = split[split.split == "train"]
-records = [reading_for(row) for row in train.itertuples()]
+records = split_mod.gaze_readings(split, data.read_reflacx(reflacx_root, mimic_cxr_jpg_root),
+                                  data.read_egd_cxr(egd_cxr_root, mimic_cxr_jpg_root))
 len(records)
 
 # %% [markdown]
@@ -125,47 +114,37 @@ pd.DataFrame({k: {"computed": c.misses, "reused from cache": c.hits, "folder": c
 # pixels and normalised to [0, 1]; V^m >= lambda gives the binary gaze control.
 
 # %%
-from radgazegen.labels import LT_TO_REFLACX
-
 truth = pd.read_csv(Path(ground_truth_root) / "ground_truth" / "findings.csv") if ground_truth_root else None
 
 
-def findings_of(rec: data.Record) -> list[tuple[str, tuple[str, ...], tuple[float, float, float, float]]]:
-    """(name, keywords, box in original pixels) of each finding of a reading: the cohort's
-    ground truth when there is one, else the radiologist's REFLACX boxes."""
-    if truth is not None:
-        rows = truth[truth.dicom_id == rec.dicom_id]
-        return [(r.label, FINDING_KEYWORDS[r.label], (r.xmin, r.ymin, r.xmax, r.ymax)) for r in rows.itertuples()]
-    out = []
-    for b in rec.boxes:
-        keys = tuple(k for lt, rx in LT_TO_REFLACX.items() if rx == b.label for k in FINDING_KEYWORDS.get(lt, ()))
-        out.append((b.label, keys, (b.xmin, b.ymin, b.xmax, b.ymax)))
-    return out
+def findings_of(rec: data.Record):
+    """(finding, keywords, box in original pixels): the cohort's ground truth, else REFLACX boxes."""
+    return gaze.reading_findings(rec, truth)
 
 
 def finding_hva(rec: data.Record, keywords, sigma_px: float) -> np.ndarray:
-    window = gaze.finding_window(rec.words, keywords, rec.report)
-    fix = gaze.finding_fixations(rec.fixations, window)
-    if fix.empty:
-        return np.zeros(size[::-1], np.float32)
-    return gaze.hva_map(fix, rec.image_size, sigma_px=sigma_px, out_size=size, where=f"reading {rec.reading_id}")
+    return gaze.finding_hva(rec, keywords, sigma_px, out_size=size)
 
 
 def to_control(box, rec) -> tuple[float, float, float, float]:
-    """A box in original pixels -> control-image pixels."""
-    sx, sy = size[0] / rec.image_size[0], size[1] / rec.image_size[1]
-    return box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy
+    return gaze.box_to_grid(box, rec.image_size, size)
 
 
 whole = MapCache(run_dir, "hva-reading", {"sigma_px": hva_sigma_px, "size": control_size}, fmt="npz")
 per_finding = MapCache(run_dir, "hva-finding", {"sigma_px": hva_sigma_px, "size": control_size}, fmt="npz")
 hva_whole, hva_finding = {}, {}
-for rec in tqdm(records, desc="HVA maps", disable=None):
-    hva_whole[rec.dicom_id] = whole.get(rec.dicom_id, lambda: gaze.hva_map(
-        rec.fixations, rec.image_size, sigma_px=hva_sigma_px, out_size=size, where=f"reading {rec.reading_id}"))
-    for name, keys, box in findings_of(rec):
-        hva_finding[rec.dicom_id, name] = per_finding.get(f"{rec.dicom_id}-{name}", lambda: finding_hva(rec, keys, hva_sigma_px))
-len(hva_finding)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always", gaze.EmptyHVAWarning)
+    for rec in tqdm(records, desc="HVA maps", disable=None):
+        hva_whole[rec.dicom_id] = whole.get(rec.dicom_id, lambda: gaze.hva_map(
+            rec.fixations, rec.image_size, sigma_px=hva_sigma_px, out_size=size, where=f"reading {rec.reading_id}"))
+        for name, keys, box in findings_of(rec):
+            hva_finding[rec.dicom_id, name] = per_finding.get(f"{rec.dicom_id}-{name}",
+                                                              lambda: finding_hva(rec, keys, hva_sigma_px))
+caught = [w for w in caught if issubclass(w.category, gaze.EmptyHVAWarning)]
+print(f"{len(hva_finding)} per-finding maps; {len(caught)} computed empty in this run (no fixation in the finding's window)")
+for w in caught[:5]:
+    print("  ", w.message)
 
 # %% [markdown]
 # ## The controls, side by side (cf. paper Fig. 2A and Fig. 6)
@@ -264,6 +243,7 @@ fig.tight_layout()
 
 # %%
 sweep = []
+warnings.simplefilter("ignore", gaze.EmptyHVAWarning)  # counted above; empty maps are skipped here
 for sigma in sweep_sigmas_px:
     cache = MapCache(run_dir, "hva-finding", {"sigma_px": float(sigma), "size": control_size}, fmt="npz")
     for rec, (name, keys, box) in rows:

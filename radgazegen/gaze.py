@@ -23,6 +23,10 @@ import cv2
 import numpy as np
 import pandas as pd
 
+class EmptyHVAWarning(UserWarning):
+    """An HVA map came out empty: no fixation left for the reading or the finding window."""
+
+
 #: Seconds before the start of the sentence naming a finding that its window opens.
 WINDOW_LEAD_S = 1.5
 
@@ -68,7 +72,7 @@ def hva_map(fixations: pd.DataFrame, image_size: tuple[int, int], sigma_px: floa
                       stacklevel=2)
     grid = np.zeros((oh, ow), np.float32)
     if len(fix) == 0:
-        warnings.warn(f"{where}: no fixations left; the HVA map is empty", stacklevel=2)
+        warnings.warn(f"{where}: no fixations left; the HVA map is empty", EmptyHVAWarning, stacklevel=2)
         return grid
     xs = np.clip((fix.x.to_numpy() * ow / w).astype(int), 0, ow - 1)
     ys = np.clip((fix.y.to_numpy() * oh / h).astype(int), 0, oh - 1)
@@ -154,3 +158,49 @@ def box_agreement(mask: np.ndarray, box: tuple[float, float, float, float]) -> t
     inter = int((m & boxed).sum())
     union = int((m | boxed).sum())
     return inter > 0, (inter / union if union else 0.0)
+
+
+def finding_hva(record, keywords: Sequence[str], sigma_px: float = 64.0,
+                out_size: tuple[int, int] = (512, 512)) -> np.ndarray:
+    """Per-finding HVA map V^m of one reading: ``(H_out, W_out)`` float32 in [0, 1].
+
+    record: a ``data.Record`` with fixations, words, report and image_size.
+    keywords: the words that name the finding in the dictation (``labels.FINDING_KEYWORDS``).
+    An empty window (the finding is never named, or no fixation falls in its window) gives an
+    all-zero map and a warning naming the reading.
+    """
+    where = f"reading {record.reading_id or record.dicom_id}"
+    window = finding_window(record.words, keywords, record.report)
+    fix = finding_fixations(record.fixations, window)
+    if fix.empty:
+        warnings.warn(f"{where}: no fixation while {'/'.join(keywords) or 'the finding'} was reported; "
+                      "its HVA map is empty", EmptyHVAWarning, stacklevel=2)
+        return np.zeros(out_size[::-1], np.float32)
+    return hva_map(fix, record.image_size, sigma_px=sigma_px, out_size=out_size, where=where)
+
+
+def reading_findings(record, truth: pd.DataFrame | None = None) -> list[tuple[str, tuple[str, ...], tuple[float, float, float, float]]]:
+    """(finding in the MIMIC-CXR-LT vocabulary, its keywords, box in original pixels) per finding.
+
+    truth: the synthetic cohort's ``ground_truth/findings.csv`` (dicom_id, label, xmin, ymin,
+    xmax, ymax); None for real data, where the radiologist's REFLACX boxes are used, each box
+    label mapped to the MIMIC-CXR-LT classes it stands for (``labels.LT_TO_REFLACX``).
+    """
+    from radgazegen.labels import FINDING_KEYWORDS, LT_TO_REFLACX, LT_TO_REFLACX_PHASE_1
+
+    if truth is not None:
+        rows = truth[truth.dicom_id == record.dicom_id]
+        return [(r.label, FINDING_KEYWORDS[r.label], (r.xmin, r.ymin, r.xmax, r.ymax)) for r in rows.itertuples()]
+    out = []
+    for b in record.boxes:
+        for lt in sorted({lt for table in (LT_TO_REFLACX, LT_TO_REFLACX_PHASE_1)
+                          for lt, rx in table.items() if rx == b.label}):
+            out.append((lt, FINDING_KEYWORDS.get(lt, ()), (b.xmin, b.ymin, b.xmax, b.ymax)))
+    return out
+
+
+def box_to_grid(box: tuple[float, float, float, float], image_size: tuple[int, int],
+                grid_size: tuple[int, int] = (512, 512)) -> tuple[float, float, float, float]:
+    """A box (x0, y0, x1, y1) in original pixels of an image of ``image_size`` (w, h) -> ``grid_size`` pixels."""
+    sx, sy = grid_size[0] / image_size[0], grid_size[1] / image_size[1]
+    return box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy

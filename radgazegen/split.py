@@ -72,3 +72,25 @@ def check_counts(summary: dict[str, int], expected_train: int | None, expected_t
         if expected is not None and summary[key] != expected:
             out.append(f"{key}: expected {expected} images, the data gave {summary[key]}")
     return out
+
+
+def gaze_readings(split: pd.DataFrame, reflacx: list, egd: list, which: str = "train") -> list:
+    """The reading that supplies each ``which``-split image's gaze, in the split's order.
+
+    split: the data-preparation split (``SPLIT_COLUMNS``); reflacx / egd: records from
+    ``data.read_reflacx`` / ``data.read_egd_cxr``. Multi-reader REFLACX images use their first
+    listed reading. A reading named by the split but absent from the records is a ``KeyError``
+    naming the image and the reading.
+    """
+    by_reading = {r.reading_id: r for r in reflacx}
+    egd_by_image = {r.dicom_id: r for r in egd}
+    out = []
+    for row in split[split.split == which].itertuples():
+        if row.gaze_source == "egd-cxr":
+            key, table = row.dicom_id, egd_by_image
+        else:
+            key, table = str(row.reading_ids).split("|")[0], by_reading
+        if key not in table:
+            raise KeyError(f"split.csv: image {row.dicom_id}: {row.gaze_source} reading {key} not found")
+        out.append(table[key])
+    return out
