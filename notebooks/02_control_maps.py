@@ -84,7 +84,7 @@ caches = {
     "canny": MapCache(run_dir, "canny", {"low": canny_low, "high": canny_high, "size": control_size}),
     "sobel": MapCache(run_dir, "sobel", {"size": control_size}),
     "gl": MapCache(run_dir, "gl", {"sigma": gl_sigma, "size": control_size}),
-    "lung": MapCache(run_dir, "lung-classical", {"size": control_size}),
+    "lung": MapCache(run_dir, "lung-classical", {"size": control_size, "method": "otsu + opencv morphology"}),
 }
 fns = {  # each takes the radiograph resized to control_size x control_size
     "canny": lambda im: controls.canny(im, canny_low, canny_high, size=None),

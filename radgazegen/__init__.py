@@ -9,6 +9,9 @@ Modules, one concern each:
 - ``split``    the paper's train / test split (§4, §4.1)
 - ``controls`` radiomics filter maps: Canny, Sobel, GL (§3.2.1)
 - ``gaze``     HVA maps, per-finding time windows, thresholded masks (§3.2.2)
+- ``segmentation`` lung masks: U-Net of ref. [70], TorchXRayVision PSPNet, weight-free method
+- ``cache``    per-image cache of control maps under the run directory
+- ``hypotheses`` gaze-guided hypotheses and their selection (§3.2.2, Fig. 4)
 - ``paper``    the paper's printed numbers, from ``paper_values.yaml``
 - ``io``       atomic writes of artifacts
 - ``figures``  plots shared by the notebooks

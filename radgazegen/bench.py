@@ -1,6 +1,9 @@
 """Benchmarks that print figures (never asserted): ``python -m radgazegen bench``.
 
 - cohort generation throughput: images/s for ``n`` images at 512x512 (target: 200 in < 30 s);
+- control maps: images/s for the whole control set (Canny + Sobel + GL + weight-free lung
+  mask + HVA map) at 512x512, batched over a thread pool, against a straightforward
+  per-image SciPy version like the authors' (target: >= 50 images/s for radiomics + HVA);
 - the smoke main job's wall time: every smoke notebook from scratch, then the book
   (target once all notebooks exist: < 10 minutes after install).
 """
@@ -22,6 +25,71 @@ def cohort_throughput(n_images: int = 200, size: tuple[int, int] = (512, 512)) -
                                                            image_size=size), progress=True)
         dt = time.perf_counter() - t0
     return {"images": n_images, "seconds": dt, "images_per_s": n_images / dt}
+
+
+def _bench_inputs(n: int, original: tuple[int, int] = (2544, 3056), n_fixations: int = 200):
+    """``n`` phantom radiographs at 512x512 and one reading's fixations on a ``original`` (w, h) image."""
+    import numpy as np
+    import pandas as pd
+
+    from radgazegen.phantom import render_phantom
+
+    rng = np.random.default_rng(0)
+    images = [render_phantom(["Pleural Effusion"], rng, size=(512, 512)).image for _ in range(n)]
+    t = np.sort(rng.uniform(0, 60, n_fixations))
+    fix = pd.DataFrame({"x": rng.uniform(0, original[0], n_fixations), "y": rng.uniform(0, original[1], n_fixations),
+                        "start": t, "end": t + 0.25})
+    return images, fix, original
+
+
+def control_set_throughput(n_images: int = 64, n_reference: int = 8, workers: int | None = None) -> dict[str, float]:
+    """Images/s of the control set: the package's batched code vs a per-image SciPy reference."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import cv2
+    import numpy as np
+    from scipy import ndimage
+
+    from radgazegen import controls, gaze, segmentation
+
+    images, fix, original = _bench_inputs(n_images)
+    workers = workers or os.cpu_count() or 1
+
+    def radiomics_hva(im):
+        controls.canny(im, size=None), controls.sobel(im, size=None), controls.gaussian_laplace(im, size=None)
+        return gaze.hva_map(fix, original, sigma_px=64.0, out_size=(512, 512))
+
+    def everything(im):
+        radiomics_hva(im)
+        return segmentation.classical_lung_mask(im)
+
+    def reference(im):  # per image, float64 SciPy filters and the HVA map at full resolution, as the authors
+        cv2.Canny(im, 40, 50)
+        g = im.astype(np.float64)
+        mag = np.hypot(ndimage.sobel(g, 0), ndimage.sobel(g, 1))
+        (mag / mag.max() * 255).astype(np.uint8)
+        log = np.abs(ndimage.gaussian_laplace(g, 1.0))
+        (log / log.max() * 255).astype(np.uint8)
+        grid = np.zeros(original[::-1])
+        np.add.at(grid, (fix.y.to_numpy().astype(int), fix.x.to_numpy().astype(int)), 1.0)
+        hva = ndimage.gaussian_filter(grid, 64.0)
+        cv2.resize(hva / hva.max(), (512, 512), interpolation=cv2.INTER_AREA)
+        return segmentation.classical_lung_mask(im)
+
+    out = {"images": n_images, "workers": workers}
+    with ThreadPoolExecutor(workers) as pool:
+        for name, fn in (("radiomics + HVA", radiomics_hva), ("whole control set", everything)):
+            list(pool.map(fn, images[:2]))  # warm-up
+            t0 = time.perf_counter()
+            list(pool.map(fn, images))
+            out[f"{name}, batched (images/s)"] = n_images / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    for im in images[:n_reference]:
+        reference(im)
+    out["whole control set, per-image SciPy reference (images/s)"] = n_reference / (time.perf_counter() - t0)
+    out["speed-up (whole set)"] = out["whole control set, batched (images/s)"] / out[
+        "whole control set, per-image SciPy reference (images/s)"]
+    return out
 
 
 def smoke_main_job() -> dict[str, float]:
@@ -46,6 +114,9 @@ def main(n_images: int = 200, run_main_job: bool = True) -> None:
     c = cohort_throughput(n_images)
     print(f"cohort generation: {c['images']} images at 512x512 in {c['seconds']:.1f} s "
           f"= {c['images_per_s']:.1f} images/s (target: 200 images in < 30 s)")
+    for k, v in control_set_throughput().items():
+        print(f"control maps at 512x512, {k}: {v:.1f}" if isinstance(v, float) else f"control maps: {k} = {v}")
+    print("(target: >= 50 images/s for the radiomics maps plus the HVA map)")
     if run_main_job:
         for k, v in smoke_main_job().items():
             print(f"smoke main job, {k}: {v:.1f}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from skimage import filters, measure, morphology
@@ -49,6 +50,12 @@ def split_lungs(lungs: np.ndarray) -> np.ndarray:
     return out
 
 
+def _morph(mask: np.ndarray, op: int, radius: int) -> np.ndarray:
+    """Binary opening / closing with a disk of ``radius`` pixels (OpenCV, elliptic element)."""
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    return cv2.morphologyEx(mask.astype(np.uint8), op, disk).astype(bool)
+
+
 def classical_lung_mask(image: np.ndarray) -> np.ndarray:
     """Lung mask without weights: ``(H, W)`` uint8 in {0, 1, 2} from a ``(H, W)`` uint8 radiograph."""
     image = np.asarray(image)
@@ -62,12 +69,12 @@ def classical_lung_mask(image: np.ndarray) -> np.ndarray:
     if inside.size == 0:
         return np.zeros((h, w), np.uint8)
     dark = body & (smooth < filters.threshold_otsu(inside))
-    dark = morphology.opening(dark, morphology.disk(max(1, h // 100)))
+    dark = _morph(dark, cv2.MORPH_OPEN, max(1, h // 100))
     cleared = measure.label(dark)
     border = set(np.unique(np.concatenate([cleared[0], cleared[-1], cleared[:, 0], cleared[:, -1]])))
     dark &= ~np.isin(cleared, list(border - {0}))
     dark = morphology.remove_small_holes(dark, max_size=h * w // 50)
-    dark = morphology.closing(dark, morphology.disk(max(1, h // 64)))
+    dark = _morph(dark, cv2.MORPH_CLOSE, max(1, h // 64))
     return split_lungs(dark)
 
 
