@@ -1,0 +1,197 @@
+"""Stable Diffusion parts for SD-CXR, Rad-CN and HVA-CN (§3.1-3.2), assembled one way.
+
+``sd_parts(source, ...)`` returns the five parts of Stable Diffusion as ``SDParts``:
+tokenizer, text encoder, VAE, U-Net and noise scheduler.
+
+- ``source="tiny"`` (smoke) and ``source="small"`` (teach): parts built from configs with
+  random weights; nothing is downloaded. The CLIP tokenizer is built offline from the BPE
+  vocabulary that open_clip ships (ids identical to CLIP's).
+- any other ``source``: a Stable Diffusion v1.5 hub id (e.g. ``runwayml/stable-diffusion-v1-5``)
+  or a local directory in diffusers layout. A local directory that lacks a part is an error
+  naming the path and the files expected there.
+
+Images are ``(N, 1 or 3, S, S)`` in [-1, 1]; latents are ``(N, 4, S / f, S / f)`` with ``f``
+the VAE's downsampling factor (8 for SD v1.5, 2 for the tiny VAE).
+"""
+from __future__ import annotations
+
+import gzip
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from radgazegen.io import write_json, write_text
+
+#: The parts of a diffusers Stable Diffusion directory and the file each needs.
+SD_LAYOUT = {"tokenizer": "tokenizer_config.json", "text_encoder": "config.json", "vae": "config.json",
+             "unet": "config.json", "scheduler": "scheduler_config.json"}
+
+#: CLIP's context length (tokens, including start and end).
+MAX_TOKENS = 77
+
+
+@dataclass
+class SDParts:
+    """The parts of Stable Diffusion. ``source`` says where they came from."""
+    tokenizer: object
+    text_encoder: object
+    vae: object
+    unet: object
+    scheduler: object
+    source: str
+
+    @property
+    def vae_scale_factor(self) -> int:
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+
+def clip_tokenizer_files(folder: str | Path) -> Path:
+    """Write CLIP's tokenizer files (vocab.json, merges.txt, tokenizer_config.json) into ``folder``.
+
+    Built from open_clip's shipped ``bpe_simple_vocab_16e6.txt.gz`` exactly as CLIP builds
+    its vocabulary: 256 byte symbols, their ``</w>`` forms, 48,894 merges, two special tokens.
+    """
+    from open_clip.tokenizer import bytes_to_unicode, default_bpe
+
+    folder = Path(folder)
+    if (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file():
+        return folder
+    lines = gzip.open(default_bpe()).read().decode("utf-8").split("\n")
+    merges = lines[1:49152 - 256 - 2 + 1]
+    vocab = list(bytes_to_unicode().values())
+    vocab = vocab + [v + "</w>" for v in vocab]
+    vocab += ["".join(m.split()) for m in merges]
+    vocab += ["<|startoftext|>", "<|endoftext|>"]
+    write_json(folder / "vocab.json", {v: i for i, v in enumerate(vocab)})
+    write_text(folder / "merges.txt", "#version: 0.2\n" + "\n".join(merges) + "\n")
+    write_json(folder / "tokenizer_config.json", {
+        "model_max_length": MAX_TOKENS, "bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>",
+        "unk_token": "<|endoftext|>", "pad_token": "<|endoftext|>", "do_lower_case": True,
+        "tokenizer_class": "CLIPTokenizer"})
+    return folder
+
+
+def clip_tokenizer(folder: str | Path):
+    """A ``transformers.CLIPTokenizer`` built offline (files written to ``folder`` if absent)."""
+    from transformers import CLIPTokenizer
+
+    return CLIPTokenizer.from_pretrained(str(clip_tokenizer_files(folder)))
+
+
+#: Config sizes of the parts built from scratch. "tiny": CPU seconds (smoke);
+#: "small": trained from scratch on one GPU within the teach budget.
+SIZES = {
+    "tiny": {"text": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4),
+             "vae": dict(block_out_channels=(16, 32), layers_per_block=1, norm_num_groups=8),
+             "unet": dict(block_out_channels=(32, 64), layers_per_block=1, cross_attention_dim=32,
+                          attention_head_dim=4, norm_num_groups=8)},
+    "small": {"text": dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=4, num_attention_heads=4),
+              "vae": dict(block_out_channels=(64, 128, 128), layers_per_block=1, norm_num_groups=32),
+              "unet": dict(block_out_channels=(64, 128, 256), layers_per_block=1, cross_attention_dim=256,
+                           attention_head_dim=8, norm_num_groups=32)},
+}
+
+
+def _built(size: str, tokenizer_dir: str | Path, resolution: int) -> SDParts:
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    cfg = SIZES[size]
+    tokenizer = clip_tokenizer(tokenizer_dir)
+    text_encoder = CLIPTextModel(CLIPTextConfig(vocab_size=len(tokenizer), max_position_embeddings=MAX_TOKENS,
+                                                bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                                                pad_token_id=tokenizer.pad_token_id, **cfg["text"]))
+    nb = len(cfg["vae"]["block_out_channels"])
+    vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, sample_size=resolution,
+                        down_block_types=("DownEncoderBlock2D",) * nb, up_block_types=("UpDecoderBlock2D",) * nb,
+                        **cfg["vae"])
+    nu = len(cfg["unet"]["block_out_channels"])
+    unet = UNet2DConditionModel(
+        sample_size=resolution // 2 ** (nb - 1), in_channels=4, out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D",) * (nu - 1) + ("DownBlock2D",),
+        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * (nu - 1), **cfg["unet"])
+    scheduler = DDPMScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
+                              beta_schedule="scaled_linear", clip_sample=False,
+                              steps_offset=1, prediction_type="epsilon")
+    return SDParts(tokenizer, text_encoder, vae, unet, scheduler, source=f"{size} (built from configs)")
+
+
+def check_sd_directory(path: str | Path) -> Path:
+    """A local diffusers Stable Diffusion directory, or ``FileNotFoundError`` naming what is missing."""
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: Stable Diffusion directory not found (expected the diffusers layout: "
+                                + ", ".join(f"{k}/{v}" for k, v in SD_LAYOUT.items()) + ")")
+    missing = [f"{k}/{v}" for k, v in SD_LAYOUT.items() if not (path / k / v).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{path}: missing {', '.join(missing)} (a diffusers Stable Diffusion directory "
+                                f"has {', '.join(f'{k}/{v}' for k, v in SD_LAYOUT.items())})")
+    return path
+
+
+def sd_parts(source: str, tokenizer_dir: str | Path = "runs/tokenizer", resolution: int = 512,
+             local_files_only: bool = True) -> SDParts:
+    """The Stable Diffusion parts from ``source``: "tiny", "small", a hub id or a local directory.
+
+    resolution: image side in pixels (sets the built VAE / U-Net sample sizes).
+    local_files_only: for hub ids, use only the local Hugging Face cache (no download).
+    """
+    if source in SIZES:
+        return _built(source, tokenizer_dir, resolution)
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    looks_local = source.startswith((".", "/", "~")) or Path(source).expanduser().exists()
+    where = str(check_sd_directory(source)) if looks_local else source
+    kw = {"local_files_only": local_files_only}
+    try:
+        return SDParts(CLIPTokenizer.from_pretrained(where, subfolder="tokenizer", **kw),
+                       CLIPTextModel.from_pretrained(where, subfolder="text_encoder", **kw),
+                       AutoencoderKL.from_pretrained(where, subfolder="vae", **kw),
+                       UNet2DConditionModel.from_pretrained(where, subfolder="unet", **kw),
+                       DDPMScheduler.from_pretrained(where, subfolder="scheduler", **kw), source=source)
+    except OSError as exc:
+        raise FileNotFoundError(f"{source}: Stable Diffusion weights not available locally ({exc}). Give a local "
+                                "directory in diffusers layout, or a hub id already in the Hugging Face cache.") from None
+
+
+def save_sd_parts(parts: SDParts, folder: str | Path) -> Path:
+    """Save all parts in diffusers layout (safetensors) with a ``model_index.json``, loadable by
+    ``StableDiffusionPipeline.from_pretrained(folder)`` and by ``sd_parts(folder)``."""
+    folder = Path(folder)
+    parts.tokenizer.save_pretrained(str(folder / "tokenizer"))
+    parts.text_encoder.save_pretrained(str(folder / "text_encoder"), safe_serialization=True)
+    parts.vae.save_pretrained(str(folder / "vae"), safe_serialization=True)
+    parts.unet.save_pretrained(str(folder / "unet"), safe_serialization=True)
+    parts.scheduler.save_pretrained(str(folder / "scheduler"))
+    write_json(folder / "model_index.json", {
+        "_class_name": "StableDiffusionPipeline", "_diffusers_version": _diffusers_version(),
+        "tokenizer": ["transformers", "CLIPTokenizer"], "text_encoder": ["transformers", "CLIPTextModel"],
+        "vae": ["diffusers", "AutoencoderKL"], "unet": ["diffusers", "UNet2DConditionModel"],
+        "scheduler": ["diffusers", "DDPMScheduler"], "safety_checker": [None, None],
+        "feature_extractor": [None, None], "requires_safety_checker": False})
+    return folder
+
+
+def _diffusers_version() -> str:
+    import diffusers
+
+    return diffusers.__version__
+
+
+def encode_prompt(parts: SDParts, prompts: list[str], device="cpu", where: str = "prompt"):
+    """Text embeddings ``(N, 77, D)`` of ``prompts``; prompts longer than 77 tokens are truncated
+    with a warning naming ``where`` and how many tokens were cut."""
+    import warnings
+
+    import torch
+
+    full = parts.tokenizer(prompts, padding=False, truncation=False)["input_ids"]
+    for i, ids in enumerate(full):
+        if len(ids) > parts.tokenizer.model_max_length:
+            warnings.warn(f"{where} {i}: {len(ids)} tokens, truncated to {parts.tokenizer.model_max_length} "
+                          f"({len(ids) - parts.tokenizer.model_max_length} cut)", stacklevel=2)
+    ids = parts.tokenizer(prompts, padding="max_length", truncation=True, max_length=parts.tokenizer.model_max_length,
+                          return_tensors="pt").input_ids.to(device)
+    with torch.no_grad():
+        return parts.text_encoder(ids)[0]

@@ -1,0 +1,95 @@
+"""Stable Diffusion parts built offline, the loading errors, and the training loop's resume."""
+from __future__ import annotations
+
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from radgazegen.models import check_sd_directory, clip_tokenizer, encode_prompt, save_sd_parts, sd_parts
+from radgazegen.training import Batch, TrainConfig, checkpoints, train
+
+
+@pytest.fixture(scope="module")
+def tok_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("tokenizer")
+
+
+def test_offline_clip_tokenizer_gives_clips_ids(tok_dir):
+    tok = clip_tokenizer(tok_dir)
+    # CLIP ViT-L/14's ids for this phrase (start 49406, end 49407)
+    assert tok("a photo of a cat")["input_ids"] == [49406, 320, 1125, 539, 320, 2368, 49407]
+    assert len(tok) == 49408 and tok.model_max_length == 77
+
+
+def test_long_prompts_are_truncated_with_a_warning(tok_dir):
+    parts = sd_parts("tiny", tok_dir, resolution=32)
+    with pytest.warns(UserWarning, match=r"prompt 1: \d+ tokens, truncated to 77"):
+        emb = encode_prompt(parts, ["small effusion", "opacity " * 120])
+    assert emb.shape == (2, 77, 32)
+
+
+def test_missing_weights_directory_names_the_path_and_the_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"nowhere: Stable Diffusion directory not found.*unet/config.json"):
+        check_sd_directory(tmp_path / "nowhere")
+    (tmp_path / "sd" / "unet").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match=r"missing tokenizer/tokenizer_config.json, text_encoder/config.json, vae/config.json"):
+        sd_parts(str(tmp_path / "sd"))
+
+
+def test_saved_parts_load_in_stock_diffusers_and_back(tok_dir, tmp_path):
+    from diffusers import StableDiffusionPipeline
+
+    parts = sd_parts("tiny", tok_dir, resolution=32)
+    save_sd_parts(parts, tmp_path / "sd")
+    again = sd_parts(str(tmp_path / "sd"))
+    for a, b in zip(parts.unet.state_dict().values(), again.unet.state_dict().values()):
+        assert torch.equal(a, b)
+    pipe = StableDiffusionPipeline.from_pretrained(str(tmp_path / "sd"))
+    out = pipe("effusion", num_inference_steps=2, height=32, width=32, output_type="np",
+               generator=torch.Generator().manual_seed(0))
+    assert out.images.shape == (1, 32, 32, 3)
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    images = torch.from_numpy(rng.uniform(-1, 1, (6, 3, 32, 32)).astype(np.float32))
+    controls = torch.from_numpy(rng.uniform(0, 1, (6, 3, 32, 32)).astype(np.float32))
+    return lambda idx: Batch(images[idx], [f"finding {i}" for i in idx], {"canny": controls[idx]})
+
+
+def _train(tok_dir, out, steps, controlnet: bool):
+    from diffusers import ControlNetModel
+
+    torch.manual_seed(0)
+    parts = sd_parts("tiny", tok_dir, resolution=32)
+    cn = ControlNetModel.from_unet(parts.unet, conditioning_embedding_out_channels=(16, 32)) if controlnet else None
+    cfg = TrainConfig(max_steps=steps, batch_size=2, checkpoint_every=2, lr=1e-3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = train(parts, _data(), 6, cfg, out, controlnet=cn, control_name="canny", progress=False)
+    return (cn or parts.unet), result
+
+
+@pytest.mark.parametrize("controlnet", [False, True], ids=["sd-cxr-unet", "controlnet"])
+def test_interrupted_training_resumes_to_the_same_weights(tok_dir, tmp_path, controlnet):
+    straight, r1 = _train(tok_dir, tmp_path / "a", 4, controlnet)
+    _train(tok_dir, tmp_path / "b", 2, controlnet)  # "killed" after step 2: only its checkpoint remains
+    shutil.rmtree(tmp_path / "b" / "final")
+    resumed, r2 = _train(tok_dir, tmp_path / "b", 4, controlnet)
+    assert r2["resumed_from"].endswith("checkpoint-0000002") and r1["resumed_from"] is None
+    assert [m["step"] for m in r2["metrics"]] == [1, 2, 3, 4] and r1["metrics"] == r2["metrics"]
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+    ck = checkpoints(tmp_path / "b")[-1]
+    assert (ck / "model" / "diffusion_pytorch_model.safetensors").is_file() and (ck / "optimizer.safetensors").is_file()
+    assert not list(ck.rglob("*.bin")) and not list(ck.rglob("*.pt"))  # nothing pickled
+
+
+def test_train_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="mixed_precision"):
+        TrainConfig(mixed_precision="fp8")
+    with pytest.raises(ValueError, match="max_steps"):
+        TrainConfig(max_steps=0)
