@@ -93,3 +93,37 @@ def test_train_config_rejects_bad_values():
         TrainConfig(mixed_precision="fp8")
     with pytest.raises(ValueError, match="max_steps"):
         TrainConfig(max_steps=0)
+
+
+def test_generation_equals_stock_diffusers_with_our_saved_controlnets(tok_dir, tmp_path):
+    from diffusers import ControlNetModel, StableDiffusionControlNetPipeline, UniPCMultistepScheduler
+
+    from radgazegen.generation import controlnet_pipeline, generate, write_generation
+
+    torch.manual_seed(0)
+    parts = sd_parts("tiny", tok_dir, resolution=32)
+    save_sd_parts(parts, tmp_path / "sd")
+    dirs = []
+    for name in ("rad", "hva"):
+        cn = ControlNetModel.from_unet(parts.unet, conditioning_embedding_out_channels=(16, 32))
+        with torch.no_grad():  # non-zero residuals, so the controls matter
+            for p in cn.parameters():
+                p.add_(0.05 * torch.randn_like(p))
+        cn.save_pretrained(str(tmp_path / name))
+        dirs.append(tmp_path / name)
+    controls = [torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(i)) for i in range(2)]
+    ours = generate(controlnet_pipeline(tmp_path / "sd", dirs), ["effusion"], controls, scales=[1.0, 0.8],
+                    steps=3, seeds=[7], resolution=32)
+    stock = StableDiffusionControlNetPipeline.from_pretrained(
+        str(tmp_path / "sd"), controlnet=[ControlNetModel.from_pretrained(str(d)) for d in dirs],
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    stock.scheduler = UniPCMultistepScheduler.from_config(stock.scheduler.config)
+    ref = stock("effusion", image=controls, controlnet_conditioning_scale=[1.0, 0.8], num_inference_steps=3,
+                height=32, width=32, output_type="np", generator=torch.Generator().manual_seed(7)).images
+    ref = np.clip(ref.mean(axis=-1) * 255, 0, 255).round().astype(np.uint8)
+    assert ours.shape == (1, 32, 32) and np.array_equal(ours, ref)
+    off = generate(controlnet_pipeline(tmp_path / "sd", dirs), ["effusion"], controls, scales=[1.0, 0.0],
+                   steps=3, seeds=[7], resolution=32)
+    assert not np.array_equal(off, ours)  # switching HVA-CN off (Eq. 6 indicator) changes the image
+    manifest = write_generation(tmp_path / "gen", ours, [{"prompt": "effusion", "scales": [1.0, 0.8], "seed": 7}])
+    assert list(manifest.columns) == ["file", "prompt", "scales", "seed"] and (tmp_path / "gen" / "00000.png").is_file()

@@ -1,0 +1,125 @@
+"""Generation with any subset of controls: RadGazeGen (Eq. 6) and the baselines.
+
+Eq. 6 sums the residuals of the frozen Rad-CN and of HVA-CN, each scaled by its
+conditioning scale, and adds them to SD-CXR's U-Net; an indicator switches each control on
+or off. This is exactly what diffusers' ``MultiControlNetModel`` does inside the stock
+``StableDiffusionControlNetPipeline``, so generation *is* the stock pipeline built from our
+saved parts: what we generate is what a user of stock diffusers gets with the same seed.
+
+- ``controlnet_pipeline(sd_dir, controlnets)``: SD-CXR + a list of ControlNets (UniPC by default);
+- ``text_pipeline(sd_dir)``: SD-CXR alone (the text-only baseline);
+- ``adapter_pipeline(sd_dir, adapter)``: the T2I-Adapter baseline;
+- ``generate(pipe, prompts, controls, ...)``: a batch with one seed per prompt, returning
+  ``(N, H, W)`` uint8 grayscale images;
+- ``write_generation(folder, ...)``: PNGs plus ``manifest.csv`` (prompt, controls, scales, seed, model).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+import pandas as pd
+import torch
+
+from radgazegen.io import write_bytes, write_text
+
+SCHEDULERS = ("unipc", "ddim", "ddpm")
+
+
+def _scheduler(name: str, sd_dir: Path):
+    from diffusers import DDIMScheduler, DDPMScheduler, UniPCMultistepScheduler
+
+    cls = {"unipc": UniPCMultistepScheduler, "ddim": DDIMScheduler, "ddpm": DDPMScheduler}.get(name)
+    if cls is None:
+        raise ValueError(f"scheduler: expected one of {SCHEDULERS}, got {name!r}")
+    return cls.from_pretrained(str(sd_dir), subfolder="scheduler")
+
+
+def _common(sd_dir: str | Path, scheduler: str, device: str, dtype):
+    from radgazegen.models import sd_parts
+
+    parts = sd_parts(str(sd_dir))
+    return dict(vae=parts.vae, text_encoder=parts.text_encoder, tokenizer=parts.tokenizer, unet=parts.unet,
+                scheduler=_scheduler(scheduler, Path(sd_dir)), safety_checker=None, feature_extractor=None,
+                requires_safety_checker=False)
+
+
+def controlnet_pipeline(sd_dir: str | Path, controlnets: Sequence, scheduler: str = "unipc", device: str = "cpu",
+                        dtype=torch.float32):
+    """``StableDiffusionControlNetPipeline`` of SD-CXR (``sd_dir``) with ``controlnets``
+    (``ControlNetModel`` objects or directories saved with ``save_pretrained``)."""
+    from diffusers import ControlNetModel, StableDiffusionControlNetPipeline
+
+    nets = [ControlNetModel.from_pretrained(str(c)) if isinstance(c, (str, Path)) else c for c in controlnets]
+    if not nets:
+        raise ValueError("controlnets: give at least one ControlNet (use text_pipeline for SD alone)")
+    pipe = StableDiffusionControlNetPipeline(controlnet=nets if len(nets) > 1 else nets[0],
+                                             **_common(sd_dir, scheduler, device, dtype))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device, dtype)
+
+
+def text_pipeline(sd_dir: str | Path, scheduler: str = "unipc", device: str = "cpu", dtype=torch.float32):
+    """``StableDiffusionPipeline`` of SD-CXR: the text-only baseline."""
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline(**_common(sd_dir, scheduler, device, dtype))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device, dtype)
+
+
+def adapter_pipeline(sd_dir: str | Path, adapter, scheduler: str = "unipc", device: str = "cpu", dtype=torch.float32):
+    """``StableDiffusionAdapterPipeline`` of SD-CXR with a ``T2IAdapter`` (object or directory)."""
+    from diffusers import StableDiffusionAdapterPipeline, T2IAdapter
+
+    adapter = T2IAdapter.from_pretrained(str(adapter)) if isinstance(adapter, (str, Path)) else adapter
+    pipe = StableDiffusionAdapterPipeline(adapter=adapter, **_common(sd_dir, scheduler, device, dtype))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device, dtype)
+
+
+def generate(pipe, prompts: Sequence[str], controls: Sequence[torch.Tensor] | torch.Tensor | None = None,
+             scales: Sequence[float] | float = 1.0, steps: int = 20, guidance: float = 7.5, seeds: Sequence[int] = (0,),
+             negative_prompt: str | None = None, resolution: int = 512) -> np.ndarray:
+    """Generate one image per prompt: ``(N, H, W)`` uint8 grayscale (mean of the RGB output).
+
+    controls: per ControlNet a ``(N, C, R, R)`` tensor in [0, 1] (one tensor for a single
+    ControlNet or an adapter); scales: conditioning scale per ControlNet; seeds: one per prompt.
+    """
+    if len(seeds) != len(prompts):
+        raise ValueError(f"seeds: expected one per prompt ({len(prompts)}), got {len(seeds)}")
+    out = []
+    for i, (prompt, seed) in enumerate(zip(prompts, seeds)):
+        kw = dict(prompt=prompt, num_inference_steps=steps, guidance_scale=guidance, height=resolution,
+                  width=resolution, negative_prompt=negative_prompt, output_type="np",
+                  generator=torch.Generator().manual_seed(int(seed)))
+        if controls is not None:
+            if isinstance(controls, torch.Tensor):
+                kw["image"] = controls[i:i + 1]
+            else:
+                kw["image"] = [c[i:i + 1] for c in controls]
+            if hasattr(pipe, "controlnet"):
+                kw["controlnet_conditioning_scale"] = list(scales) if isinstance(scales, (list, tuple)) else scales
+            else:
+                kw["adapter_conditioning_scale"] = scales
+        image = pipe(**kw).images[0]
+        out.append(np.clip(image.mean(axis=-1) * 255.0, 0, 255).round().astype(np.uint8))
+    return np.stack(out)
+
+
+def write_generation(folder: str | Path, images: np.ndarray, rows: Sequence[dict]) -> pd.DataFrame:
+    """Write ``images`` as ``<folder>/<i>.png`` and ``manifest.csv`` (one row per image: file plus
+    ``rows[i]``: prompt, controls, scales, seed, model...). Atomic per file; returns the manifest."""
+    folder = Path(folder)
+    records = []
+    for i, (image, row) in enumerate(zip(images, rows)):
+        name = f"{i:05d}.png"
+        ok, buf = cv2.imencode(".png", image)
+        write_bytes(folder / name, buf.tobytes())
+        records.append({"file": name, **{k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in row.items()}})
+    manifest = pd.DataFrame(records)
+    write_text(folder / "manifest.csv", manifest.to_csv(index=False))
+    return manifest

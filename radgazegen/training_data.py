@@ -1,0 +1,99 @@
+"""Training items for SD-CXR, Rad-CN and HVA-CN: radiograph, report prompt, cached controls.
+
+An item is one training radiograph with its prompt (the MIMIC-CXR report's FINDINGS and
+IMPRESSION) and the paths of its cached controls (``cache.MapCache`` folders written by the
+control-map and hypothesis chapters). ``ControlDataset(items, resolution)(indices)`` returns
+a ``training.Batch``:
+
+- pixel_values ``(B, 3, R, R)`` float32 in [-1, 1] (grayscale replicated to RGB, as SD expects);
+- conditioning: control name -> ``(B, 3, R, R)`` float32 in [0, 1] (the map replicated to RGB,
+  as the stock ControlNet pipelines feed a control image), plus ``"unified"``: the radiomics
+  maps and the lung mask stacked as channels ``(B, 4, R, R)`` (the paper's unified control).
+
+The lung mask {0, 1, 2} (background, right, left lung) is shown as {0, 127, 254} / 255.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from radgazegen.data import DataError
+from radgazegen.training import Batch
+
+#: Controls of Rad-CN, in the order of the unified control's channels.
+RADIOMICS_CONTROLS = ("canny", "sobel", "gl", "segmentation")
+#: The gaze control of HVA-CN.
+GAZE_CONTROL = "hva"
+
+
+@dataclass
+class Item:
+    """One training example: dicom_id, image path, prompt, control name -> PNG path."""
+    dicom_id: str
+    image_path: Path
+    prompt: str
+    controls: dict[str, Path] = field(default_factory=dict)
+
+
+def read_gray(path: Path, resolution: int, where: str) -> np.ndarray:
+    """A grayscale image resized to ``resolution`` x ``resolution``: ``(R, R)`` uint8; clear error if unreadable."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: {where} not found")
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if image is None:
+        raise DataError(f"{path}: {where} is corrupt or unreadable")
+    return cv2.resize(image, (resolution, resolution), interpolation=cv2.INTER_AREA)
+
+
+def control_image(name: str, path: Path, resolution: int) -> np.ndarray:
+    """A control as ``(R, R)`` float32 in [0, 1]; the lung mask's labels {0, 1, 2} -> {0, 127, 254} / 255."""
+    if name == "segmentation":
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: control 'segmentation' not found")
+        raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if raw is None:
+            raise DataError(f"{path}: control 'segmentation' is corrupt or unreadable")
+        m = cv2.resize(raw, (resolution, resolution), interpolation=cv2.INTER_NEAREST)
+        return (m.astype(np.float32) * 127.0) / 255.0
+    return read_gray(path, resolution, f"control {name!r}").astype(np.float32) / 255.0
+
+
+class ControlDataset:
+    """``dataset(indices) -> Batch`` over ``items`` at ``resolution`` pixels.
+
+    controls: which control names to load (each item must have them all); the unified
+    control is added when all of ``RADIOMICS_CONTROLS`` are loaded.
+    """
+
+    def __init__(self, items: Sequence[Item], resolution: int, controls: Sequence[str] = ()):
+        self.items, self.resolution, self.controls = list(items), int(resolution), tuple(controls)
+        for it in self.items:
+            missing = [c for c in self.controls if c not in it.controls]
+            if missing:
+                raise KeyError(f"item {it.dicom_id}: no control(s) {missing}")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __call__(self, indices) -> Batch:
+        r = self.resolution
+        items = [self.items[int(i)] for i in indices]
+        px = np.stack([read_gray(it.image_path, r, "radiograph") for it in items]).astype(np.float32) / 127.5 - 1.0
+        cond = {}
+        for name in self.controls:
+            maps = np.stack([control_image(name, it.controls[name], r) for it in items])
+            cond[name] = torch.from_numpy(maps)[:, None].repeat(1, 3, 1, 1)
+        if all(c in cond for c in RADIOMICS_CONTROLS):
+            cond["unified"] = torch.cat([cond[c][:, :1] for c in RADIOMICS_CONTROLS], dim=1)
+        return Batch(torch.from_numpy(px)[:, None].repeat(1, 3, 1, 1), [it.prompt for it in items], cond)
+
+
+def to_uint8(images: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Images in [-1, 1] ``(N, C, H, W)`` -> grayscale ``(N, H, W)`` uint8 (mean over channels)."""
+    x = images.detach().float().cpu().numpy() if torch.is_tensor(images) else np.asarray(images, np.float32)
+    return np.clip((x.mean(axis=1) + 1.0) * 127.5, 0, 255).round().astype(np.uint8)
