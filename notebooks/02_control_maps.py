@@ -58,6 +58,7 @@ from radgazegen import controls, data, gaze, segmentation
 from radgazegen import split as split_mod
 from radgazegen.book import profile_banner
 from radgazegen.cache import MapCache
+from radgazegen.io import write_json
 
 out_dir = Path(run_dir) / "02_control_maps"
 size = (control_size, control_size)
@@ -103,6 +104,7 @@ for rec in tqdm(records, desc="controls", disable=None):
 
     for kind, cache in caches.items():
         maps[kind][rec.dicom_id] = cache.get(rec.dicom_id, lambda kind=kind: fns[kind](radiograph()))
+write_json(out_dir / "controls.json", {("segmentation" if k == "lung" else k): str(c.dir) for k, c in caches.items()})
 pd.DataFrame({k: {"computed": c.misses, "reused from cache": c.hits, "folder": c.dir.name}
               for k, c in caches.items()}).T
 

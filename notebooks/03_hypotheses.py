@@ -182,6 +182,7 @@ with warnings.catch_warnings():
             mixed_sel = hypotheses.select_hypothesis(finding, mask, mixed, np.stack([radiograph(d) for d in mixed]), extractor)
             selections[rec.dicom_id, finding] = (rec, v, mask, sel)
             rows.append({"dicom_id": rec.dicom_id, "reading_id": rec.reading_id, "finding": finding,
+                         "control_path": str(hyp_cache.path(f"{rec.dicom_id}-{finding}")),
                          "selected": sel.selected, "score": float(sel.scores[sel.best]),
                          "bag": "|".join(bag), "scores": "|".join(f"{s:.4f}" for s in sel.scores),
                          "located": hits[sel.best], "located_chance": float(np.nanmean(hits)) if not np.isnan(hits).all() else np.nan,

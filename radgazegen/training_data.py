@@ -97,3 +97,47 @@ def to_uint8(images: torch.Tensor | np.ndarray) -> np.ndarray:
     """Images in [-1, 1] ``(N, C, H, W)`` -> grayscale ``(N, H, W)`` uint8 (mean over channels)."""
     x = images.detach().float().cpu().numpy() if torch.is_tensor(images) else np.asarray(images, np.float32)
     return np.clip((x.mean(axis=1) + 1.0) * 127.5, 0, 255).round().astype(np.uint8)
+
+
+def run_items(run_dir: str | Path, mimic_cxr_jpg_root: str | Path, mimic_cxr_reports_root: str | Path,
+              which: str = "train", gaze: bool = False) -> list[Item]:
+    """The training (or test) items of a run, with the controls its earlier chapters cached.
+
+    Reads ``01_data_preparation/split.csv`` (images), the MIMIC-CXR reports (prompts),
+    ``02_control_maps/controls.json`` (radiomics and lung-mask cache folders) and, with
+    ``gaze=True``, ``03_hypotheses/hypotheses.csv``: then one item per (image, finding) whose
+    ``"hva"`` control is the selected hypothesis. A report without text gets the prompt
+    "chest radiograph".
+    """
+    import json
+
+    import pandas as pd
+
+    from radgazegen.data import read_mimic_cxr
+
+    run_dir = Path(run_dir)
+    split = pd.read_csv(run_dir / "01_data_preparation" / "split.csv")
+    ids = list(split.dicom_id[split.split == which])
+    records = {r.dicom_id: r for r in read_mimic_cxr(mimic_cxr_jpg_root, mimic_cxr_reports_root) if r.dicom_id in set(ids)}
+    missing = [d for d in ids if d not in records]
+    if missing:
+        raise DataError(f"{mimic_cxr_jpg_root}: {len(missing)} image(s) of split.csv not in MIMIC-CXR, e.g. {missing[:3]}")
+    spec = run_dir / "02_control_maps" / "controls.json"
+    if not spec.is_file():
+        raise FileNotFoundError(f"{spec}: not found; run the control-maps chapter first")
+    folders = json.loads(spec.read_text())
+    items = [Item(d, records[d].image_path, records[d].report or "chest radiograph",
+                  {name: Path(folder) / f"{d}.png" for name, folder in folders.items()}) for d in ids]
+    if not gaze:
+        return items
+    hyp = run_dir / "03_hypotheses" / "hypotheses.csv"
+    if not hyp.is_file():
+        raise FileNotFoundError(f"{hyp}: not found; run the hypotheses chapter first")
+    by_id = {it.dicom_id: it for it in items}
+    out = []
+    for row in pd.read_csv(hyp).itertuples():
+        base = by_id.get(row.dicom_id)
+        if base is not None:
+            out.append(Item(base.dicom_id, base.image_path, base.prompt,
+                            {**base.controls, GAZE_CONTROL: Path(row.control_path)}))
+    return out

@@ -1,0 +1,132 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+#   radgazegen:
+#     upstream: [01_data_preparation, 02_control_maps]
+# ---
+
+# %% [markdown]
+# # SD-CXR: Stable Diffusion fine-tuned on radiographs and reports
+#
+# **Overview.** Every model of RadGazeGen sits on SD-CXR, Stable Diffusion v1.5 whose U-Net
+# is fine-tuned on MIMIC-CXR radiographs paired with their reports (§3.1, §4.1: 512x512,
+# learning rate 1e-5, batch 4 with 4 accumulation steps, fp16, gradient checkpointing,
+# max-grad-norm 1). The text encoder and the VAE stay frozen. The loss is the usual one of
+# latent diffusion: the U-Net predicts the noise added to the image's latents at a random
+# timestep, given the report's CLIP embedding.
+#
+# In `smoke` the parts are tiny random networks built from configs, trained for a few
+# steps on CPU: the chapter checks the wiring, and its samples are noise. `teach` trains
+# small parts from scratch on the cohort; `full` starts from the real SD v1.5 weights.
+#
+# **Prerequisites.** The split (data preparation) and the cached controls (control maps).
+
+# %% tags=["parameters"]
+profile: str = "smoke"  # parameter profile this run belongs to (set by the runner)
+run_dir: str = "runs/smoke"  # folder of this profile's artifacts (set by the runner)
+mimic_cxr_jpg_root: str = "runs/smoke/cohort/mimic-cxr-jpg"  # MIMIC-CXR-JPG root
+mimic_cxr_reports_root: str = "runs/smoke/cohort/mimic-cxr"  # MIMIC-CXR reports root
+sd_source: str = "tiny"  # "tiny", "small", or a Stable Diffusion v1.5 hub id or local directory
+resolution: int = 64  # training and sampling resolution, pixels
+max_steps: int = 30  # optimiser steps (paper 50,000)
+batch_size: int = 4  # images per micro-batch (paper 4)
+grad_accum: int = 1  # micro-batches per optimiser step (paper 4)
+lr: float = 1e-4  # AdamW learning rate (paper 1e-5)
+mixed_precision: str = "no"  # "no", "fp16" (paper) or "bf16"
+gradient_checkpointing: bool = False  # trade compute for memory (paper: on)
+checkpoint_every: int = 10  # optimiser steps between checkpoints
+scheduler: str = "unipc"  # sampler of the validation images
+sample_steps: int = 10  # denoising steps of the validation images
+guidance: float = 3.0  # classifier-free guidance scale of the validation images
+n_validation: int = 4  # validation images (test-split prompts)
+seed: int = 0  # seed of training and sampling
+
+# %%
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from IPython.display import display
+
+from radgazegen import generation, models, training, training_data
+from radgazegen.book import profile_banner
+
+out_dir = Path(run_dir) / "04_sd_cxr"
+device = "cuda" if torch.cuda.is_available() else "cpu"
+display(profile_banner(profile))
+
+# %% [markdown]
+# ## Training pairs: radiograph and report
+# The training images of the split with the FINDINGS and IMPRESSION of their reports.
+
+# %%
+items = training_data.run_items(run_dir, mimic_cxr_jpg_root, mimic_cxr_reports_root)
+dataset = training_data.ControlDataset(items, resolution)
+pd.DataFrame([{"dicom_id": it.dicom_id, "prompt": it.prompt[:120]} for it in items[:5]])
+
+# %% [markdown]
+# ## The parts and the training run
+# Training resumes from the last checkpoint in the output folder if one is there (a run
+# killed midway picks up where it stopped and ends with the same weights).
+
+# %%
+torch.manual_seed(seed)
+parts = models.sd_parts(sd_source, tokenizer_dir=Path(run_dir) / "tokenizer", resolution=resolution)
+n_params = sum(p.numel() for p in parts.unet.parameters())
+print(f"parts: {parts.source}; U-Net {n_params / 1e6:.2f} M parameters; VAE factor {parts.vae_scale_factor}")
+config = training.TrainConfig(max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr,
+                              mixed_precision=mixed_precision, gradient_checkpointing=gradient_checkpointing,
+                              checkpoint_every=checkpoint_every, seed=seed)
+result = training.train(parts, dataset, len(dataset), config, out_dir / "train")
+print(f"trained {result['steps']} steps" + (f", resumed from {result['resumed_from']}" if result["resumed_from"] else ""))
+parts.unet = type(parts.unet).from_pretrained(str(result["final"]))
+sd_dir = models.save_sd_parts(parts, out_dir / "model")
+print("SD-CXR saved (diffusers layout):", sd_dir)
+
+# %%
+log = pd.DataFrame(result["metrics"])
+fig, ax = plt.subplots(figsize=(5.5, 3))
+ax.plot(log.step, log.loss, lw=1, alpha=0.5, label="per step")
+ax.plot(log.step, log.loss.rolling(max(1, len(log) // 10), min_periods=1).mean(), lw=2, label="running mean")
+ax.set(xlabel="optimiser step", ylabel="noise-prediction MSE", title=f"SD-CXR training loss ({profile} profile)")
+ax.legend(frameon=False, fontsize=8)
+fig.tight_layout()
+
+# %% [markdown]
+# ## Validation images
+# Prompts from held-out test reports, sampled with the trained SD-CXR (text only).
+
+# %%
+test_items = training_data.run_items(run_dir, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test")[:n_validation]
+pipe = generation.text_pipeline(sd_dir, scheduler=scheduler, device=device)
+prompts = [it.prompt for it in test_items]
+images = generation.generate(pipe, prompts, steps=sample_steps, guidance=guidance,
+                             seeds=[seed + i for i in range(len(prompts))], resolution=resolution)
+generation.write_generation(out_dir / "validation", images, [{"prompt": p, "seed": seed + i, "model": "SD-CXR",
+                                                              "controls": [], "scales": []} for i, p in enumerate(prompts)])
+fig, axes = plt.subplots(2, len(test_items), figsize=(2.4 * len(test_items), 5.2), squeeze=False)
+for j, (it, im) in enumerate(zip(test_items, images)):
+    axes[0][j].imshow(training_data.read_gray(it.image_path, resolution, "radiograph"), cmap="gray")
+    axes[1][j].imshow(im, cmap="gray")
+    axes[0][j].set_title(it.prompt[:40] + "...", fontsize=6)
+for ax in axes.flat:
+    ax.axis("off")
+axes[0][0].text(-8, resolution / 2, "real", rotation=90, va="center", fontsize=8)
+axes[1][0].text(-8, resolution / 2, "SD-CXR", rotation=90, va="center", fontsize=8)
+fig.suptitle(f"Test prompts: real radiographs and SD-CXR samples ({profile} profile)", fontsize=9)
+fig.tight_layout()
+
+# %% [markdown]
+# ## Summary
+# SD-CXR is saved in diffusers layout under `04_sd_cxr/model` (it loads in a stock
+# `StableDiffusionPipeline`), with its checkpoints and loss log under `04_sd_cxr/train`.
+# The ControlNets of the next chapters start from its U-Net.
