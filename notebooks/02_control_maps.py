@@ -65,14 +65,14 @@ size = (control_size, control_size)
 display(profile_banner(profile))
 
 # %% [markdown]
-# ## The training images and their readings
+# ## The images of the split and their readings
 # The split of the previous chapter says which reading (REFLACX or EGD-CXR) provides each
 # training image's gaze.
 
 # %%
 split = pd.read_csv(Path(run_dir) / "01_data_preparation" / "split.csv")
-records = split_mod.gaze_readings(split, data.read_reflacx(reflacx_root, mimic_cxr_jpg_root),
-                                  data.read_egd_cxr(egd_cxr_root, mimic_cxr_jpg_root))
+reflacx, egd = data.read_reflacx(reflacx_root, mimic_cxr_jpg_root), data.read_egd_cxr(egd_cxr_root, mimic_cxr_jpg_root)
+records = split_mod.gaze_readings(split, reflacx, egd, "train") + split_mod.gaze_readings(split, reflacx, egd, "test")
 len(records)
 
 # %% [markdown]

@@ -74,13 +74,17 @@ display(profile_banner(profile))
 
 # %% [markdown]
 # ## Training readings, training images and their labels
-# The readings are the gaze-training images of the split. The bags are drawn from all
+# The readings are the split's gaze images (training and test: the test images' gaze
+# controls are the inputs of generation). The bags are drawn from all
 # training radiographs of MIMIC-CXR-LT (each labelled with one class), excluding the test images.
 
 # %%
 split = pd.read_csv(Path(run_dir) / "01_data_preparation" / "split.csv")
-readings = split_mod.gaze_readings(split, data.read_reflacx(reflacx_root, mimic_cxr_jpg_root),
-                                   data.read_egd_cxr(egd_cxr_root, mimic_cxr_jpg_root))
+reflacx, egd = data.read_reflacx(reflacx_root, mimic_cxr_jpg_root), data.read_egd_cxr(egd_cxr_root, mimic_cxr_jpg_root)
+readings = split_mod.gaze_readings(split, reflacx, egd, "train") + split_mod.gaze_readings(split, reflacx, egd, "test")
+reading_split = {r.dicom_id: s for s, part in (("train", split_mod.gaze_readings(split, reflacx, egd, "train")),
+                                               ("test", split_mod.gaze_readings(split, reflacx, egd, "test")))
+                 for r in part}
 test_ids = set(split.dicom_id[split.split == "test"])
 lt = [r for r in data.read_mimic_lt(mimic_lt_root, mimic_cxr_jpg_root) if r.split == "train" and r.dicom_id not in test_ids]
 lt_label = {r.dicom_id: max(r.labels, key=r.labels.get) for r in lt}
@@ -121,7 +125,7 @@ print("features:", extractor.name)
 
 # %% [markdown]
 # ## Hypotheses for every reported finding
-# For each finding k of each training reading: V̂^k (lambda = `hva_lambda`, dilated as the
+# For each finding k of each reading (training and test images): V̂^k (lambda = `hva_lambda`, dilated as the
 # authors do, kernel scaled to the control grid), a bag of `n_bag` other training images
 # labelled k, their hypotheses and the selected one, stored as the HVA-CN control.
 #
@@ -181,7 +185,8 @@ with warnings.catch_warnings():
             mixed = [bag[0], *pick.choice(others, n_bag - 1, replace=False)]
             mixed_sel = hypotheses.select_hypothesis(finding, mask, mixed, np.stack([radiograph(d) for d in mixed]), extractor)
             selections[rec.dicom_id, finding] = (rec, v, mask, sel)
-            rows.append({"dicom_id": rec.dicom_id, "reading_id": rec.reading_id, "finding": finding,
+            rows.append({"dicom_id": rec.dicom_id, "split": reading_split[rec.dicom_id], "reading_id": rec.reading_id,
+                         "finding": finding,
                          "control_path": str(hyp_cache.path(f"{rec.dicom_id}-{finding}")),
                          "selected": sel.selected, "score": float(sel.scores[sel.best]),
                          "bag": "|".join(bag), "scores": "|".join(f"{s:.4f}" for s in sel.scores),

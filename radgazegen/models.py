@@ -195,3 +195,28 @@ def encode_prompt(parts: SDParts, prompts: list[str], device="cpu", where: str =
                           return_tensors="pt").input_ids.to(device)
     with torch.no_grad():
         return parts.text_encoder(ids)[0]
+
+
+def new_controlnet(parts: SDParts, conditioning_channels: int = 3):
+    """A ControlNet initialised from ``parts.unet`` (encoder copied, zero convolutions at 0).
+
+    conditioning_channels: 3 for one map replicated to RGB, 4 for the unified radiomics
+    control (Canny, Sobel, GL, lung mask as channels). The control's embedding downsamples by
+    the VAE's factor, so the control image has the generated image's resolution.
+    """
+    import math
+
+    from diffusers import ControlNetModel
+
+    n = int(math.log2(parts.vae_scale_factor)) + 1
+    return ControlNetModel.from_unet(parts.unet, conditioning_channels=conditioning_channels,
+                                     conditioning_embedding_out_channels=(16, 32, 96, 256)[:n])
+
+
+def new_adapter(parts: SDParts, conditioning_channels: int = 3, num_res_blocks: int = 2):
+    """A T2I-Adapter (diffusers ``T2IAdapter``, full adapter) matched to ``parts.unet``'s blocks."""
+    from diffusers import T2IAdapter
+
+    return T2IAdapter(in_channels=conditioning_channels, channels=list(parts.unet.config.block_out_channels),
+                      num_res_blocks=num_res_blocks, downscale_factor=parts.vae_scale_factor,
+                      adapter_type="full_adapter")

@@ -84,7 +84,7 @@ def _load_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
-def save_checkpoint(folder: Path, model, optimizer, step: int, metrics: list[dict]) -> Path:
+def save_checkpoint(folder: Path, model, optimizer, step: int, metrics: list[dict], key: str = "") -> Path:
     """``folder/checkpoint-<step>/``: the trained model (``save_pretrained``, safetensors), the
     optimiser state (safetensors + JSON) and ``state.json``. Written to a temp folder, then renamed."""
     from safetensors.torch import save_file
@@ -96,10 +96,33 @@ def save_checkpoint(folder: Path, model, optimizer, step: int, metrics: list[dic
     tensors, meta = _optimizer_tensors(optimizer)
     save_file(tensors, str(tmp / "optimizer.safetensors"))
     write_json(tmp / "optimizer.json", meta)
-    write_json(tmp / "state.json", {"step": step, "metrics": metrics})
+    write_json(tmp / "state.json", {"step": step, "metrics": metrics, "fingerprint": key})
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
     return final
+
+
+def fingerprint(config: TrainConfig, dataset, n_items: int, modules: Sequence[torch.nn.Module],
+                names: Sequence[str]) -> str:
+    """Hash of what a training run starts from: config, items, controls and initial weights.
+
+    ``max_steps`` and the checkpoint / log cadence are left out (a run may be extended).
+    A checkpoint is resumed only if its run had the same fingerprint; otherwise (new data,
+    retrained SD-CXR, other settings) the folder's old checkpoints are discarded.
+    """
+    import hashlib
+
+    settings = {k: v for k, v in asdict(config).items() if k not in ("max_steps", "checkpoint_every", "keep_checkpoints", "log_every")}
+    h = hashlib.sha256(json.dumps({"config": settings, "n_items": n_items, "controls": list(names)},
+                                  sort_keys=True).encode())
+    for it in getattr(dataset, "items", []):
+        h.update(f"{getattr(it, 'dicom_id', it)}|{getattr(it, 'prompt', '')}|{sorted(getattr(it, 'controls', {}).items())}".encode())
+    h.update(str(getattr(dataset, "resolution", "")).encode())
+    for m in modules:
+        for k, v in m.state_dict().items():
+            h.update(k.encode())
+            h.update(v.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def checkpoints(folder: Path) -> list[Path]:
@@ -120,13 +143,15 @@ class Batch:
 def train(parts, dataset: Callable[[np.ndarray], Batch], n_items: int, config: TrainConfig, output_dir: str | Path,
           controlnet=None, control_name: str | Sequence[str] | None = None,
           frozen_controlnets: Sequence[tuple[object, str, float]] = (), resume: bool = True,
-          progress: bool = True) -> dict:
+          progress: bool = True, adapter=None) -> dict:
     """Train the U-Net (``controlnet=None``: SD-CXR) or ``controlnet`` (Rad-CN, HVA-CN, baselines).
 
     parts: ``models.SDParts``; dataset(indices) -> ``Batch`` for those item indices;
     n_items: number of training items; control_name: the conditioning key(s) the ControlNet
     reads (several are stacked as channels: the "unified" control); frozen_controlnets:
     ``(controlnet, control name, scale)`` kept frozen and active (HVA-CN on top of Rad-CN).
+    adapter: a ``T2IAdapter`` to train instead (the T2I-Adapter baseline; its features are
+    added inside the U-Net's down blocks).
     Writes checkpoints and ``metrics.jsonl`` under ``output_dir`` and the final model to
     ``output_dir/final`` (``save_pretrained``). Returns ``{"steps", "resumed_from", "final", "metrics"}``.
     """
@@ -134,7 +159,9 @@ def train(parts, dataset: Callable[[np.ndarray], Batch], n_items: int, config: T
 
     output_dir = Path(output_dir)
     acc = Accelerator(mixed_precision=config.mixed_precision, gradient_accumulation_steps=config.grad_accum)
-    trained = parts.unet if controlnet is None else controlnet
+    if controlnet is not None and adapter is not None:
+        raise ValueError("train: give a controlnet or an adapter, not both")
+    trained = controlnet if controlnet is not None else adapter if adapter is not None else parts.unet
     for m in (parts.vae, parts.text_encoder, parts.unet, *[c for c, _, _ in frozen_controlnets]):
         m.requires_grad_(False)
     trained.requires_grad_(True)
@@ -144,8 +171,16 @@ def train(parts, dataset: Callable[[np.ndarray], Batch], n_items: int, config: T
     torch.manual_seed(config.seed)
     optimizer = torch.optim.AdamW(trained.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
+    names = [control_name] if isinstance(control_name, str) else list(control_name or [])
+    key = fingerprint(config, dataset, n_items, [trained, parts.unet, *[c for c, _, _ in frozen_controlnets]], names)
     start, metrics, resumed_from = 0, [], None
     done = checkpoints(output_dir)
+    if done and json.loads((done[-1] / "state.json").read_text()).get("fingerprint") != key:
+        if progress:
+            print(f"{output_dir}: checkpoints from another setup (data, weights or settings changed): starting afresh")
+        for old in done:
+            shutil.rmtree(old, ignore_errors=True)
+        done = []
     if resume and done:
         from safetensors.torch import load_file
 
@@ -162,12 +197,11 @@ def train(parts, dataset: Callable[[np.ndarray], Batch], n_items: int, config: T
         wdtype = torch.float16
     elif acc.mixed_precision == "bf16":
         wdtype = torch.bfloat16
-    frozen = [parts.vae, parts.text_encoder] + ([parts.unet] if controlnet is not None else [])
+    frozen = [parts.vae, parts.text_encoder] + ([parts.unet] if trained is not parts.unet else [])
     frozen += [c for c, _, _ in frozen_controlnets]
     for m in frozen:
         m.to(device) if wdtype == torch.float32 else m.to(device, dtype=wdtype)
     sched = parts.scheduler
-    names = [control_name] if isinstance(control_name, str) else list(control_name or [])
     latent_scale = getattr(parts.vae.config, "scaling_factor", 0.18215)
 
     def step_loss(batch: Batch, gen: torch.Generator) -> torch.Tensor:
@@ -188,7 +222,12 @@ def train(parts, dataset: Callable[[np.ndarray], Batch], n_items: int, config: T
             down = d if down is None else [a + b for a, b in zip(down, d)]
             mid = m if mid is None else mid + m
         with acc.autocast():
-            if controlnet is None:
+            if adapter is not None:
+                cond = torch.cat([batch.conditioning[n] for n in names], dim=1).to(device)
+                feats = trained(cond)
+                pred = parts.unet(noisy.to(wdtype), t, encoder_hidden_states=hidden,
+                                  down_intrablock_additional_residuals=[f.to(wdtype) for f in feats]).sample
+            elif controlnet is None:
                 pred = trained(noisy, t, encoder_hidden_states=hidden).sample
             else:
                 cond = torch.cat([batch.conditioning[n] for n in names], dim=1).to(device)
@@ -221,7 +260,7 @@ def train(parts, dataset: Callable[[np.ndarray], Batch], n_items: int, config: T
         bar.set_postfix(loss=f"{np.mean(losses):.4f}")
         if acc.is_main_process and ((config.checkpoint_every and (step + 1) % config.checkpoint_every == 0)
                                     or step + 1 == config.max_steps):
-            save_checkpoint(output_dir, acc.unwrap_model(trained), optimizer, step + 1, metrics)
+            save_checkpoint(output_dir, acc.unwrap_model(trained), optimizer, step + 1, metrics, key)
             for old in checkpoints(output_dir)[:-config.keep_checkpoints]:
                 shutil.rmtree(old, ignore_errors=True)
     bar.close()
@@ -236,3 +275,27 @@ def train(parts, dataset: Callable[[np.ndarray], Batch], n_items: int, config: T
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
     return {"steps": config.max_steps, "resumed_from": resumed_from, "final": final, "metrics": metrics}
+
+
+def train_control(sd_dir: str | Path, dataset, config: TrainConfig, output_dir: str | Path,
+                  control_name: str | Sequence[str], kind: str = "controlnet", conditioning_channels: int = 3,
+                  frozen_controlnets: Sequence[tuple[str | Path, str, float]] = (), progress: bool = True) -> dict:
+    """Train one control model on SD-CXR (``sd_dir``): a ControlNet initialised from its U-Net, or
+    a T2I-Adapter (``kind="adapter"``). frozen_controlnets: ``(directory, control name, scale)``
+    of trained ControlNets kept frozen and active (HVA-CN over Rad-CN). Returns ``train``'s
+    result; the model is in ``result["final"]`` (``save_pretrained``, loads with
+    ``ControlNetModel`` / ``T2IAdapter.from_pretrained``)."""
+    from diffusers import ControlNetModel
+
+    from radgazegen.models import new_adapter, new_controlnet, sd_parts
+
+    if kind not in ("controlnet", "adapter"):
+        raise ValueError(f"kind: expected 'controlnet' or 'adapter', got {kind!r}")
+    torch.manual_seed(config.seed)
+    parts = sd_parts(str(sd_dir))
+    frozen = [(ControlNetModel.from_pretrained(str(d)), name, scale) for d, name, scale in frozen_controlnets]
+    if kind == "controlnet":
+        return train(parts, dataset, len(dataset), config, output_dir, controlnet=new_controlnet(parts, conditioning_channels),
+                     control_name=control_name, frozen_controlnets=frozen, progress=progress)
+    return train(parts, dataset, len(dataset), config, output_dir, adapter=new_adapter(parts, conditioning_channels),
+                 control_name=control_name, frozen_controlnets=frozen, progress=progress)

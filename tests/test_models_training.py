@@ -127,3 +127,17 @@ def test_generation_equals_stock_diffusers_with_our_saved_controlnets(tok_dir, t
     assert not np.array_equal(off, ours)  # switching HVA-CN off (Eq. 6 indicator) changes the image
     manifest = write_generation(tmp_path / "gen", ours, [{"prompt": "effusion", "scales": [1.0, 0.8], "seed": 7}])
     assert list(manifest.columns) == ["file", "prompt", "scales", "seed"] and (tmp_path / "gen" / "00000.png").is_file()
+
+
+def test_checkpoints_of_another_setup_are_not_resumed(tok_dir, tmp_path):
+    _train(tok_dir, tmp_path / "a", 2, False)
+    shutil.rmtree(tmp_path / "a" / "final")
+    torch.manual_seed(0)
+    parts = sd_parts("tiny", tok_dir, resolution=32)
+    with torch.no_grad():
+        next(parts.unet.parameters()).add_(1.0)  # other initial weights, e.g. a retrained SD-CXR
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = train(parts, _data(), 6, TrainConfig(max_steps=3, batch_size=2, checkpoint_every=2, lr=1e-3),
+                       tmp_path / "a", progress=False)
+    assert result["resumed_from"] is None and [m["step"] for m in result["metrics"]] == [1, 2, 3]

@@ -1,0 +1,162 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+#   radgazegen:
+#     upstream: [01_data_preparation, 02_control_maps, 04_sd_cxr]
+# ---
+
+# %% [markdown]
+# # Rad-CN: a ControlNet on radiomics maps and the lung mask, and the radiomics baselines
+#
+# **Overview.** Rad-CN steers SD-CXR with the radiomics filter maps of §3.2.1 (Canny, Sobel,
+# GL) and the lung mask. It is a ControlNet: a trainable copy of SD-CXR's U-Net encoder
+# whose outputs, through zero-initialised convolutions, are added to the frozen U-Net's skip
+# connections. The paper calls the maps "unified controls"; the authors' inference code
+# instead combines one ControlNet per map. Both designs are here (parameter `design`).
+#
+# The same code trains the baselines of Tables 1 and 2 on the same controls: one
+# single-control ControlNet per map (combined, they are the Multi-ControlNet baseline) and
+# one T2I-Adapter per map.
+#
+# **Prerequisites.** The cached controls (control maps) and SD-CXR.
+
+# %% tags=["parameters"]
+profile: str = "smoke"  # parameter profile this run belongs to (set by the runner)
+run_dir: str = "runs/smoke"  # folder of this profile's artifacts (set by the runner)
+mimic_cxr_jpg_root: str = "runs/smoke/cohort/mimic-cxr-jpg"  # MIMIC-CXR-JPG root
+mimic_cxr_reports_root: str = "runs/smoke/cohort/mimic-cxr"  # MIMIC-CXR reports root
+design: str = "unified"  # "unified": one ControlNet, maps as channels; "per-map": one ControlNet per map
+controls: list = ["canny", "sobel", "gl", "segmentation"]  # radiomics controls of Rad-CN
+train_baselines: bool = True  # also train a single-control ControlNet and a T2I-Adapter per control
+resolution: int = 64  # training and sampling resolution, pixels (SD-CXR's)
+max_steps: int = 20  # optimiser steps per model
+batch_size: int = 4  # images per micro-batch
+grad_accum: int = 1  # micro-batches per optimiser step
+lr: float = 1e-4  # AdamW learning rate
+mixed_precision: str = "no"  # "no", "fp16" or "bf16"
+gradient_checkpointing: bool = False  # trade compute for memory
+checkpoint_every: int = 10  # optimiser steps between checkpoints
+scheduler: str = "unipc"  # sampler of the validation images
+sample_steps: int = 10  # denoising steps
+guidance: float = 3.0  # classifier-free guidance scale
+n_validation: int = 3  # validation images (test-split prompts and controls)
+seed: int = 0  # seed of training and sampling
+
+# %%
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from IPython.display import display
+
+from radgazegen import generation, training, training_data
+from radgazegen.book import profile_banner
+from radgazegen.io import write_json
+
+if design not in ("unified", "per-map"):
+    raise ValueError(f"design: expected 'unified' or 'per-map', got {design!r}")
+unknown = [c for c in controls if c not in training_data.RADIOMICS_CONTROLS]
+if unknown:
+    raise ValueError(f"controls: unknown {unknown}; expected some of {training_data.RADIOMICS_CONTROLS}")
+out_dir = Path(run_dir) / "05_rad_cn"
+sd_dir = Path(run_dir) / "04_sd_cxr" / "model"
+device = "cuda" if torch.cuda.is_available() else "cpu"
+display(profile_banner(profile))
+
+# %% [markdown]
+# ## Training items: radiograph, report, controls
+
+# %%
+items = training_data.run_items(run_dir, mimic_cxr_jpg_root, mimic_cxr_reports_root)
+dataset = training_data.ControlDataset(items, resolution, controls=training_data.RADIOMICS_CONTROLS)
+config = training.TrainConfig(max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr,
+                              mixed_precision=mixed_precision, gradient_checkpointing=gradient_checkpointing,
+                              checkpoint_every=checkpoint_every, seed=seed)
+print(f"{len(dataset)} training items; controls {', '.join(controls)}; design {design}")
+
+# %% [markdown]
+# ## Training
+# Each model resumes from its last checkpoint if its folder holds one.
+
+# %%
+trained, logs = {}, {}
+
+
+def fit(name: str, control, kind: str = "controlnet", channels: int = 3) -> Path:
+    result = training.train_control(sd_dir, dataset, config, out_dir / name, control, kind=kind,
+                                    conditioning_channels=channels)
+    logs[name] = pd.DataFrame(result["metrics"])
+    trained[name] = str(result["final"])
+    return result["final"]
+
+
+if design == "unified":
+    unified = [c for c in training_data.RADIOMICS_CONTROLS if c in controls]
+    if unified != list(training_data.RADIOMICS_CONTROLS):
+        raise ValueError("design 'unified' stacks all four radiomics controls; use 'per-map' for a subset")
+    rad_cn = {"design": design, "controlnets": [str(fit("rad-cn", "unified", channels=4))], "controls": ["unified"]}
+else:
+    rad_cn = {"design": design, "controlnets": [str(fit(f"controlnet-{c}", c)) for c in controls], "controls": list(controls)}
+if train_baselines:
+    for c in controls:
+        if f"controlnet-{c}" not in trained:
+            fit(f"controlnet-{c}", c)
+        fit(f"t2i-adapter-{c}", c, kind="adapter")
+registry = {"rad-cn": rad_cn, "models": trained, "resolution": resolution, "profile": profile}
+write_json(out_dir / "models.json", registry)
+pd.DataFrame({"model": list(trained), "folder": list(trained.values())})
+
+# %%
+fig, ax = plt.subplots(figsize=(6.5, 3.2))
+for name, log in logs.items():
+    ax.plot(log.step, log.loss.rolling(max(1, len(log) // 10), min_periods=1).mean(), lw=1.5, label=name)
+ax.set(xlabel="optimiser step", ylabel="noise-prediction MSE (running mean)", title=f"Training loss ({profile} profile)")
+ax.legend(frameon=False, fontsize=7, ncol=2)
+fig.tight_layout()
+
+# %% [markdown]
+# ## Validation images
+# Test prompts with the test images' own controls: Rad-CN and, for comparison, the
+# Multi-ControlNet baseline (single-control ControlNets combined).
+
+# %%
+test = training_data.ControlDataset(
+    training_data.run_items(run_dir, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test")[:n_validation],
+    resolution, controls=training_data.RADIOMICS_CONTROLS)
+batch = test(np.arange(len(test)))
+seeds = [seed + i for i in range(len(test))]
+rows = {"Rad-CN": generation.generate(generation.controlnet_pipeline(sd_dir, rad_cn["controlnets"], scheduler, device),
+                                      batch.prompts, [batch.conditioning[c] for c in rad_cn["controls"]],
+                                      steps=sample_steps, guidance=guidance, seeds=seeds, resolution=resolution)}
+if train_baselines:
+    nets = [trained[f"controlnet-{c}"] for c in controls]
+    rows["Multi-ControlNet"] = generation.generate(
+        generation.controlnet_pipeline(sd_dir, nets, scheduler, device), batch.prompts,
+        [batch.conditioning[c] for c in controls], steps=sample_steps, guidance=guidance, seeds=seeds, resolution=resolution)
+cols = ["real", *controls, *rows]
+fig, axes = plt.subplots(len(test), len(cols), figsize=(1.9 * len(cols), 2.0 * len(test)), squeeze=False)
+for i in range(len(test)):
+    panels = [training_data.to_uint8(batch.pixel_values[i:i + 1])[0], *[batch.conditioning[c][i, 0].numpy() for c in controls],
+              *[imgs[i] for imgs in rows.values()]]
+    for j, (ax, panel) in enumerate(zip(axes[i], panels)):
+        ax.imshow(panel, cmap="gray")
+        ax.axis("off")
+        if i == 0:
+            ax.set_title(cols[j], fontsize=8)
+fig.suptitle(f"Rad-CN validation ({profile} profile, design {design})", fontsize=9)
+fig.tight_layout()
+
+# %% [markdown]
+# ## Summary
+# Rad-CN and the radiomics baselines are saved with `save_pretrained` (they load with
+# `ControlNetModel.from_pretrained` / `T2IAdapter.from_pretrained`) and listed in
+# `05_rad_cn/models.json`, which the HVA-CN, generation and evaluation chapters read.
