@@ -59,7 +59,7 @@ def controlnet_pipeline(sd_dir: str | Path, controlnets: Sequence, scheduler: st
     pipe = StableDiffusionControlNetPipeline(controlnet=nets if len(nets) > 1 else nets[0],
                                              **_common(sd_dir, scheduler, device, dtype))
     pipe.set_progress_bar_config(disable=True)
-    return pipe.to(device, dtype)
+    return pipe.to(device) if dtype == torch.float32 else pipe.to(device, dtype)
 
 
 def text_pipeline(sd_dir: str | Path, scheduler: str = "unipc", device: str = "cpu", dtype=torch.float32):
@@ -68,7 +68,7 @@ def text_pipeline(sd_dir: str | Path, scheduler: str = "unipc", device: str = "c
 
     pipe = StableDiffusionPipeline(**_common(sd_dir, scheduler, device, dtype))
     pipe.set_progress_bar_config(disable=True)
-    return pipe.to(device, dtype)
+    return pipe.to(device) if dtype == torch.float32 else pipe.to(device, dtype)
 
 
 def adapter_pipeline(sd_dir: str | Path, adapter, scheduler: str = "unipc", device: str = "cpu", dtype=torch.float32):
@@ -78,7 +78,7 @@ def adapter_pipeline(sd_dir: str | Path, adapter, scheduler: str = "unipc", devi
     adapter = T2IAdapter.from_pretrained(str(adapter)) if isinstance(adapter, (str, Path)) else adapter
     pipe = StableDiffusionAdapterPipeline(adapter=adapter, **_common(sd_dir, scheduler, device, dtype))
     pipe.set_progress_bar_config(disable=True)
-    return pipe.to(device, dtype)
+    return pipe.to(device) if dtype == torch.float32 else pipe.to(device, dtype)
 
 
 def generate(pipe, prompts: Sequence[str], controls: Sequence[torch.Tensor] | torch.Tensor | None = None,
@@ -102,7 +102,10 @@ def generate(pipe, prompts: Sequence[str], controls: Sequence[torch.Tensor] | to
             else:
                 kw["image"] = [c[i:i + 1] for c in controls]
             if hasattr(pipe, "controlnet"):
-                kw["controlnet_conditioning_scale"] = list(scales) if isinstance(scales, (list, tuple)) else scales
+                sc = list(scales) if isinstance(scales, (list, tuple)) else [scales]
+                kw["controlnet_conditioning_scale"] = float(sc[0]) if isinstance(controls, torch.Tensor) or len(sc) == 1 else sc
+                if not isinstance(controls, torch.Tensor) and len(controls) == 1:
+                    kw["image"] = kw["image"][0]
             else:
                 kw["adapter_conditioning_scale"] = scales
         image = pipe(**kw).images[0]

@@ -1,0 +1,254 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+#   radgazegen:
+#     upstream: [01_data_preparation, 02_control_maps, 03_hypotheses, 04_sd_cxr, 05_rad_cn, 06_hva_cn]
+# ---
+
+# %% [markdown]
+# # Generation: RadGazeGen and the baselines, and the qualitative figures
+#
+# **Overview.** RadGazeGen generates with SD-CXR steered by the frozen Rad-CN and HVA-CN
+# together: their residuals, each scaled by its conditioning scale, are summed into the
+# U-Net (Eq. 6); an indicator switches any control off. Generation is the stock diffusers
+# `StableDiffusionControlNetPipeline` built from our saved models, so these images are what
+# any diffusers user gets with the same seeds.
+#
+# Every method generates from the same test prompts, controls and seeds: SD (text only),
+# one ControlNet per control, T2I-Adapter per control, Multi-ControlNet (the single-control
+# ControlNets combined), RoentGen (when its weights are given) and RadGazeGen. The images
+# and a manifest per method go to `07_generation/<method>/`; the table chapters read them.
+# Then the analogues of the paper's Figs. 5, 6 and 7.
+#
+# **Prerequisites.** SD-CXR, Rad-CN, HVA-CN and the baselines.
+
+# %% tags=["parameters"]
+profile: str = "smoke"  # parameter profile this run belongs to (set by the runner)
+run_dir: str = "runs/smoke"  # folder of this profile's artifacts (set by the runner)
+mimic_cxr_jpg_root: str = "runs/smoke/cohort/mimic-cxr-jpg"  # MIMIC-CXR-JPG root
+mimic_cxr_reports_root: str = "runs/smoke/cohort/mimic-cxr"  # MIMIC-CXR reports root
+ground_truth_root: str = "runs/smoke/cohort"  # synthetic cohort root with ground_truth/, or "" for real data
+roentgen_dir: str = ""  # local RoentGen directory (diffusers layout), or "" if not available
+scheduler: str = "unipc"  # sampler (authors: UniPC)
+sample_steps: int = 10  # denoising steps (authors 20)
+guidance: float = 3.0  # classifier-free guidance scale (authors 7.5)
+negative_prompt: str = ""  # negative prompt, "" for none
+rad_cn_scale: float = 1.0  # conditioning scale of Rad-CN in RadGazeGen (Eq. 6)
+hva_cn_scale: float = 1.0  # conditioning scale of HVA-CN in RadGazeGen (Eq. 6)
+n_generate: int = 6  # test (image, finding) items generated per method, -1 for all
+n_examples: int = 3  # rows of the qualitative figures
+seed: int = 0  # base seed: item i uses seed + i for every method
+
+# %%
+import json
+import re
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from IPython.display import display
+from PIL import Image
+from tqdm.auto import tqdm
+
+from radgazegen import generation, gaze, training_data
+from radgazegen.book import profile_banner
+from radgazegen.labels import FINDING_KEYWORDS, LT_TAIL
+
+out_dir = Path(run_dir) / "07_generation"
+sd_dir = Path(run_dir) / "04_sd_cxr" / "model"
+rad = json.loads((Path(run_dir) / "05_rad_cn" / "models.json").read_text())
+hva = json.loads((Path(run_dir) / "06_hva_cn" / "models.json").read_text())
+resolution = rad["resolution"]
+device = "cuda" if torch.cuda.is_available() else "cpu"
+neg = negative_prompt or None
+display(profile_banner(profile))
+
+# %% [markdown]
+# ## Test prompts and controls
+# One item per reported test finding with gaze: the report as prompt, the test image's
+# radiomics maps and lung mask, and its gaze-guided hypothesis.
+
+# %%
+controls = [*training_data.RADIOMICS_CONTROLS, training_data.GAZE_CONTROL]
+items = training_data.run_items(run_dir, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test", gaze=True)
+hyp = pd.read_csv(Path(run_dir) / "03_hypotheses" / "hypotheses.csv")
+findings = [r.finding for r in hyp.itertuples() if r.split == "test" and r.dicom_id in {it.dicom_id for it in items}]
+items = items[:n_generate] if n_generate >= 0 else items
+findings = findings[:len(items)]
+test = training_data.ControlDataset(items, resolution, controls=controls)
+batch = test(np.arange(len(test)))
+seeds = [seed + i for i in range(len(test))]
+print(f"{len(test)} test items; resolution {resolution}; {sample_steps} {scheduler} steps, guidance {guidance}")
+
+# %% [markdown]
+# ## Every method, same prompts, controls and seeds
+
+# %%
+models = {**rad["models"], **hva["models"]}
+methods: dict[str, dict] = {"SD": {"controls": []}}
+for c in controls:
+    if f"controlnet-{c}" in models:
+        methods[f"ControlNet ({c})"] = {"controlnets": [models[f"controlnet-{c}"]], "controls": [c]}
+    if f"t2i-adapter-{c}" in models:
+        methods[f"T2I-Adapter ({c})"] = {"adapter": models[f"t2i-adapter-{c}"], "controls": [c]}
+single = [c for c in controls if f"controlnet-{c}" in models]
+if len(single) > 1:
+    methods["Multi-ControlNet"] = {"controlnets": [models[f"controlnet-{c}"] for c in single], "controls": single}
+if {"canny", "segmentation"} <= set(single):
+    methods["Multi-ControlNet (canny + segmentation)"] = {
+        "controlnets": [models["controlnet-canny"], models["controlnet-segmentation"]], "controls": ["canny", "segmentation"]}
+methods["Rad-CN"] = {"controlnets": rad["rad-cn"]["controlnets"], "controls": rad["rad-cn"]["controls"],
+                     "scales": [rad_cn_scale] * len(rad["rad-cn"]["controls"])}
+methods["RadGazeGen"] = {"controlnets": [*rad["rad-cn"]["controlnets"], hva["hva-cn"]],
+                         "controls": [*rad["rad-cn"]["controls"], "hva"],
+                         "scales": [rad_cn_scale] * len(rad["rad-cn"]["controls"]) + [hva_cn_scale]}
+availability = {"RoentGen": "available" if roentgen_dir else "not available (no local weights given)"}
+
+generated, manifests = {}, {}
+for name, spec in tqdm(methods.items(), desc="methods", disable=None):
+    conds = [batch.conditioning[c] for c in spec["controls"]]
+    if "controlnets" in spec:
+        pipe = generation.controlnet_pipeline(sd_dir, spec["controlnets"], scheduler, device)
+        scales = spec.get("scales", [1.0] * len(conds))
+        images = generation.generate(pipe, batch.prompts, conds, scales=scales, steps=sample_steps, guidance=guidance,
+                                     seeds=seeds, negative_prompt=neg, resolution=resolution)
+    elif "adapter" in spec:
+        pipe = generation.adapter_pipeline(sd_dir, spec["adapter"], scheduler, device)
+        scales = [1.0]
+        images = generation.generate(pipe, batch.prompts, conds[0], scales=1.0, steps=sample_steps, guidance=guidance,
+                                     seeds=seeds, negative_prompt=neg, resolution=resolution)
+    else:
+        pipe, scales = generation.text_pipeline(sd_dir, scheduler, device), []
+        images = generation.generate(pipe, batch.prompts, steps=sample_steps, guidance=guidance, seeds=seeds,
+                                     negative_prompt=neg, resolution=resolution)
+    folder = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    rows = [{"dicom_id": it.dicom_id, "finding": f, "prompt": p, "controls": spec["controls"], "scales": list(scales),
+             "seed": s, "model": name} for it, f, p, s in zip(items, findings, batch.prompts, seeds)]
+    manifests[name] = generation.write_generation(out_dir / folder, images, rows)
+    generated[name] = images
+if roentgen_dir:
+    pipe = generation.text_pipeline(roentgen_dir, scheduler, device)
+    generated["RoentGen"] = generation.generate(pipe, batch.prompts, steps=sample_steps, guidance=guidance, seeds=seeds,
+                                                negative_prompt=neg, resolution=resolution)
+    generation.write_generation(out_dir / "roentgen", generated["RoentGen"],
+                                [{"dicom_id": it.dicom_id, "finding": f, "prompt": p, "controls": [], "scales": [],
+                                  "seed": s, "model": "RoentGen"} for it, f, p, s in zip(items, findings, batch.prompts, seeds)])
+(out_dir / "methods.json").write_text(json.dumps({"methods": {n: re.sub(r"[^a-z0-9]+", "-", n.lower()).strip("-")
+                                                              for n in generated}, "availability": availability,
+                                                  "resolution": resolution, "profile": profile}, indent=1))
+pd.DataFrame({"images": {n: len(v) for n, v in generated.items()}}).T
+
+# %% [markdown]
+# ## Fig. 5 analogue: findings, the real image and three methods
+# The report with the finding's word highlighted; the cohort's ground-truth box drawn on
+# every image (real data: none).
+
+# %%
+truth = pd.read_csv(Path(ground_truth_root) / "ground_truth" / "findings.csv") if ground_truth_root else None
+real = training_data.to_uint8(batch.pixel_values)
+
+
+def box(i: int):
+    if truth is None:
+        return None
+    rows = truth[(truth.dicom_id == items[i].dicom_id) & (truth.label == findings[i])]
+    if rows.empty:
+        return None
+    r = rows.iloc[0]
+    with Image.open(items[i].image_path) as im:
+        size = im.size
+    return gaze.box_to_grid((r.xmin, r.ymin, r.xmax, r.ymax), size, (resolution, resolution))
+
+
+def highlight(text: str, finding: str, width: int = 60) -> str:
+    words = [w.upper() if w.lower().strip(".,;:") in FINDING_KEYWORDS.get(finding, ()) else w for w in text.split()]
+    lines, line = [], ""
+    for w in words:
+        if len(line) + len(w) > width:
+            lines.append(line)
+            line = ""
+        line += w + " "
+    return "\n".join([*lines, line][:4])
+
+
+cols5 = ["real", "ControlNet (canny)", "Multi-ControlNet", "RadGazeGen"]
+cols5 = [c for c in cols5 if c == "real" or c in generated]
+n5 = min(n_examples, len(items))
+fig, axes = plt.subplots(n5, len(cols5) + 1, figsize=(2.3 * (len(cols5) + 1), 2.4 * n5), squeeze=False,
+                         gridspec_kw={"width_ratios": [1.6] + [1] * len(cols5)})
+for i in range(n5):
+    axes[i][0].text(0, 0.5, f"{findings[i]}\n\n" + highlight(batch.prompts[i], findings[i]), fontsize=6, va="center", wrap=True)
+    axes[i][0].axis("off")
+    b = box(i)
+    for j, c in enumerate(cols5):
+        ax = axes[i][j + 1]
+        ax.imshow(real[i] if c == "real" else generated[c][i], cmap="gray")
+        if b is not None:
+            ax.add_patch(plt.Rectangle(b[:2], b[2] - b[0], b[3] - b[1], fill=False, edgecolor="red", lw=1))
+        ax.axis("off")
+        if i == 0:
+            ax.set_title(c, fontsize=8)
+fig.suptitle(f"Generated findings, finding word in capitals ({profile} profile)", fontsize=9)
+fig.tight_layout()
+
+# %% [markdown]
+# ## Fig. 6 analogue: one control, several controls, radiomics + HVA
+# Each generated image beside the controls it was given.
+
+# %%
+panels6 = [("ControlNet (canny)", ["canny"]), ("Multi-ControlNet", single), ("RadGazeGen", [*training_data.RADIOMICS_CONTROLS, "hva"])]
+panels6 = [(n, cs) for n, cs in panels6 if n in generated]
+ncol = max(len(cs) for _, cs in panels6) + 1
+fig, axes = plt.subplots(len(panels6), ncol, figsize=(1.9 * ncol, 2.1 * len(panels6)), squeeze=False)
+for r, (name, cs) in enumerate(panels6):
+    for j, c in enumerate(cs):
+        axes[r][j].imshow(batch.conditioning[c][0, 0].numpy(), cmap="gray")
+        axes[r][j].set_title(c, fontsize=7)
+    axes[r][ncol - 1].imshow(generated[name][0], cmap="gray")
+    axes[r][ncol - 1].set_title(name, fontsize=7, color="navy")
+for ax in axes.flat:
+    ax.axis("off")
+fig.suptitle(f"Controls and the image they steer ({profile} profile)", fontsize=9)
+fig.tight_layout()
+
+# %% [markdown]
+# ## Fig. 7 analogue: prompts of CheXpert-test findings and MIMIC-CXR-LT tail classes
+# Text-only prompts naming one finding each, generated by SD-CXR and by RadGazeGen with
+# the first test item's controls (the controls carry anatomy; the prompt, the finding).
+
+# %%
+prompts7 = [f"{k}." for k in ("Pleural Effusion", "Cardiomegaly", "Pneumothorax")] + [f"{k}." for k in LT_TAIL]
+s7 = [seed] * len(prompts7)
+sd7 = generation.generate(generation.text_pipeline(sd_dir, scheduler, device), prompts7, steps=sample_steps,
+                          guidance=guidance, seeds=s7, resolution=resolution)
+rg = methods["RadGazeGen"]
+rg7 = generation.generate(generation.controlnet_pipeline(sd_dir, rg["controlnets"], scheduler, device), prompts7,
+                          [batch.conditioning[c][:1].repeat(len(prompts7), 1, 1, 1) for c in rg["controls"]],
+                          scales=rg["scales"], steps=sample_steps, guidance=guidance, seeds=s7, resolution=resolution)
+fig, axes = plt.subplots(2, len(prompts7), figsize=(1.9 * len(prompts7), 4.2), squeeze=False)
+for j, p in enumerate(prompts7):
+    axes[0][j].imshow(sd7[j], cmap="gray")
+    axes[1][j].imshow(rg7[j], cmap="gray")
+    axes[0][j].set_title(("CheXpert: " if j < 3 else "LT tail: ") + p.rstrip("."), fontsize=6)
+for ax in axes.flat:
+    ax.axis("off")
+axes[0][0].text(-4, resolution / 2, "SD-CXR", rotation=90, va="center", ha="right", fontsize=8)
+axes[1][0].text(-4, resolution / 2, "RadGazeGen", rotation=90, va="center", ha="right", fontsize=8)
+fig.suptitle(f"Generation from finding prompts ({profile} profile)", fontsize=9)
+fig.tight_layout()
+
+# %% [markdown]
+# ## Summary
+# Each method's images and manifest are under `07_generation/<method>/`, listed in
+# `07_generation/methods.json` with what was not available (RoentGen without local
+# weights). In `smoke` the models are tiny and barely trained: the images are noise and
+# the figures show the layout, not the method.
