@@ -4,6 +4,7 @@
 - control maps: images/s for the whole control set (Canny + Sobel + GL + weight-free lung
   mask + HVA map) at 512x512, batched over a thread pool, against a straightforward
   per-image SciPy version like the authors' (target: >= 50 images/s for radiomics + HVA);
+- Rad-CN training on CPU at smoke size: optimiser steps/s and the process's peak memory;
 - the smoke main job's wall time: every smoke notebook from scratch, then the book
   (target once all notebooks exist: < 10 minutes after install).
 """
@@ -92,6 +93,45 @@ def control_set_throughput(n_images: int = 64, n_reference: int = 8, workers: in
     return out
 
 
+_RADCN_CPU = """
+import json, resource, sys, time, tempfile, warnings
+warnings.filterwarnings("ignore")
+import numpy as np, torch
+from radgazegen.models import new_controlnet, sd_parts
+from radgazegen.training import Batch, TrainConfig, train
+steps, res = int(sys.argv[1]), int(sys.argv[2])
+rng = np.random.default_rng(0)
+px = torch.from_numpy(rng.uniform(-1, 1, (16, 3, res, res)).astype(np.float32))
+cond = torch.from_numpy(rng.uniform(0, 1, (16, 4, res, res)).astype(np.float32))
+data = lambda idx: Batch(px[idx], ["right pleural effusion"] * len(idx), {"unified": cond[idx]})
+with tempfile.TemporaryDirectory() as tmp:
+    parts = sd_parts("tiny", tmp + "/tok", resolution=res)
+    cn = new_controlnet(parts, 4)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    train(parts, data, 16, TrainConfig(max_steps=2, batch_size=4, checkpoint_every=0), tmp + "/warm", controlnet=cn,
+          control_name="unified", progress=False)
+    t0 = time.perf_counter()
+    train(parts, data, 16, TrainConfig(max_steps=steps, batch_size=4, checkpoint_every=0), tmp + "/run",
+          controlnet=new_controlnet(parts, 4), control_name="unified", progress=False)
+    dt = time.perf_counter() - t0
+print(json.dumps({"steps": steps, "seconds": dt, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "params_m": sum(p.numel() for p in cn.parameters()) / 1e6}))
+"""
+
+
+def radcn_training_cpu(steps: int = 30, resolution: int = 64) -> dict[str, float]:
+    """Rad-CN training at smoke size on CPU (tiny parts, unified 4-channel control, batch 4): steps/s, peak RSS."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _RADCN_CPU, str(steps), str(resolution)], capture_output=True,
+                         text=True, check=True)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    r["steps_per_s"] = r["steps"] / r["seconds"]
+    return r
+
+
 def smoke_main_job() -> dict[str, float]:
     """Run the smoke profile from scratch into a temp run folder, then build the book."""
     from radgazegen.book import build_book
@@ -117,6 +157,9 @@ def main(n_images: int = 200, run_main_job: bool = True) -> None:
     for k, v in control_set_throughput().items():
         print(f"control maps at 512x512, {k}: {v:.1f}" if isinstance(v, float) else f"control maps: {k} = {v}")
     print("(target: >= 50 images/s for the radiomics maps plus the HVA map)")
+    r = radcn_training_cpu()
+    print(f"Rad-CN training on CPU at smoke size (64x64, batch 4, {r['params_m']:.2f} M ControlNet parameters): "
+          f"{r['steps_per_s']:.2f} steps/s, peak RSS {r['peak_rss_mib']:.0f} MiB (whole process, including checkpoints)")
     if run_main_job:
         for k, v in smoke_main_job().items():
             print(f"smoke main job, {k}: {v:.1f}")
