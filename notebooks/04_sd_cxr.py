@@ -35,6 +35,7 @@ mimic_cxr_jpg_root: str = "runs/smoke/cohort/mimic-cxr-jpg"  # MIMIC-CXR-JPG roo
 mimic_cxr_reports_root: str = "runs/smoke/cohort/mimic-cxr"  # MIMIC-CXR reports root
 sd_source: str = "tiny"  # "tiny", "small", or a Stable Diffusion v1.5 hub id or local directory
 resolution: int = 64  # training and sampling resolution, pixels
+vae_steps: int = 0  # steps training the VAE first (parts built from scratch: teach), 0 to keep it as is
 max_steps: int = 30  # optimiser steps (paper 50,000)
 batch_size: int = 4  # images per micro-batch (paper 4)
 grad_accum: int = 1  # micro-batches per optimiser step (paper 4)
@@ -75,12 +76,19 @@ pd.DataFrame([{"dicom_id": it.dicom_id, "prompt": it.prompt[:120]} for it in ite
 
 # %% [markdown]
 # ## The parts and the training run
+# Parts built from scratch (`teach`) first get a VAE trained on the radiographs
+# (`vae_steps`), so that latents decode back to radiographs; the text encoder stays a
+# frozen random CLIP encoder, whose embeddings still tell the reports' words apart.
 # Training resumes from the last checkpoint in the output folder if one is there (a run
 # killed midway picks up where it stopped and ends with the same weights).
 
 # %%
 torch.manual_seed(seed)
 parts = models.sd_parts(sd_source, tokenizer_dir=Path(run_dir) / "tokenizer", resolution=resolution)
+if vae_steps > 0:
+    vae_losses = training.train_vae(parts.vae, dataset, len(dataset), vae_steps, seed=seed)
+    print(f"VAE trained {vae_steps} steps: loss {vae_losses[0]:.4f} -> {np.mean(vae_losses[-10:]):.4f}; "
+          f"latent scaling factor {parts.vae.config.scaling_factor:.3f}")
 n_params = sum(p.numel() for p in parts.unet.parameters())
 print(f"parts: {parts.source}; U-Net {n_params / 1e6:.2f} M parameters; VAE factor {parts.vae_scale_factor}")
 config = training.TrainConfig(max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr,

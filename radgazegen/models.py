@@ -143,13 +143,14 @@ def sd_parts(source: str, tokenizer_dir: str | Path = "runs/tokenizer", resoluti
 
     looks_local = source.startswith((".", "/", "~")) or Path(source).expanduser().exists()
     where = str(check_sd_directory(source)) if looks_local else source
-    kw = {"local_files_only": local_files_only}
+    kw = {"local_files_only": local_files_only, "use_safetensors": True}  # never unpickle weights
     try:
-        return SDParts(CLIPTokenizer.from_pretrained(where, subfolder="tokenizer", **kw),
+        return SDParts(CLIPTokenizer.from_pretrained(where, subfolder="tokenizer", local_files_only=local_files_only),
                        CLIPTextModel.from_pretrained(where, subfolder="text_encoder", **kw),
                        AutoencoderKL.from_pretrained(where, subfolder="vae", **kw),
                        UNet2DConditionModel.from_pretrained(where, subfolder="unet", **kw),
-                       DDPMScheduler.from_pretrained(where, subfolder="scheduler", **kw), source=source)
+                       DDPMScheduler.from_pretrained(where, subfolder="scheduler", local_files_only=local_files_only),
+                       source=source)
     except OSError as exc:
         raise FileNotFoundError(f"{source}: Stable Diffusion weights not available locally ({exc}). Give a local "
                                 "directory in diffusers layout, or a hub id already in the Hugging Face cache.") from None

@@ -172,7 +172,7 @@ def train(parts, dataset: Callable[[np.ndarray], Batch], n_items: int, config: T
     optimizer = torch.optim.AdamW(trained.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
     names = [control_name] if isinstance(control_name, str) else list(control_name or [])
-    key = fingerprint(config, dataset, n_items, [trained, parts.unet, *[c for c, _, _ in frozen_controlnets]], names)
+    key = fingerprint(config, dataset, n_items, [trained, parts.unet, parts.vae, *[c for c, _, _ in frozen_controlnets]], names)
     start, metrics, resumed_from = 0, [], None
     done = checkpoints(output_dir)
     if done and json.loads((done[-1] / "state.json").read_text()).get("fingerprint") != key:
@@ -299,3 +299,36 @@ def train_control(sd_dir: str | Path, dataset, config: TrainConfig, output_dir: 
                      control_name=control_name, frozen_controlnets=frozen, progress=progress)
     return train(parts, dataset, len(dataset), config, output_dir, adapter=new_adapter(parts, conditioning_channels),
                  control_name=control_name, frozen_controlnets=frozen, progress=progress)
+
+
+def train_vae(vae, dataset, n_items: int, steps: int, batch_size: int = 16, lr: float = 1e-3, kl_weight: float = 1e-6,
+              seed: int = 0, device: str | None = None, progress: bool = True) -> list[float]:
+    """Train a VAE built from scratch (the teach profile: SD-CXR's latent space needs one).
+
+    Loss: MSE between the radiograph and its reconstruction + ``kl_weight`` x KL of the
+    posterior to N(0, I) (as Stable Diffusion's autoencoder, without its GAN and perceptual
+    terms). dataset(indices) -> ``Batch``; returns the loss per step. Sets
+    ``vae.config.scaling_factor`` to 1 / std of the latents, as latent diffusion does.
+    """
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(seed)
+    vae.to(device).train().requires_grad_(True)
+    opt = torch.optim.AdamW(vae.parameters(), lr=lr)
+    losses = []
+    for step in tqdm(range(steps), desc="VAE", disable=not progress):
+        rng = np.random.default_rng([seed, step])
+        x = dataset(rng.choice(n_items, size=batch_size, replace=n_items < batch_size)).pixel_values.to(device)
+        post = vae.encode(x).latent_dist
+        z = post.sample(generator=torch.Generator(device).manual_seed(int(rng.integers(2 ** 62))))
+        loss = F.mse_loss(vae.decode(z).sample, x) + kl_weight * post.kl().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    vae.eval().requires_grad_(False)
+    with torch.no_grad():
+        x = dataset(np.arange(min(n_items, 64))).pixel_values.to(device)
+        std = float(vae.encode(x).latent_dist.mode().std())
+    vae.register_to_config(scaling_factor=1.0 / max(std, 1e-6))
+    vae.to("cpu")
+    return losses

@@ -141,3 +141,18 @@ def test_checkpoints_of_another_setup_are_not_resumed(tok_dir, tmp_path):
         result = train(parts, _data(), 6, TrainConfig(max_steps=3, batch_size=2, checkpoint_every=2, lr=1e-3),
                        tmp_path / "a", progress=False)
     assert result["resumed_from"] is None and [m["step"] for m in result["metrics"]] == [1, 2, 3]
+
+
+def test_vae_trained_from_scratch_learns_to_reconstruct(tok_dir):
+    from radgazegen.training import train_vae
+
+    torch.manual_seed(0)
+    parts = sd_parts("tiny", tok_dir, resolution=32)
+    yy, xx = np.mgrid[:32, :32]
+    disks = np.stack([np.where((xx - cx) ** 2 + (yy - cy) ** 2 < 64, 0.8, -0.8) for cx, cy in
+                      [(8, 8), (24, 8), (8, 24), (24, 24), (16, 16), (12, 20)]]).astype(np.float32)
+    images = torch.from_numpy(disks)[:, None].repeat(1, 3, 1, 1)
+    data = lambda idx: Batch(images[idx], ["x"] * len(idx), {})  # noqa: E731
+    losses = train_vae(parts.vae, data, 6, steps=60, batch_size=4, lr=2e-3, progress=False, device="cpu")
+    assert len(losses) == 60 and np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+    assert parts.vae.config.scaling_factor > 0 and not parts.vae.training
