@@ -83,33 +83,35 @@ def adapter_pipeline(sd_dir: str | Path, adapter, scheduler: str = "unipc", devi
 
 def generate(pipe, prompts: Sequence[str], controls: Sequence[torch.Tensor] | torch.Tensor | None = None,
              scales: Sequence[float] | float = 1.0, steps: int = 20, guidance: float = 7.5, seeds: Sequence[int] = (0,),
-             negative_prompt: str | None = None, resolution: int = 512) -> np.ndarray:
+             negative_prompt: str | None = None, resolution: int = 512, batch_size: int = 8) -> np.ndarray:
     """Generate one image per prompt: ``(N, H, W)`` uint8 grayscale (mean of the RGB output).
 
     controls: per ControlNet a ``(N, C, R, R)`` tensor in [0, 1] (one tensor for a single
-    ControlNet or an adapter); scales: conditioning scale per ControlNet; seeds: one per prompt.
+    ControlNet or an adapter); scales: conditioning scale per ControlNet; seeds: one per
+    prompt. Prompts go through the pipeline ``batch_size`` at a time, each with its own
+    generator, so image i depends only on (prompt i, controls i, seed i), not on the batching.
     """
     if len(seeds) != len(prompts):
         raise ValueError(f"seeds: expected one per prompt ({len(prompts)}), got {len(seeds)}")
+    single = isinstance(controls, torch.Tensor) or (controls is not None and len(controls) == 1)
     out = []
-    for i, (prompt, seed) in enumerate(zip(prompts, seeds)):
-        kw = dict(prompt=prompt, num_inference_steps=steps, guidance_scale=guidance, height=resolution,
-                  width=resolution, negative_prompt=negative_prompt, output_type="np",
-                  generator=torch.Generator().manual_seed(int(seed)))
+    for a in range(0, len(prompts), batch_size):
+        b = min(len(prompts), a + batch_size)
+        kw = dict(prompt=list(prompts[a:b]), num_inference_steps=steps, guidance_scale=guidance, height=resolution,
+                  width=resolution, negative_prompt=[negative_prompt] * (b - a) if negative_prompt else None,
+                  output_type="np", generator=[torch.Generator().manual_seed(int(s)) for s in seeds[a:b]])
         if controls is not None:
             if isinstance(controls, torch.Tensor):
-                kw["image"] = controls[i:i + 1]
+                kw["image"] = controls[a:b]
             else:
-                kw["image"] = [c[i:i + 1] for c in controls]
+                kw["image"] = controls[0][a:b] if single else [c[a:b] for c in controls]
+            sc = list(scales) if isinstance(scales, (list, tuple)) else [scales]
             if hasattr(pipe, "controlnet"):
-                sc = list(scales) if isinstance(scales, (list, tuple)) else [scales]
-                kw["controlnet_conditioning_scale"] = float(sc[0]) if isinstance(controls, torch.Tensor) or len(sc) == 1 else sc
-                if not isinstance(controls, torch.Tensor) and len(controls) == 1:
-                    kw["image"] = kw["image"][0]
+                kw["controlnet_conditioning_scale"] = float(sc[0]) if single else [float(x) for x in sc]
             else:
-                kw["adapter_conditioning_scale"] = scales
-        image = pipe(**kw).images[0]
-        out.append(np.clip(image.mean(axis=-1) * 255.0, 0, 255).round().astype(np.uint8))
+                kw["adapter_conditioning_scale"] = float(sc[0])
+        images = pipe(**kw).images
+        out.extend(np.clip(im.mean(axis=-1) * 255.0, 0, 255).round().astype(np.uint8) for im in images)
     return np.stack(out)
 
 

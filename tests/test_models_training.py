@@ -156,3 +156,15 @@ def test_vae_trained_from_scratch_learns_to_reconstruct(tok_dir):
     losses = train_vae(parts.vae, data, 6, steps=60, batch_size=4, lr=2e-3, progress=False, device="cpu")
     assert len(losses) == 60 and np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
     assert parts.vae.config.scaling_factor > 0 and not parts.vae.training
+
+
+def test_generation_does_not_depend_on_batching(tok_dir, tmp_path):
+    from radgazegen.generation import generate, text_pipeline
+
+    torch.manual_seed(0)
+    save_sd_parts(sd_parts("tiny", tok_dir, resolution=32), tmp_path / "sd")
+    pipe = text_pipeline(tmp_path / "sd")
+    prompts, seeds = ["effusion", "edema", "no finding"], [3, 4, 5]
+    one = generate(pipe, prompts, steps=2, seeds=seeds, resolution=32, batch_size=1)
+    three = generate(pipe, prompts, steps=2, seeds=seeds, resolution=32, batch_size=3)
+    assert one.shape == (3, 32, 32) and np.array_equal(one, three)
