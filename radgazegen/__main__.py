@@ -33,9 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     bk = sub.add_parser("book", help="build the Jupyter Book from a profile's executed notebooks")
     bk.add_argument("--profile", required=True)
     bk.add_argument("--source", default=None, help="folder of executed notebooks (default: the run, else book/<profile>)")
-    bn = sub.add_parser("bench", help="print benchmark figures (cohort throughput, smoke main job)")
+    bn = sub.add_parser("bench", help="print benchmark figures (CPU: cohort, controls, Rad-CN training, smoke job; --gpu: SD v1.5 size)")
     bn.add_argument("--images", type=int, default=200)
     bn.add_argument("--skip-main-job", action="store_true")
+    bn.add_argument("--gpu", action="store_true", help="only the GPU benchmarks at Stable Diffusion v1.5 size")
     args = ap.parse_args(argv)
     try:
         if args.command == "run":
@@ -48,9 +49,9 @@ def main(argv: list[str] | None = None) -> int:
 
             print(f"book: {build_book(args.profile, source=args.source)}")
         elif args.command == "bench":
-            from radgazegen.bench import main as bench
+            from radgazegen.bench import gpu_main, main as bench
 
-            bench(args.images, run_main_job=not args.skip_main_job)
+            gpu_main() if args.gpu else bench(args.images, run_main_job=not args.skip_main_job)
     except RunnerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

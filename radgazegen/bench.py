@@ -164,3 +164,165 @@ def main(n_images: int = 200, run_main_job: bool = True) -> None:
         for k, v in smoke_main_job().items():
             print(f"smoke main job, {k}: {v:.1f}")
         print("(target: the whole smoke main job under 10 minutes once all notebooks exist)")
+
+
+#: Stable Diffusion v1.5's U-Net, VAE and CLIP ViT-L/14 text-encoder configurations (random weights).
+SD15 = {
+    "unet": dict(sample_size=64, in_channels=4, out_channels=4, block_out_channels=(320, 640, 1280, 1280), layers_per_block=2,
+                 down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+                 up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3, cross_attention_dim=768, attention_head_dim=8),
+    "vae": dict(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(128, 256, 512, 512), layers_per_block=2,
+                down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4, sample_size=512),
+    "text": dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12),
+}
+
+
+def _parts(size: str, tokenizer_dir: str, resolution: int):
+    """SD parts: "sd15" (v1.5 sizes, random weights) or a ``models.SIZES`` key."""
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from radgazegen.models import MAX_TOKENS, SDParts, clip_tokenizer, sd_parts
+
+    if size != "sd15":
+        return sd_parts(size, tokenizer_dir, resolution=resolution)
+    tok = clip_tokenizer(tokenizer_dir)
+    return SDParts(tok, CLIPTextModel(CLIPTextConfig(vocab_size=len(tok), max_position_embeddings=MAX_TOKENS, **SD15["text"])),
+                   AutoencoderKL(**SD15["vae"]), UNet2DConditionModel(**SD15["unet"]),
+                   DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012), "sd15 (random weights)")
+
+
+def controlnet_step_benchmark(size: str = "sd15", resolution: int = 512, batch: int = 4, steps: int = 10,
+                              mixed_precision: str = "bf16", device: str | None = None) -> dict[str, float]:
+    """ControlNet training: our loop (``training.train``) against the same step written as in
+    diffusers' ``examples/controlnet/train_controlnet.py``; steps/s, images/s, peak GPU memory.
+
+    Our loop's per-step time is (time of 2N steps - time of N steps) / N, which removes its
+    fixed costs (weight fingerprint, final save).
+    """
+    import tempfile
+
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from accelerate import Accelerator
+
+    from radgazegen.models import new_controlnet
+    from radgazegen.training import Batch, TrainConfig, train
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    cuda = device.startswith("cuda")
+    rng = np.random.default_rng(0)
+    px = torch.from_numpy(rng.uniform(-1, 1, (2 * batch, 3, resolution, resolution)).astype(np.float32))
+    cond = torch.from_numpy(rng.uniform(0, 1, (2 * batch, 3, resolution, resolution)).astype(np.float32))
+    data = lambda idx: Batch(px[idx], ["right pleural effusion"] * len(idx), {"canny": cond[idx]})  # noqa: E731
+    out = {"size": size, "resolution": resolution, "batch": batch, "device": device, "mixed_precision": mixed_precision}
+    with tempfile.TemporaryDirectory() as tmp:
+        parts = _parts(size, tmp + "/tok", resolution)
+        times = []
+        for n in (steps, 2 * steps):
+            if cuda:
+                torch.cuda.reset_peak_memory_stats()
+            t0 = time.perf_counter()
+            train(parts, data, 2 * batch, TrainConfig(max_steps=n, batch_size=batch, checkpoint_every=0,
+                                                       mixed_precision=mixed_precision if cuda else "no"),
+                  f"{tmp}/ours{n}", controlnet=new_controlnet(parts), control_name="canny", progress=False)
+            times.append(time.perf_counter() - t0)
+        out["ours: steps/s"] = steps / (times[1] - times[0])
+        if cuda:
+            out["ours: peak GPU memory (GiB)"] = torch.cuda.max_memory_allocated() / 2 ** 30
+            torch.cuda.reset_peak_memory_stats()
+        # the diffusers example's step
+        acc = Accelerator(mixed_precision=mixed_precision if cuda else "no")
+        wdtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(acc.mixed_precision, torch.float32)
+        controlnet = new_controlnet(parts).train()
+        opt = torch.optim.AdamW(controlnet.parameters(), lr=1e-5)
+        controlnet, opt = acc.prepare(controlnet, opt)
+        for m in (parts.vae, parts.unet, parts.text_encoder):
+            m.requires_grad_(False).to(acc.device, dtype=wdtype)
+        ids = parts.tokenizer(["right pleural effusion"] * batch, padding="max_length", max_length=77, truncation=True,
+                              return_tensors="pt").input_ids.to(acc.device)
+
+        def example_step():
+            latents = parts.vae.encode(px[:batch].to(acc.device, wdtype)).latent_dist.sample() * parts.vae.config.scaling_factor
+            noise = torch.randn_like(latents)
+            t = torch.randint(0, 1000, (batch,), device=acc.device).long()
+            noisy = parts.scheduler.add_noise(latents.float(), noise.float(), t).to(wdtype)
+            hidden = parts.text_encoder(ids, return_dict=False)[0]
+            with acc.autocast():
+                down, mid = controlnet(noisy, t, encoder_hidden_states=hidden,
+                                       controlnet_cond=cond[:batch].to(acc.device, wdtype), return_dict=False)
+                pred = parts.unet(noisy, t, encoder_hidden_states=hidden,
+                                  down_block_additional_residuals=[s.to(wdtype) for s in down],
+                                  mid_block_additional_residual=mid.to(wdtype), return_dict=False)[0]
+            loss = F.mse_loss(pred.float(), noise.float(), reduction="mean")
+            acc.backward(loss)
+            acc.clip_grad_norm_(controlnet.parameters(), 1.0)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+
+        example_step()
+        if cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            example_step()
+        if cuda:
+            torch.cuda.synchronize()
+        out["diffusers example: steps/s"] = steps / (time.perf_counter() - t0)
+        if cuda:
+            out["diffusers example: peak GPU memory (GiB)"] = torch.cuda.max_memory_allocated() / 2 ** 30
+    out["ours: images/s"] = out["ours: steps/s"] * batch
+    out["diffusers example: images/s"] = out["diffusers example: steps/s"] * batch
+    out["ratio ours / example (steps/s)"] = out["ours: steps/s"] / out["diffusers example: steps/s"]
+    return out
+
+
+def two_controlnet_generation_benchmark(size: str = "sd15", resolution: int = 512, n_images: int = 8, steps: int = 20,
+                                        device: str | None = None) -> dict[str, float]:
+    """Images/s generating with two ControlNets: ``generation.generate`` against a direct call of the
+    stock ``StableDiffusionControlNetPipeline`` on the same batch (fp16 on GPU, fp32 on CPU)."""
+    import tempfile
+
+    import torch
+
+    from radgazegen.generation import controlnet_pipeline, generate
+    from radgazegen.models import new_controlnet, save_sd_parts
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = torch.float16 if device.startswith("cuda") else torch.float32
+    prompts = ["right pleural effusion"] * n_images
+    controls = [torch.rand(n_images, 3, resolution, resolution, generator=torch.Generator().manual_seed(i)) for i in range(2)]
+    with tempfile.TemporaryDirectory() as tmp:
+        parts = _parts(size, tmp + "/tok", resolution)
+        save_sd_parts(parts, f"{tmp}/sd")
+        pipe = controlnet_pipeline(f"{tmp}/sd", [new_controlnet(parts), new_controlnet(parts)], device=device, dtype=dtype)
+        generate(pipe, prompts[:1], [c[:1] for c in controls], scales=[1.0, 1.0], steps=2, seeds=[0], resolution=resolution)
+        sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+        t0 = time.perf_counter()
+        generate(pipe, prompts, controls, scales=[1.0, 1.0], steps=steps, seeds=list(range(n_images)),
+                 resolution=resolution, batch_size=n_images)
+        sync()
+        ours = n_images / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        pipe(prompts, image=[c.to(device, dtype) for c in controls], num_inference_steps=steps, height=resolution,
+             width=resolution, controlnet_conditioning_scale=[1.0, 1.0], output_type="np",
+             generator=[torch.Generator().manual_seed(i) for i in range(n_images)])
+        sync()
+        stock = n_images / (time.perf_counter() - t0)
+    return {"size": size, "device": device, "steps": steps, "ours: images/s": ours, "stock pipeline: images/s": stock,
+            "ratio ours / stock": ours / stock}
+
+
+def gpu_main() -> None:
+    """``python -m radgazegen bench --gpu``: the SD v1.5-size ControlNet benchmarks (needs a GPU)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        print("no GPU: the SD v1.5-size benchmarks need one (python -m radgazegen bench --gpu on a GPU machine)")
+        return
+    print(f"device: {torch.cuda.get_device_name()}")
+    for k, v in controlnet_step_benchmark().items():
+        print(f"ControlNet training, SD v1.5 size, 512x512, batch 4, bf16: {k} = {v:.3f}" if isinstance(v, float) else f"  {k}: {v}")
+    for k, v in two_controlnet_generation_benchmark().items():
+        print(f"generation with two ControlNets, 512x512, fp16: {k} = {v:.3f}" if isinstance(v, float) else f"  {k}: {v}")
