@@ -168,3 +168,24 @@ def test_generation_does_not_depend_on_batching(tok_dir, tmp_path):
     one = generate(pipe, prompts, steps=2, seeds=seeds, resolution=32, batch_size=1)
     three = generate(pipe, prompts, steps=2, seeds=seeds, resolution=32, batch_size=3)
     assert one.shape == (3, 32, 32) and np.array_equal(one, three)
+
+
+@pytest.mark.parametrize("kind", ["unet", "controlnet", "hva-over-rad", "adapter"])
+def test_bf16_mixed_precision_trains_every_model_kind(tok_dir, tmp_path, kind):
+    from radgazegen.models import new_adapter, new_controlnet
+
+    torch.manual_seed(0)
+    parts = sd_parts("tiny", tok_dir, resolution=32)
+    kw = {"control_name": "canny"}
+    if kind in ("controlnet", "hva-over-rad"):
+        kw["controlnet"] = new_controlnet(parts)
+    if kind == "hva-over-rad":
+        kw["frozen_controlnets"] = [(new_controlnet(parts), "canny", 1.0)]
+    if kind == "adapter":
+        kw["adapter"] = new_adapter(parts)
+    cfg = TrainConfig(max_steps=2, batch_size=2, mixed_precision="bf16", checkpoint_every=0,
+                      gradient_checkpointing=kind == "unet")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = train(parts, _data(), 6, cfg, tmp_path / kind, progress=False, **kw)
+    assert [m["step"] for m in result["metrics"]] == [1, 2] and all(np.isfinite(m["loss"]) for m in result["metrics"])
