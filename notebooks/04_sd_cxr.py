@@ -95,10 +95,10 @@ config = training.TrainConfig(max_steps=max_steps, batch_size=batch_size, grad_a
                               mixed_precision=mixed_precision, gradient_checkpointing=gradient_checkpointing,
                               checkpoint_every=checkpoint_every, seed=seed)
 result = training.train(parts, dataset, len(dataset), config, out_dir / "train")
-print(f"trained {result['steps']} steps" + (f", resumed from {result['resumed_from']}" if result["resumed_from"] else ""))
+print(f"trained {result['steps']} steps" + (f", resumed from {Path(result['resumed_from']).name}" if result["resumed_from"] else ""))
 parts.unet = type(parts.unet).from_pretrained(str(result["final"]))
 sd_dir = models.save_sd_parts(parts, out_dir / "model")
-print("SD-CXR saved (diffusers layout):", sd_dir)
+print("SD-CXR saved (diffusers layout) in the run folder:", sd_dir.relative_to(run_dir))
 
 # %%
 log = pd.DataFrame(result["metrics"])

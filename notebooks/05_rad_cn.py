@@ -113,7 +113,7 @@ if train_baselines:
         fit(f"t2i-adapter-{c}", c, kind="adapter")
 registry = {"rad-cn": rad_cn, "models": trained, "resolution": resolution, "profile": profile}
 write_json(out_dir / "models.json", registry)
-pd.DataFrame({"model": list(trained), "folder": list(trained.values())})
+pd.DataFrame({"model": list(trained), "folder in the run": [str(Path(f).relative_to(run_dir)) for f in trained.values()]})
 
 # %%
 fig, ax = plt.subplots(figsize=(6.5, 3.2))
