@@ -43,6 +43,7 @@ lr: float = 1e-4  # AdamW learning rate (paper 1e-5)
 mixed_precision: str = "no"  # "no", "fp16" (paper) or "bf16"
 gradient_checkpointing: bool = False  # trade compute for memory (paper: on)
 checkpoint_every: int = 10  # optimiser steps between checkpoints
+validate_every: int = 15  # optimiser steps between validation images (0 for none)
 scheduler: str = "unipc"  # sampler of the validation images
 sample_steps: int = 10  # denoising steps of the validation images
 guidance: float = 3.0  # classifier-free guidance scale of the validation images
@@ -58,7 +59,7 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from radgazegen import generation, models, training, training_data
+from radgazegen import figures, generation, models, training, training_data
 from radgazegen.book import profile_banner
 
 out_dir = Path(run_dir) / "04_sd_cxr"
@@ -93,8 +94,19 @@ n_params = sum(p.numel() for p in parts.unet.parameters())
 print(f"parts: {parts.source}; U-Net {n_params / 1e6:.2f} M parameters; VAE factor {parts.vae_scale_factor}")
 config = training.TrainConfig(max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr,
                               mixed_precision=mixed_precision, gradient_checkpointing=gradient_checkpointing,
-                              checkpoint_every=checkpoint_every, seed=seed)
-result = training.train(parts, dataset, len(dataset), config, out_dir / "train")
+                              checkpoint_every=checkpoint_every, validate_every=validate_every, seed=seed)
+val_prompts = [it.prompt for it in training_data.run_items(run_dir, mimic_cxr_jpg_root, mimic_cxr_reports_root,
+                                                           which="test")[:n_validation]]
+
+
+def validate(unet, step: int) -> np.ndarray:
+    """Validation images of the current U-Net (SD-CXR text-only), same prompts and seeds every time."""
+    pipe = generation.parts_pipeline(parts, scheduler=scheduler, device=device)
+    return generation.generate(pipe, val_prompts, steps=sample_steps, guidance=guidance,
+                               seeds=[seed + i for i in range(len(val_prompts))], resolution=resolution)
+
+
+result = training.train(parts, dataset, len(dataset), config, out_dir / "train", validate=validate)
 print(f"trained {result['steps']} steps" + (f", resumed from {Path(result['resumed_from']).name}" if result["resumed_from"] else ""))
 parts.unet = type(parts.unet).from_pretrained(str(result["final"]))
 sd_dir = models.save_sd_parts(parts, out_dir / "model")
@@ -108,6 +120,9 @@ ax.plot(log.step, log.loss.rolling(max(1, len(log) // 10), min_periods=1).mean()
 ax.set(xlabel="optimiser step", ylabel="noise-prediction MSE", title=f"SD-CXR training loss ({profile} profile)")
 ax.legend(frameon=False, fontsize=8)
 fig.tight_layout()
+
+# %%
+_ = figures.plot_validation_steps(result["validation"], f"SD-CXR during training: test prompts, fixed seeds ({profile} profile)")
 
 # %% [markdown]
 # ## Validation images

@@ -43,6 +43,7 @@ lr: float = 1e-4  # AdamW learning rate
 mixed_precision: str = "no"  # "no", "fp16" or "bf16"
 gradient_checkpointing: bool = False  # trade compute for memory
 checkpoint_every: int = 10  # optimiser steps between checkpoints
+validate_every: int = 4  # optimiser steps between Rad-CN validation images (0 for none)
 scheduler: str = "unipc"  # sampler of the validation images
 sample_steps: int = 10  # denoising steps
 guidance: float = 3.0  # classifier-free guidance scale
@@ -58,7 +59,7 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from radgazegen import generation, training, training_data
+from radgazegen import figures, generation, training, training_data
 from radgazegen.book import profile_banner
 from radgazegen.io import write_json
 
@@ -80,7 +81,12 @@ items = training_data.run_items(run_dir, mimic_cxr_jpg_root, mimic_cxr_reports_r
 dataset = training_data.ControlDataset(items, resolution, controls=training_data.RADIOMICS_CONTROLS)
 config = training.TrainConfig(max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr,
                               mixed_precision=mixed_precision, gradient_checkpointing=gradient_checkpointing,
-                              checkpoint_every=checkpoint_every, seed=seed)
+                              checkpoint_every=checkpoint_every, validate_every=validate_every, seed=seed)
+test = training_data.ControlDataset(
+    training_data.run_items(run_dir, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test")[:n_validation],
+    resolution, controls=training_data.RADIOMICS_CONTROLS)
+batch = test(np.arange(len(test)))
+seeds = [seed + i for i in range(len(test))]
 print(f"{len(dataset)} training items; controls {', '.join(controls)}; design {design}")
 
 # %% [markdown]
@@ -88,13 +94,22 @@ print(f"{len(dataset)} training items; controls {', '.join(controls)}; design {d
 # Each model resumes from its last checkpoint if its folder holds one.
 
 # %%
-trained, logs = {}, {}
+trained, logs, validation = {}, {}, {}
 
 
-def fit(name: str, control, kind: str = "controlnet", channels: int = 3) -> Path:
+def validator(control: str):
+    """Validation images of a ControlNet being trained on ``control``: test prompts, controls, fixed seeds."""
+    def validate(controlnet, step: int) -> np.ndarray:
+        pipe = generation.controlnet_pipeline(sd_dir, [controlnet], scheduler, device)
+        return generation.generate(pipe, batch.prompts, [batch.conditioning[control]], steps=sample_steps,
+                                   guidance=guidance, seeds=seeds, resolution=resolution)
+    return validate
+
+
+def fit(name: str, control, kind: str = "controlnet", channels: int = 3, validate=None) -> Path:
     result = training.train_control(sd_dir, dataset, config, out_dir / name, control, kind=kind,
-                                    conditioning_channels=channels)
-    logs[name] = pd.DataFrame(result["metrics"])
+                                    conditioning_channels=channels, validate=validate)
+    logs[name], validation[name] = pd.DataFrame(result["metrics"]), result["validation"]
     trained[name] = str(result["final"])
     return result["final"]
 
@@ -103,9 +118,11 @@ if design == "unified":
     unified = [c for c in training_data.RADIOMICS_CONTROLS if c in controls]
     if unified != list(training_data.RADIOMICS_CONTROLS):
         raise ValueError("design 'unified' stacks all four radiomics controls; use 'per-map' for a subset")
-    rad_cn = {"design": design, "controlnets": [str(fit("rad-cn", "unified", channels=4))], "controls": ["unified"]}
+    rad_cn = {"design": design, "controlnets": [str(fit("rad-cn", "unified", channels=4, validate=validator("unified")))],
+              "controls": ["unified"]}
 else:
-    rad_cn = {"design": design, "controlnets": [str(fit(f"controlnet-{c}", c)) for c in controls], "controls": list(controls)}
+    rad_cn = {"design": design, "controlnets": [str(fit(f"controlnet-{c}", c, validate=validator(c))) for c in controls],
+              "controls": list(controls)}
 if train_baselines:
     for c in controls:
         if f"controlnet-{c}" not in trained:
@@ -123,17 +140,17 @@ ax.set(xlabel="optimiser step", ylabel="noise-prediction MSE (running mean)", ti
 ax.legend(frameon=False, fontsize=7, ncol=2)
 fig.tight_layout()
 
+# %%
+first = "rad-cn" if design == "unified" else f"controlnet-{controls[0]}"
+_ = figures.plot_validation_steps(validation.get(first, []), f"{first} during training: test prompts and controls, "
+                                  f"fixed seeds ({profile} profile)")
+
 # %% [markdown]
 # ## Validation images
 # Test prompts with the test images' own controls: Rad-CN and, for comparison, the
 # Multi-ControlNet baseline (single-control ControlNets combined).
 
 # %%
-test = training_data.ControlDataset(
-    training_data.run_items(run_dir, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test")[:n_validation],
-    resolution, controls=training_data.RADIOMICS_CONTROLS)
-batch = test(np.arange(len(test)))
-seeds = [seed + i for i in range(len(test))]
 rows = {"Rad-CN": generation.generate(generation.controlnet_pipeline(sd_dir, rad_cn["controlnets"], scheduler, device),
                                       batch.prompts, [batch.conditioning[c] for c in rad_cn["controls"]],
                                       steps=sample_steps, guidance=guidance, seeds=seeds, resolution=resolution)}

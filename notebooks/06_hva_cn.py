@@ -42,6 +42,7 @@ lr: float = 1e-4  # AdamW learning rate
 mixed_precision: str = "no"  # "no", "fp16" or "bf16"
 gradient_checkpointing: bool = False  # trade compute for memory
 checkpoint_every: int = 4  # optimiser steps between checkpoints
+validate_every: int = 4  # optimiser steps between HVA-CN validation images (0 for none)
 scheduler: str = "unipc"  # sampler of the validation images
 sample_steps: int = 10  # denoising steps
 guidance: float = 3.0  # classifier-free guidance scale
@@ -58,7 +59,7 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from radgazegen import generation, training, training_data
+from radgazegen import figures, generation, training, training_data
 from radgazegen.book import profile_banner
 from radgazegen.io import write_json
 
@@ -78,7 +79,12 @@ items = training_data.run_items(run_dir, mimic_cxr_jpg_root, mimic_cxr_reports_r
 dataset = training_data.ControlDataset(items, resolution, controls=controls)
 config = training.TrainConfig(max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr,
                               mixed_precision=mixed_precision, gradient_checkpointing=gradient_checkpointing,
-                              checkpoint_every=checkpoint_every, seed=seed)
+                              checkpoint_every=checkpoint_every, validate_every=validate_every, seed=seed)
+test = training_data.ControlDataset(
+    training_data.run_items(run_dir, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test", gaze=True)[:n_validation],
+    resolution, controls=controls)
+batch = test(np.arange(len(test))) if len(test) else None
+seeds = [seed + i for i in range(len(test))]
 print(f"{len(dataset)} (image, finding) items from {len({it.dicom_id for it in items})} images; "
       f"frozen Rad-CN: {rad_cn['design']} ({', '.join(rad_cn['controls'])})")
 
@@ -91,13 +97,23 @@ trained, logs = {}, {}
 frozen = [(d, c, rad_cn_scale) for d, c in zip(rad_cn["controlnets"], rad_cn["controls"])]
 
 
-def fit(name: str, kind: str = "controlnet", with_rad_cn: bool = False) -> None:
+def validate(hva_cn, step: int) -> np.ndarray:
+    """RadGazeGen with the HVA-CN being trained: test prompts and controls, fixed seeds."""
+    pipe = generation.controlnet_pipeline(sd_dir, [*rad_cn["controlnets"], hva_cn], scheduler, device)
+    return generation.generate(pipe, batch.prompts, [*(batch.conditioning[c] for c in rad_cn["controls"]), batch.conditioning["hva"]],
+                               scales=[rad_cn_scale] * len(rad_cn["controls"]) + [1.0], steps=sample_steps,
+                               guidance=guidance, seeds=seeds, resolution=resolution)
+
+
+def fit(name: str, kind: str = "controlnet", with_rad_cn: bool = False) -> list:
     result = training.train_control(sd_dir, dataset, config, out_dir / name, training_data.GAZE_CONTROL, kind=kind,
-                                    frozen_controlnets=frozen if with_rad_cn else ())
+                                    frozen_controlnets=frozen if with_rad_cn else (),
+                                    validate=validate if with_rad_cn and batch is not None else None)
     logs[name], trained[name] = pd.DataFrame(result["metrics"]), str(result["final"])
+    return result["validation"]
 
 
-fit("hva-cn", with_rad_cn=True)
+hva_validation = fit("hva-cn", with_rad_cn=True)
 if train_baselines:
     fit("controlnet-hva")
     fit("t2i-adapter-hva", kind="adapter")
@@ -110,19 +126,17 @@ ax.set(xlabel="optimiser step", ylabel="noise-prediction MSE (running mean)", ti
 ax.legend(frameon=False, fontsize=8)
 fig.tight_layout()
 
+# %%
+_ = figures.plot_validation_steps(hva_validation, f"RadGazeGen while HVA-CN trains: test prompts and controls ({profile} profile)")
+
 # %% [markdown]
 # ## Validation: Rad-CN alone and RadGazeGen (Rad-CN + HVA-CN)
 # Test findings with their own controls; the same seed for both rows.
 
 # %%
-test = training_data.ControlDataset(
-    training_data.run_items(run_dir, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test", gaze=True)[:n_validation],
-    resolution, controls=controls)
-if len(test) == 0:
+if batch is None:
     print("No test finding has a gaze control in this run.")
 else:
-    batch = test(np.arange(len(test)))
-    seeds = [seed + i for i in range(len(test))]
     rad_controls = [batch.conditioning[c] for c in rad_cn["controls"]]
     rows = {
         "Rad-CN": generation.generate(generation.controlnet_pipeline(sd_dir, rad_cn["controlnets"], scheduler, device),

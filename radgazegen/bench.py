@@ -205,7 +205,7 @@ def controlnet_step_benchmark(size: str = "sd15", resolution: int = 512, batch: 
     import numpy as np
     import torch
     import torch.nn.functional as F
-    from accelerate import Accelerator
+    from radgazegen.training import accelerator
 
     from radgazegen.models import new_controlnet
     from radgazegen.training import Batch, TrainConfig, train
@@ -233,7 +233,7 @@ def controlnet_step_benchmark(size: str = "sd15", resolution: int = 512, batch: 
             out["ours: peak GPU memory (GiB)"] = torch.cuda.max_memory_allocated() / 2 ** 30
             torch.cuda.reset_peak_memory_stats()
         # the diffusers example's step
-        acc = Accelerator(mixed_precision=mixed_precision if cuda else "no")
+        acc = accelerator(mixed_precision if cuda else "no")
         wdtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(acc.mixed_precision, torch.float32)
         controlnet = new_controlnet(parts).train()
         opt = torch.optim.AdamW(controlnet.parameters(), lr=1e-5)

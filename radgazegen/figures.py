@@ -2,6 +2,7 @@
 or creates, and returns the figure, so notebooks decide layout and the book shows it."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import matplotlib.pyplot as plt
@@ -90,3 +91,23 @@ def plot_reading_timeline(fixations: pd.DataFrame, words: pd.DataFrame, image_si
     ax.legend(fontsize=7, loc="lower right", frameon=False)
     ax.figure.tight_layout()
     return ax.figure
+
+
+def plot_validation_steps(paths, title: str):
+    """The validation images a training run wrote (one PNG row per validation step), stacked."""
+    import cv2
+
+    if not paths:
+        print("no validation images (validate_every = 0)")
+        return None
+    rows = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in paths]
+    h, w = rows[0].shape
+    fig, axes = plt.subplots(len(rows), 1, figsize=(min(12, 1.2 * w / h * 2), 1.6 * len(rows)), squeeze=False)
+    for ax, path, row in zip(axes[:, 0], paths, rows):
+        ax.imshow(row, cmap="gray")
+        ax.set_ylabel(Path(path).stem.replace("step-", "step "), fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -47,6 +47,28 @@ def _common(sd_dir: str | Path, scheduler: str, device: str, dtype):
                 requires_safety_checker=False)
 
 
+def parts_pipeline(parts, controlnets: Sequence = (), scheduler: str = "unipc", device: str = "cpu"):
+    """A stock pipeline over in-memory ``models.SDParts`` (validation during training): text-only,
+    or with ``controlnets`` (``ControlNetModel`` objects)."""
+    from diffusers import StableDiffusionControlNetPipeline, StableDiffusionPipeline
+
+    cls = {"unipc": "UniPCMultistepScheduler", "ddim": "DDIMScheduler", "ddpm": "DDPMScheduler"}.get(scheduler)
+    if cls is None:
+        raise ValueError(f"scheduler: expected one of {SCHEDULERS}, got {scheduler!r}")
+    import diffusers
+
+    common = dict(vae=parts.vae, text_encoder=parts.text_encoder, tokenizer=parts.tokenizer, unet=parts.unet,
+                  scheduler=getattr(diffusers, cls).from_config(parts.scheduler.config), safety_checker=None,
+                  feature_extractor=None, requires_safety_checker=False)
+    nets = list(controlnets)
+    if nets:
+        pipe = StableDiffusionControlNetPipeline(controlnet=nets if len(nets) > 1 else nets[0], **common)
+    else:
+        pipe = StableDiffusionPipeline(**common)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
+
+
 def controlnet_pipeline(sd_dir: str | Path, controlnets: Sequence, scheduler: str = "unipc", device: str = "cpu",
                         dtype=torch.float32):
     """``StableDiffusionControlNetPipeline`` of SD-CXR (``sd_dir``) with ``controlnets``

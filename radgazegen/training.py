@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from radgazegen.io import write_json, write_text
+from radgazegen.io import write_bytes, write_json, write_text
 
 
 @dataclass
@@ -39,7 +39,8 @@ class TrainConfig:
     max_steps: optimiser steps; batch_size: images per micro-batch; grad_accum: micro-batches
     per optimiser step; lr: AdamW learning rate; mixed_precision: "no" | "fp16" | "bf16";
     checkpoint_every: optimiser steps between checkpoints (0 = only at the end);
-    keep_checkpoints: how many to keep; log_every: steps between metric records.
+    keep_checkpoints: how many to keep; log_every: steps between metric records;
+    validate_every: optimiser steps between validation images (0 = none).
     """
     max_steps: int = 100
     batch_size: int = 4
@@ -52,6 +53,7 @@ class TrainConfig:
     checkpoint_every: int = 50
     keep_checkpoints: int = 2
     log_every: int = 1
+    validate_every: int = 0
     seed: int = 0
 
     def __post_init__(self):
@@ -112,7 +114,8 @@ def fingerprint(config: TrainConfig, dataset, n_items: int, modules: Sequence[to
     """
     import hashlib
 
-    settings = {k: v for k, v in asdict(config).items() if k not in ("max_steps", "checkpoint_every", "keep_checkpoints", "log_every")}
+    settings = {k: v for k, v in asdict(config).items()
+                if k not in ("max_steps", "checkpoint_every", "keep_checkpoints", "log_every", "validate_every")}
     h = hashlib.sha256(json.dumps({"config": settings, "n_items": n_items, "controls": list(names)},
                                   sort_keys=True).encode())
     for it in getattr(dataset, "items", []):
@@ -140,25 +143,44 @@ class Batch:
     conditioning: dict[str, torch.Tensor]
 
 
+def accelerator(mixed_precision: str = "no", grad_accum: int = 1):
+    """An ``accelerate.Accelerator`` for one training run in this process.
+
+    Accelerate keeps its state in a process-wide singleton that refuses a second
+    ``mixed_precision``; a notebook or test session trains several models, so in a
+    single-process run the previous state is reset first. Under ``accelerate launch``
+    (several processes) the launcher's state is kept and a conflicting precision raises
+    accelerate's own error.
+    """
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, PartialState
+
+    if AcceleratorState._shared_state and PartialState().num_processes == 1:
+        AcceleratorState._reset_state()
+    return Accelerator(mixed_precision=mixed_precision, gradient_accumulation_steps=grad_accum)
+
+
 def train(parts, dataset: Callable[[np.ndarray], Batch], n_items: int, config: TrainConfig, output_dir: str | Path,
           controlnet=None, control_name: str | Sequence[str] | None = None,
           frozen_controlnets: Sequence[tuple[object, str, float]] = (), resume: bool = True,
-          progress: bool = True, adapter=None) -> dict:
+          progress: bool = True, adapter=None, validate: Callable | None = None) -> dict:
     """Train the U-Net (``controlnet=None``: SD-CXR) or ``controlnet`` (Rad-CN, HVA-CN, baselines).
 
     parts: ``models.SDParts``; dataset(indices) -> ``Batch`` for those item indices;
     n_items: number of training items; control_name: the conditioning key(s) the ControlNet
     reads (several are stacked as channels: the "unified" control); frozen_controlnets:
     ``(controlnet, control name, scale)`` kept frozen and active (HVA-CN on top of Rad-CN).
+    validate: ``validate(model, step) -> (N, H, W) uint8`` images, called every
+    ``config.validate_every`` steps (and at the last step) under autocast; the images are
+    written side by side to ``output_dir/validation/step-<step>.png``; ``result["validation"]``
+    lists this run's series, steps before a resume included.
     adapter: a ``T2IAdapter`` to train instead (the T2I-Adapter baseline; its features are
     added inside the U-Net's down blocks).
     Writes checkpoints and ``metrics.jsonl`` under ``output_dir`` and the final model to
     ``output_dir/final`` (``save_pretrained``). Returns ``{"steps", "resumed_from", "final", "metrics"}``.
     """
-    from accelerate import Accelerator
-
     output_dir = Path(output_dir)
-    acc = Accelerator(mixed_precision=config.mixed_precision, gradient_accumulation_steps=config.grad_accum)
+    acc = accelerator(config.mixed_precision, config.grad_accum)
     if controlnet is not None and adapter is not None:
         raise ValueError("train: give a controlnet or an adapter, not both")
     trained = controlnet if controlnet is not None else adapter if adapter is not None else parts.unet
@@ -191,6 +213,11 @@ def train(parts, dataset: Callable[[np.ndarray], Batch], n_items: int, config: T
         _load_optimizer(optimizer, load_file(str(last / "optimizer.safetensors")),
                         json.loads((last / "optimizer.json").read_text()))
         start, metrics, resumed_from = state["step"], state["metrics"], str(last)
+    # validation images belong to the run being resumed; a run from step 0 starts a new series
+    vdir = output_dir / "validation"
+    for old in sorted(vdir.glob("step-*.png")) if vdir.exists() else []:
+        if start == 0 or int(old.stem.split("-")[1]) > start:
+            old.unlink()
     trained, optimizer = acc.prepare(trained, optimizer)
     device, wdtype = acc.device, torch.float32
     if acc.mixed_precision == "fp16":
@@ -258,6 +285,18 @@ def train(parts, dataset: Callable[[np.ndarray], Batch], n_items: int, config: T
             metrics.append({"step": step + 1, "loss": float(np.mean(losses))})
         bar.update(1)
         bar.set_postfix(loss=f"{np.mean(losses):.4f}")
+        if validate is not None and config.validate_every and acc.is_main_process and (
+                (step + 1) % config.validate_every == 0 or step + 1 == config.max_steps):
+            model = acc.unwrap_model(trained)
+            model.eval()
+            with torch.no_grad(), acc.autocast():
+                images = validate(model, step + 1)
+            model.train()
+            import cv2
+
+            ok, buf = cv2.imencode(".png", np.concatenate(list(images), axis=1))
+            path = output_dir / "validation" / f"step-{step + 1:07d}.png"
+            write_bytes(path, buf.tobytes())
         if acc.is_main_process and ((config.checkpoint_every and (step + 1) % config.checkpoint_every == 0)
                                     or step + 1 == config.max_steps):
             save_checkpoint(output_dir, acc.unwrap_model(trained), optimizer, step + 1, metrics, key)
@@ -274,12 +313,14 @@ def train(parts, dataset: Callable[[np.ndarray], Batch], n_items: int, config: T
         write_json(output_dir / "train_config.json", asdict(config))
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
-    return {"steps": config.max_steps, "resumed_from": resumed_from, "final": final, "metrics": metrics}
+    return {"steps": config.max_steps, "resumed_from": resumed_from, "final": final, "metrics": metrics,
+            "validation": sorted(vdir.glob("step-*.png"))}
 
 
 def train_control(sd_dir: str | Path, dataset, config: TrainConfig, output_dir: str | Path,
                   control_name: str | Sequence[str], kind: str = "controlnet", conditioning_channels: int = 3,
-                  frozen_controlnets: Sequence[tuple[str | Path, str, float]] = (), progress: bool = True) -> dict:
+                  frozen_controlnets: Sequence[tuple[str | Path, str, float]] = (), progress: bool = True,
+                  validate: Callable | None = None) -> dict:
     """Train one control model on SD-CXR (``sd_dir``): a ControlNet initialised from its U-Net, or
     a T2I-Adapter (``kind="adapter"``). frozen_controlnets: ``(directory, control name, scale)``
     of trained ControlNets kept frozen and active (HVA-CN over Rad-CN). Returns ``train``'s
@@ -296,9 +337,9 @@ def train_control(sd_dir: str | Path, dataset, config: TrainConfig, output_dir: 
     frozen = [(ControlNetModel.from_pretrained(str(d)), name, scale) for d, name, scale in frozen_controlnets]
     if kind == "controlnet":
         return train(parts, dataset, len(dataset), config, output_dir, controlnet=new_controlnet(parts, conditioning_channels),
-                     control_name=control_name, frozen_controlnets=frozen, progress=progress)
+                     control_name=control_name, frozen_controlnets=frozen, progress=progress, validate=validate)
     return train(parts, dataset, len(dataset), config, output_dir, adapter=new_adapter(parts, conditioning_channels),
-                 control_name=control_name, frozen_controlnets=frozen, progress=progress)
+                 control_name=control_name, frozen_controlnets=frozen, progress=progress, validate=validate)
 
 
 def train_vae(vae, dataset, n_items: int, steps: int, batch_size: int = 16, lr: float = 1e-3, kl_weight: float = 1e-6,

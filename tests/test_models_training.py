@@ -143,6 +143,33 @@ def test_checkpoints_of_another_setup_are_not_resumed(tok_dir, tmp_path):
     assert result["resumed_from"] is None and [m["step"] for m in result["metrics"]] == [1, 2, 3]
 
 
+def test_validation_images_are_written_and_kept_across_a_resume(tok_dir, tmp_path):
+    import cv2
+
+    seen = []
+
+    def validate(model, step):
+        seen.append((step, model.training))
+        return np.full((2, 8, 8), 10 * step, np.uint8)  # two 8x8 images
+
+    def run(steps, resume=True):
+        torch.manual_seed(0)
+        parts = sd_parts("tiny", tok_dir, resolution=32)
+        cfg = TrainConfig(max_steps=steps, batch_size=2, checkpoint_every=2, validate_every=2, lr=1e-3)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return train(parts, _data(), 6, cfg, tmp_path, validate=validate, resume=resume, progress=False)
+
+    assert [p.name for p in run(3)["validation"]] == ["step-0000002.png", "step-0000003.png"]  # every 2 and the last
+    assert seen == [(2, False), (3, False)]  # called in eval mode
+    row = cv2.imread(str(tmp_path / "validation" / "step-0000003.png"), cv2.IMREAD_GRAYSCALE)
+    assert row.shape == (8, 16) and (row == 30).all()  # the images side by side
+    shutil.rmtree(tmp_path / "final")
+    shutil.rmtree(tmp_path / "checkpoint-0000003")  # killed after step 2's checkpoint
+    assert [p.name for p in run(4)["validation"]] == ["step-0000002.png", "step-0000004.png"]  # step 3's is dropped
+    assert [p.name for p in run(2, resume=False)["validation"]] == ["step-0000002.png"]  # a fresh run: a new series
+
+
 def test_vae_trained_from_scratch_learns_to_reconstruct(tok_dir):
     from radgazegen.training import train_vae
 
@@ -173,7 +200,11 @@ def test_generation_does_not_depend_on_batching(tok_dir, tmp_path):
 @pytest.mark.parametrize("kind", ["unet", "controlnet", "hva-over-rad", "adapter"])
 def test_bf16_mixed_precision_trains_every_model_kind(tok_dir, tmp_path, kind):
     from radgazegen.models import new_adapter, new_controlnet
+    from radgazegen.training import accelerator
 
+    # an earlier fp32 run in the same process (a notebook trains several models) must not
+    # pin accelerate's process-wide precision (CI failed on this order once)
+    accelerator("no")
     torch.manual_seed(0)
     parts = sd_parts("tiny", tok_dir, resolution=32)
     kw = {"control_name": "canny"}
