@@ -44,7 +44,8 @@ rad_cn_scale: float = 1.0  # conditioning scale of Rad-CN in RadGazeGen (Eq. 6)
 hva_cn_scale: float = 1.0  # conditioning scale of HVA-CN in RadGazeGen (Eq. 6)
 n_generate: int = 6  # test (image, finding) items generated per method, -1 for all
 n_examples: int = 3  # rows of the qualitative figures
-seed: int = 0  # base seed: item i uses seed + i for every method
+seed: int = 0  # base seed: item i of replicate r uses seed + 1000 r + i for every method
+n_replicates: int = 1  # generations of the test set per method with different seeds (mean +- std in the tables)
 
 # %%
 import json
@@ -87,7 +88,15 @@ findings = findings[:len(items)]
 test = training_data.ControlDataset(items, resolution, controls=controls)
 batch = test(np.arange(len(test)))
 seeds = [seed + i for i in range(len(test))]
-print(f"{len(test)} test items; resolution {resolution}; {sample_steps} {scheduler} steps, guidance {guidance}")
+print(f"{len(test)} test items x {n_replicates} replicate(s); resolution {resolution}; "
+      f"{sample_steps} {scheduler} steps, guidance {guidance}")
+
+# the real test images and their controls, for the table notebooks (08-13)
+real = training_data.to_uint8(batch.pixel_values)
+generation.write_generation(out_dir / "real", real, [{"dicom_id": it.dicom_id, "finding": f, "prompt": p, "controls": [],
+                                                     "scales": [], "seed": -1, "replicate": 0, "model": "real"}
+                                                    for it, f, p in zip(items, findings, batch.prompts)])
+np.savez_compressed(out_dir / "controls.npz", **{c: training_data.to_uint8(batch.conditioning[c] * 2 - 1) for c in controls})
 
 # %% [markdown]
 # ## Every method, same prompts, controls and seeds
@@ -106,42 +115,45 @@ if len(single) > 1:
 if {"canny", "segmentation"} <= set(single):
     methods["Multi-ControlNet (canny + segmentation)"] = {
         "controlnets": [models["controlnet-canny"], models["controlnet-segmentation"]], "controls": ["canny", "segmentation"]}
-methods["Rad-CN"] = {"controlnets": rad["rad-cn"]["controlnets"], "controls": rad["rad-cn"]["controls"],
-                     "scales": [rad_cn_scale] * len(rad["rad-cn"]["controls"])}
-methods["RadGazeGen"] = {"controlnets": [*rad["rad-cn"]["controlnets"], hva["hva-cn"]],
-                         "controls": [*rad["rad-cn"]["controls"], "hva"],
-                         "scales": [rad_cn_scale] * len(rad["rad-cn"]["controls"]) + [hva_cn_scale]}
+for c in training_data.RADIOMICS_CONTROLS:  # Table 1's multi-control columns: each map with the gaze control
+    if f"controlnet-{c}" in models and "controlnet-hva" in models:
+        methods[f"Multi-ControlNet ({c} + hva)"] = {"controlnets": [models[f"controlnet-{c}"], models["controlnet-hva"]],
+                                                   "controls": [c, "hva"]}
+# RadGazeGen and its ablations (Eq. 6 with the indicator; Table 5)
+methods["Rad-CN"] = generation.radgazegen_spec(rad, hva, training_data.RADIOMICS_CONTROLS, rad_cn_scale, hva_cn_scale)
+methods["HVA-CN"] = generation.radgazegen_spec(rad, hva, ["hva"], rad_cn_scale, hva_cn_scale)
+for c in training_data.RADIOMICS_CONTROLS:
+    methods[f"RadGazeGen ({c} + hva)"] = generation.radgazegen_spec(rad, hva, [c, "hva"], rad_cn_scale, hva_cn_scale)
+methods["RadGazeGen"] = generation.radgazegen_spec(rad, hva, controls, rad_cn_scale, hva_cn_scale)
 availability = {"RoentGen": "available" if roentgen_dir else "not available (no local weights given)"}
 
 generated, manifests = {}, {}
 for name, spec in tqdm(methods.items(), desc="methods", disable=None):
-    conds = [batch.conditioning[c] for c in spec["controls"]]
+    conds = generation.control_tensors(batch.conditioning, spec["controls"])
     if "controlnets" in spec:
         pipe = generation.controlnet_pipeline(sd_dir, spec["controlnets"], scheduler, device)
         scales = spec.get("scales", [1.0] * len(conds))
-        images = generation.generate(pipe, batch.prompts, conds, scales=scales, steps=sample_steps, guidance=guidance,
-                                     seeds=seeds, negative_prompt=neg, resolution=resolution)
     elif "adapter" in spec:
-        pipe = generation.adapter_pipeline(sd_dir, spec["adapter"], scheduler, device)
-        scales = [1.0]
-        images = generation.generate(pipe, batch.prompts, conds[0], scales=1.0, steps=sample_steps, guidance=guidance,
-                                     seeds=seeds, negative_prompt=neg, resolution=resolution)
+        pipe, scales, conds = generation.adapter_pipeline(sd_dir, spec["adapter"], scheduler, device), [1.0], conds[0]
     else:
-        pipe, scales = generation.text_pipeline(sd_dir, scheduler, device), []
-        images = generation.generate(pipe, batch.prompts, steps=sample_steps, guidance=guidance, seeds=seeds,
-                                     negative_prompt=neg, resolution=resolution)
+        pipe, scales, conds = generation.text_pipeline(sd_dir, scheduler, device), [], None
+    images, rows = [], []
+    for r in range(n_replicates):
+        s_r = [s + 1000 * r for s in seeds]
+        images.append(generation.generate(pipe, batch.prompts, conds, scales=scales or 1.0, steps=sample_steps,
+                                          guidance=guidance, seeds=s_r, negative_prompt=neg, resolution=resolution))
+        rows += [{"dicom_id": it.dicom_id, "finding": f, "prompt": p, "controls": spec["controls"], "scales": list(scales),
+                  "seed": s, "replicate": r, "model": name} for it, f, p, s in zip(items, findings, batch.prompts, s_r)]
     folder = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    rows = [{"dicom_id": it.dicom_id, "finding": f, "prompt": p, "controls": spec["controls"], "scales": list(scales),
-             "seed": s, "model": name} for it, f, p, s in zip(items, findings, batch.prompts, seeds)]
-    manifests[name] = generation.write_generation(out_dir / folder, images, rows)
-    generated[name] = images
+    manifests[name] = generation.write_generation(out_dir / folder, np.concatenate(images), rows)
+    generated[name] = images[0]
 if roentgen_dir:
     pipe = generation.text_pipeline(roentgen_dir, scheduler, device)
     generated["RoentGen"] = generation.generate(pipe, batch.prompts, steps=sample_steps, guidance=guidance, seeds=seeds,
                                                 negative_prompt=neg, resolution=resolution)
     generation.write_generation(out_dir / "roentgen", generated["RoentGen"],
                                 [{"dicom_id": it.dicom_id, "finding": f, "prompt": p, "controls": [], "scales": [],
-                                  "seed": s, "model": "RoentGen"} for it, f, p, s in zip(items, findings, batch.prompts, seeds)])
+                                  "seed": s, "replicate": 0, "model": "RoentGen"} for it, f, p, s in zip(items, findings, batch.prompts, seeds)])
 (out_dir / "methods.json").write_text(json.dumps({"methods": {n: re.sub(r"[^a-z0-9]+", "-", n.lower()).strip("-")
                                                               for n in generated}, "availability": availability,
                                                   "resolution": resolution, "profile": profile}, indent=1))
@@ -154,7 +166,6 @@ pd.DataFrame({"images": {n: len(v) for n, v in generated.items()}}).T
 
 # %%
 truth = pd.read_csv(Path(ground_truth_root) / "ground_truth" / "findings.csv") if ground_truth_root else None
-real = training_data.to_uint8(batch.pixel_values)
 
 
 def box(i: int):
@@ -232,7 +243,7 @@ sd7 = generation.generate(generation.text_pipeline(sd_dir, scheduler, device), p
                           guidance=guidance, seeds=s7, resolution=resolution)
 rg = methods["RadGazeGen"]
 rg7 = generation.generate(generation.controlnet_pipeline(sd_dir, rg["controlnets"], scheduler, device), prompts7,
-                          [batch.conditioning[c][:1].repeat(len(prompts7), 1, 1, 1) for c in rg["controls"]],
+                          [t[:1].repeat(len(prompts7), 1, 1, 1) for t in generation.control_tensors(batch.conditioning, rg["controls"])],
                           scales=rg["scales"], steps=sample_steps, guidance=guidance, seeds=s7, resolution=resolution)
 fig, axes = plt.subplots(2, len(prompts7), figsize=(1.9 * len(prompts7), 4.2), squeeze=False)
 for j, p in enumerate(prompts7):

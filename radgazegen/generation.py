@@ -150,3 +150,70 @@ def write_generation(folder: str | Path, images: np.ndarray, rows: Sequence[dict
     manifest = pd.DataFrame(records)
     write_text(folder / "manifest.csv", manifest.to_csv(index=False))
     return manifest
+
+
+def radgazegen_spec(rad: dict, hva: dict | None, active: Sequence[str], rad_cn_scale: float = 1.0,
+                    hva_cn_scale: float = 1.0) -> dict:
+    """RadGazeGen with a subset of its controls switched on (the indicator of Eq. 6).
+
+    rad, hva: notebook 05's and 06's ``models.json``; active: control names among
+    ``canny, sobel, gl, segmentation, hva``. Per-map Rad-CN: the ControlNets of inactive maps
+    are dropped (exactly the indicator). Unified Rad-CN: its inactive channels are zeroed
+    (control ``"unified:<maps>"``; the ControlNet still sees the active ones). Returns
+    ``{"controlnets", "controls", "scales"}`` for ``control_tensors`` and ``generate``.
+    """
+    from radgazegen.training_data import GAZE_CONTROL, RADIOMICS_CONTROLS
+
+    unknown = [a for a in active if a not in (*RADIOMICS_CONTROLS, GAZE_CONTROL)]
+    if unknown:
+        raise ValueError(f"active: unknown control(s) {unknown}; expected {[*RADIOMICS_CONTROLS, GAZE_CONTROL]}")
+    maps = [c for c in RADIOMICS_CONTROLS if c in active]
+    nets, controls = [], []
+    if maps:
+        if rad["rad-cn"]["design"] == "unified":
+            nets = list(rad["rad-cn"]["controlnets"])
+            controls = ["unified" if len(maps) == len(RADIOMICS_CONTROLS) else "unified:" + "+".join(maps)]
+        else:
+            pairs = dict(zip(rad["rad-cn"]["controls"], rad["rad-cn"]["controlnets"]))
+            nets, controls = [pairs[m] for m in maps], list(maps)
+    scales = [rad_cn_scale] * len(nets)
+    if GAZE_CONTROL in active:
+        if hva is None:
+            raise ValueError("active: 'hva' needs HVA-CN (notebook 06's models.json)")
+        nets, controls, scales = [*nets, hva["hva-cn"]], [*controls, GAZE_CONTROL], [*scales, hva_cn_scale]
+    return {"controlnets": nets, "controls": controls, "scales": scales}
+
+
+def control_tensors(conditioning: dict[str, torch.Tensor], names: Sequence[str]) -> list[torch.Tensor]:
+    """The control tensors for ``names`` from a ``Batch.conditioning``; ``"unified:a+b"`` is the
+    unified control with every channel but maps a and b set to zero."""
+    from radgazegen.training_data import RADIOMICS_CONTROLS
+
+    out = []
+    for name in names:
+        if name.startswith("unified:"):
+            keep = name.split(":", 1)[1].split("+")
+            x = conditioning["unified"].clone()
+            for j, c in enumerate(RADIOMICS_CONTROLS):
+                if c not in keep:
+                    x[:, j] = 0
+            out.append(x)
+        else:
+            out.append(conditioning[name])
+    return out
+
+
+def read_generation(folder: str | Path) -> tuple[np.ndarray, pd.DataFrame]:
+    """Images ``(N, H, W)`` uint8 and the manifest written by ``write_generation``."""
+    folder = Path(folder)
+    path = folder / "manifest.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: generation manifest missing (run notebook 07 first)")
+    manifest = pd.read_csv(path)
+    images = []
+    for f in manifest["file"]:
+        im = cv2.imread(str(folder / f), cv2.IMREAD_GRAYSCALE)
+        if im is None:
+            raise ValueError(f"{folder / f}: generated image missing or corrupt (field 'file' of {path})")
+        images.append(im)
+    return np.stack(images), manifest

@@ -135,3 +135,14 @@ FINDING_KEYWORDS: dict[str, tuple[str, ...]] = {
     "Tortuous Aorta": ("tortuous",), "Pneumoperitoneum": ("pneumoperitoneum",),
     "Subcutaneous Emphysema": ("emphysema",), "Pneumomediastinum": ("pneumomediastinum",),
 }
+
+#: Table 3's 12 pathology columns (paper's abbreviations) -> CheXpert observation, and the
+#: TorchXRayVision output the paper's classifier gives for it.
+TABLE3_PATHOLOGIES: tuple[tuple[str, str, str], ...] = (
+    ("Ate.", "Atelectasis", "Atelectasis"), ("Cmg.", "Cardiomegaly", "Cardiomegaly"),
+    ("Cns.", "Consolidation", "Consolidation"), ("Edm.", "Edema", "Edema"),
+    ("Les.", "Lung Lesion", "Lung Lesion"), ("Opa.", "Lung Opacity", "Lung Opacity"),
+    ("Eff.", "Pleural Effusion", "Effusion"), ("PTh", "Pleural Other", "Pleural_Thickening"),
+    ("Pne.", "Pneumonia", "Pneumonia"), ("PTX", "Pneumothorax", "Pneumothorax"),
+    ("Fra.", "Fracture", "Fracture"), ("Enl.", "Enlarged Cardiomediastinum", "Enlarged Cardiomediastinum"),
+)

@@ -21,11 +21,45 @@ def _load() -> dict:
 
 
 def paper_values(section: str) -> dict[str, float]:
-    """The values of one section of the data file (e.g. ``"datasets"``)."""
+    """The values of one section of the data file (e.g. ``"datasets"``); a table's cells are
+    keyed ``"<row> | <column>"``."""
     data = _load()
     if section not in data:
         raise KeyError(f"{VALUES_FILE}: no section {section!r}; sections: {sorted(data)}")
+    if "rows" in data[section]:
+        t = paper_table(section)
+        return {f"{r} | {c}": float(t.loc[r, c]) for r in t.index for c in t.columns}
     return dict(data[section]["values"])
+
+
+def paper_table(section: str) -> pd.DataFrame:
+    """One of the paper's Tables 1-5 (``"table1"`` ... ``"table5"``) as printed: rows are the
+    paper's row labels, columns its column labels. ``attrs``: ``source`` and ``better``
+    (``"lower"``/``"higher"``, or a dict per column)."""
+    data = _load()
+    if section not in data or "rows" not in data[section]:
+        raise KeyError(f"{VALUES_FILE}: no table {section!r}; tables: {sorted(k for k, v in data.items() if 'rows' in v)}")
+    spec = data[section]
+    frame = pd.DataFrame.from_dict(spec["rows"], orient="index", columns=spec["columns"]).astype(float)
+    frame.attrs.update(source=spec["source"], better=spec["better"])
+    return frame
+
+
+def beside(section: str, ours: pd.DataFrame, rows: Mapping[str, str], profile: str) -> pd.DataFrame:
+    """The paper's table and this run's, cell by cell: columns ``(column, "paper" | "this run
+    (<profile>)" | "difference")``. ``rows``: paper row label -> this run's row label (rows or
+    columns this run lacks stay empty); ``ours`` has the paper's column labels."""
+    paper = paper_table(section)
+    label = f"this run ({profile})"
+    parts = {}
+    for col in paper.columns:
+        p = paper[col]
+        o = pd.Series({r: ours.loc[mine, col] if mine in ours.index and col in ours.columns else float("nan")
+                       for r, mine in rows.items()}, dtype=float).reindex(p.index)
+        parts[col] = pd.DataFrame({"paper": p, label: o, "difference": o - p})
+    frame = pd.concat(parts, axis=1)
+    frame.attrs.update(paper.attrs)
+    return frame
 
 
 def compare(section: str, ours: Mapping[str, float], profile: str) -> pd.DataFrame:

@@ -29,3 +29,41 @@ def test_compare_puts_paper_beside_this_run():
 def test_unknown_section_is_named():
     with pytest.raises(KeyError, match="no section 'table9'"):
         paper_values("table9")
+
+
+def _number(cell: str) -> float:
+    return float(cell.strip().rstrip("%"))
+
+
+@pytest.mark.skipif(not PAPER.exists(), reason="the paper's text is not beside this checkout")
+@pytest.mark.parametrize("section", ["table1", "table2", "table3", "table4", "table5"])
+def test_tables_match_the_paper_cell_for_cell(section):
+    from radgazegen.paper import paper_table
+
+    lines = PAPER.read_text().splitlines()
+    header = {"table1": "Canny\tSobel\tGL\tSegmentation\tHVA", "table2": "Canny (SSIM)", "table3": "Ate.\tCmg.",
+              "table4": "Head\tMedium\tTail", "table5": "$FID(\\downarrow)$"}[section]
+    start = next(i for i, ln in enumerate(lines) if header in ln)
+    block = lines[start + 1:start + 12]  # the printed rows follow the header
+    table = paper_table(section)
+    for row, values in table.iterrows():
+        # the printed row: its label, then its numbers, tab-separated
+        printed = [ln.split("\t") for ln in block if ln.split("\t")[0].strip() == row and len(ln.split("\t")) > 2]
+        assert printed, f"{section}: row {row!r} not in the paper"
+        cells = [c for c in printed[0][1:] if c.strip()]
+        assert [_number(c) for c in cells] == list(values), f"{section}: row {row!r}"
+
+
+def test_paper_table_and_beside():
+    import pandas as pd
+
+    from radgazegen.paper import beside, paper_table
+
+    t1 = paper_table("table1")
+    assert t1.shape == (4, 5) and t1.loc["RadGazeGen", "HVA"] == 3.0021 and t1.attrs["better"] == "lower"
+    assert paper_values("table3")["Original* | Avg."] == 82.62
+    ours = pd.DataFrame({"Canny": [3.0]}, index=["RadGazeGen (ours)"])
+    b = beside("table1", ours, {"RadGazeGen": "RadGazeGen (ours)", "ControlNet": "ControlNet (ours)"}, "smoke")
+    assert b.loc["RadGazeGen", ("Canny", "this run (smoke)")] == 3.0
+    assert abs(b.loc["RadGazeGen", ("Canny", "difference")] - (3.0 - 2.8697)) < 1e-12
+    assert pd.isna(b.loc["ControlNet", ("Canny", "this run (smoke)")]) and pd.isna(b.loc["T2I-Adapter", ("HVA", "paper")]) is False

@@ -1,0 +1,135 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+#   radgazegen:
+#     upstream: [01_data_preparation, 07_generation]
+# ---
+
+# %% [markdown]
+# # Table 2: controllability (SSIM, mIoU) and CLIP score
+#
+# **Overview.** Does a generated image follow the control it was given? For each radiomics
+# control the same filter is applied to the generated image and compared with the control
+# by SSIM; for the lung mask, notebook 02's segmenter is run on the generated image and its
+# mask compared with the control by IoU (averaged: mIoU). The CLIP score measures agreement
+# of image and prompt. The paper claims RadGazeGen beats SD and ControlNet on 3 of 5 columns.
+#
+# **Rows.** SD (text only; its images are still compared with the controls, as a floor),
+# RoentGen (when its weights are given to notebook 07), T2I-Adapter and ControlNet given the
+# column's control (the CLIP column uses their Canny variants, the paper's single-control
+# baseline), Multi-ControlNet (all single-control ControlNets) and RadGazeGen (all controls).
+#
+# **CLIP score.** torchmetrics' `CLIPScore` with a local CLIP when `clip_dir` is given;
+# otherwise a small image-report contrastive model trained here on the cohort's training
+# radiographs and reports, named as such in the table. Its scale (100 x cosine) is CLIP's,
+# its values are not comparable with CLIP's.
+#
+# **Prerequisites.** Notebooks 01 and 07.
+
+# %% tags=["parameters"]
+profile: str = "smoke"  # parameter profile this run belongs to (set by the runner)
+run_dir: str = "runs/smoke"  # folder of this profile's artifacts (set by the runner)
+mimic_cxr_jpg_root: str = "runs/smoke/cohort/mimic-cxr-jpg"  # MIMIC-CXR-JPG root
+mimic_cxr_reports_root: str = "runs/smoke/cohort/mimic-cxr"  # MIMIC-CXR reports root
+clip_dir: str = ""  # local CLIP model (transformers layout, e.g. ViT-B/16), "" to train the study's own
+clip_epochs: int = 20  # epochs of the study's image-report model
+seed: int = 0  # seed of the study's image-report model
+
+# %%
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from IPython.display import display
+
+from radgazegen import evaluation, metrics, training_data
+from radgazegen.book import profile_banner
+from radgazegen.models import clip_tokenizer
+from radgazegen.paper import beside
+
+display(profile_banner(profile))
+gen = evaluation.load_generated(run_dir)
+size = gen.real.shape[1]
+prompts = gen.manifest["prompt"].tolist()
+print(f"{len(gen.real)} test items at {size} px; {gen.replicates} replicate(s)")
+
+# %% [markdown]
+# ## The CLIP-score model
+
+# %%
+tok = clip_tokenizer(Path(run_dir) / "tokenizer")
+if clip_dir:
+    clip_name = f"CLIP score ({Path(clip_dir).name})"
+    clip = lambda images: metrics.clip_score_local(images, prompts, clip_dir)
+else:
+    train_items = training_data.run_items(run_dir, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="train")
+    train_images = np.stack([training_data.read_gray(it.image_path, size, "radiograph") for it in train_items])
+    model, losses = metrics.train_study_clip(train_images, metrics.token_ids(tok, [it.prompt for it in train_items]),
+                                             epochs=clip_epochs, size=size, seed=seed)
+    model.save(Path(run_dir) / "09_table2" / "study_clip")
+    clip_name = model.name
+    ids = metrics.token_ids(tok, prompts)
+    clip = lambda images: float(model.score(images, ids).mean())
+    fig, ax = plt.subplots(figsize=(4, 2.5))
+    ax.plot(losses)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("contrastive loss")
+    ax.set_title(f"study image-report model ({len(train_items)} training pairs, {profile})", fontsize=8)
+    fig.tight_layout()
+    shuffled = np.roll(np.arange(len(prompts)), 1)
+    print(f"{clip_name}: real test images with their own reports {clip(gen.real):.2f}, "
+          f"with another item's report {float(model.score(gen.real, ids[shuffled]).mean()):.2f}")
+
+# %% [markdown]
+# ## Controllability per method
+
+# %%
+columns = {"Canny (SSIM)": "canny", "Sobel (SSIM)": "sobel", "GL (SSIM)": "gl", "Segment. (mIoU)": "segmentation"}
+rows = {"SD": "SD", "RoentGen": "RoentGen", "T2I-Adapter": "T2I-Adapter ({c})", "ControlNet": "ControlNet ({c})",
+        "Multi-ControlNet": "Multi-ControlNet", "RadGazeGen": "RadGazeGen"}
+lung_control = (gen.controls["segmentation"] > 0).astype(np.uint8) * 255
+
+
+def score(images: np.ndarray, c: str) -> float:
+    if c == "segmentation":
+        return metrics.mean_iou(evaluation.lung_masks(images), lung_control)
+    return metrics.controllability(images, {c: gen.controls[c]})[f"{c} (SSIM)"]
+
+
+mean = pd.DataFrame(index=list(rows), columns=[*columns, "Style/Content (CLIP Score)"], dtype=float)
+std = mean.copy()
+for r, pattern in rows.items():
+    for col, c in columns.items():
+        name = pattern.format(c=c)
+        if name in gen.images:
+            mean.loc[r, col], std.loc[r, col] = evaluation.per_replicate(lambda x: score(x, c), gen.images[name])
+    name = pattern.format(c="canny")
+    if name in gen.images:
+        mean.loc[r, "Style/Content (CLIP Score)"], std.loc[r, "Style/Content (CLIP Score)"] = \
+            evaluation.per_replicate(clip, gen.images[name])
+mean.loc["real test images"] = [score(gen.real, c) for c in columns.values()] + [clip(gen.real)]
+std.loc["real test images"] = 0.0
+evaluation.save_result(run_dir, "table2", mean, std, {"profile": profile, "clip": clip_name, "replicates": gen.replicates,
+                                                      "availability": gen.availability})
+print(f"higher is better; CLIP column: {clip_name}; RoentGen: {gen.availability.get('RoentGen', 'not run')}")
+evaluation.mean_std(mean, std)
+
+# %% [markdown]
+# The last row scores the real test images against their own controls: the ceiling a
+# generator can reach with these filters and this segmenter.
+#
+# ## Beside the paper
+
+# %%
+table = beside("table2", mean, {"SD": "SD", "RoentGen": "RoentGen", "T2I-Adapter": "T2I-Adapter",
+                                "ControlNet": "ControlNet", "MultiControl": "Multi-ControlNet",
+                                "RadGazeGen": "RadGazeGen"}, profile)
+table.round(4)

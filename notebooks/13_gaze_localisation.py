@@ -1,0 +1,123 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+#   radgazegen:
+#     upstream: [01_data_preparation, 07_generation]
+# ---
+
+# %% [markdown]
+# # Does the finding appear where the gaze put it?
+#
+# **Overview.** The paper's central claim is that the radiologist's gaze tells the generator
+# *where* a finding is. Real datasets cannot test this directly: nobody knows where a finding
+# "should" appear in a generated image. The synthetic cohort can: every finding was drawn
+# inside a known box, and the gaze control of each test item comes from a reading of that
+# box. So we train a lesion localiser on the real training images (ground-truth boxes), run
+# it on every method's generated test images, and play the *pointing game*: does the
+# localiser's strongest response fall inside the box behind the gaze? A random point hits
+# with probability equal to the box's area fraction (the chance column).
+#
+# If gaze guidance works, methods given the HVA control (HVA-CN, RadGazeGen, the HVA
+# ControlNet and adapter) should hit more often than SD and Rad-CN, which never see the gaze.
+# The real test images give the localiser's ceiling.
+#
+# **Prerequisites.** Notebooks 01 and 07, and the cohort's ground truth (`ground_truth_root`);
+# on real data this chapter says so and stops.
+
+# %% tags=["parameters"]
+profile: str = "smoke"  # parameter profile this run belongs to (set by the runner)
+run_dir: str = "runs/smoke"  # folder of this profile's artifacts (set by the runner)
+mimic_cxr_jpg_root: str = "runs/smoke/cohort/mimic-cxr-jpg"  # MIMIC-CXR-JPG root
+mimic_cxr_reports_root: str = "runs/smoke/cohort/mimic-cxr"  # MIMIC-CXR reports root
+ground_truth_root: str = "runs/smoke/cohort"  # synthetic cohort root with ground_truth/, "" for real data
+localiser_epochs: int = 10  # epochs of the lesion localiser
+seed: int = 0  # seed of the localiser
+
+# %%
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from IPython.display import display
+from PIL import Image
+
+from radgazegen import classifiers, evaluation, training_data
+from radgazegen.book import profile_banner
+
+display(profile_banner(profile))
+if not ground_truth_root:
+    print("No ground truth on real data: the localisation test needs the synthetic cohort's lesion boxes.")
+gen = evaluation.load_generated(run_dir) if ground_truth_root else None
+
+# %% [markdown]
+# ## The localiser, trained on real training images and their lesion boxes
+
+# %%
+if gen is not None:
+    R = gen.real.shape[1]
+    truth = pd.read_csv(Path(ground_truth_root) / "ground_truth" / "findings.csv")
+    train = training_data.run_items(run_dir, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="train")
+
+    def boxes_of(dicom_id: str, finding: str | None = None):
+        rows = truth[(truth.dicom_id == dicom_id) & ((truth.label == finding) if finding else True)]
+        return [(r.xmin, r.ymin, r.xmax, r.ymax) for r in rows.itertuples()]
+
+    sizes = [Image.open(it.image_path).size for it in train]
+    x = np.stack([training_data.read_gray(it.image_path, R, "radiograph") for it in train])
+    y = classifiers.box_masks([boxes_of(it.dicom_id) for it in train], sizes, R)
+    localiser, losses = classifiers.train_localiser(x, y, epochs=localiser_epochs, size=R, seed=seed)
+    print(f"localiser: {len(train)} training images, {int((y.reshape(len(y), -1).max(1) > 0).sum())} with lesions; "
+          f"loss {losses[0]:.3f} -> {losses[-1]:.3f}")
+
+# %% [markdown]
+# ## Pointing game per method
+
+# %%
+if gen is not None:
+    ids, findings = gen.manifest["dicom_id"].tolist(), gen.manifest["finding"].tolist()
+    test_sizes = {}
+    for it in training_data.run_items(run_dir, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test"):
+        test_sizes[it.dicom_id] = Image.open(it.image_path).size
+    masks = classifiers.box_masks([boxes_of(d, f) for d, f in zip(ids, findings)], [test_sizes[d] for d in ids], R)
+    keep = masks.reshape(len(masks), -1).max(1) > 0  # items whose finding has a box
+    chance = float(masks[keep].mean()) if keep.any() else float("nan")
+    sees_gaze = {"SD": "no", "Rad-CN": "no", "ControlNet (hva)": "yes", "T2I-Adapter (hva)": "yes",
+                 "Multi-ControlNet": "yes", "HVA-CN": "yes", "RadGazeGen": "yes"}
+    candidates = {"real test images": [gen.real], **{m: gen.images[m] for m in sees_gaze if m in gen.images}}
+    mean, std = {}, {}
+    for name, reps in candidates.items():
+        hit = lambda ims: float(classifiers.pointing_game(localiser.heatmaps(ims[keep]), masks[keep]).mean())
+        mean[name], std[name] = evaluation.per_replicate(hit, reps)
+    frame = pd.DataFrame({"hit rate": mean, "chance": chance})
+    frame["sees the gaze"] = [sees_gaze.get(n, "(real)") for n in frame.index]
+    evaluation.save_result(run_dir, "localisation", frame[["hit rate", "chance"]],
+                           pd.DataFrame({"hit rate": std, "chance": 0.0}),
+                           {"profile": profile, "n_items": int(keep.sum()), "replicates": gen.replicates})
+    print(f"{int(keep.sum())} test findings with a box; chance = mean box area fraction; {profile} profile")
+    display(frame.round(3))
+
+# %%
+if gen is not None and keep.any():
+    i = int(np.flatnonzero(keep)[0])
+    show = [n for n in ("real test images", "SD", "Rad-CN", "HVA-CN", "RadGazeGen") if n in candidates]
+    fig, axes = plt.subplots(2, len(show), figsize=(2 * len(show), 4.2), squeeze=False)
+    for j, n in enumerate(show):
+        im = candidates[n][0][i]
+        axes[0][j].imshow(im, cmap="gray")
+        axes[1][j].imshow(localiser.heatmaps(im[None])[0], cmap="magma", vmin=0, vmax=1)
+        ys, xs = np.nonzero(masks[i])
+        for ax in axes[:, j]:
+            ax.add_patch(plt.Rectangle((xs.min(), ys.min()), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1,
+                                       fill=False, edgecolor="cyan", lw=1))
+            ax.axis("off")
+        axes[0][j].set_title(n, fontsize=7)
+    fig.suptitle(f"{findings[i]}: images (top), localiser response (bottom), box behind the gaze ({profile})", fontsize=8)
+    fig.tight_layout()

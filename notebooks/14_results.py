@@ -1,0 +1,116 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+#   radgazegen:
+#     upstream: [08_table1_fid, 09_table2_controllability, 10_table3_classification, 11_table4_long_tail, 12_table5_ablation, 13_gaze_localisation]
+# ---
+
+# %% [markdown]
+# # Results: the paper's Tables 1-5 beside this run, and its claims checked
+#
+# **Overview.** This chapter gathers what chapters 08-13 computed in this run (read from
+# `results/`, never typed) and puts the paper's printed values beside them (from
+# `radgazegen/paper_values.yaml`). Then each of the paper's claims is checked twice: on the
+# paper's own numbers (does the table support the text?) and on this run's.
+#
+# **How to read it.** A "holds" on this run's numbers is only as strong as the profile: in
+# `smoke` the models are tiny and barely trained and every test set has a handful of items, so
+# the verdicts are wiring checks; `teach` tests the claims against the cohort's ground truth
+# with several seeds; only `full` speaks to the paper's numbers. Where the profile generated
+# several replicates, the claims are checked on the means and the tables show mean ± std, so
+# a reader can see whether a difference is larger than the spread between seeds.
+#
+# **Prerequisites.** Chapters 08-13.
+
+# %% tags=["parameters"]
+profile: str = "smoke"  # parameter profile this run belongs to (set by the runner)
+run_dir: str = "runs/smoke"  # folder of this profile's artifacts (set by the runner)
+
+# %%
+import pandas as pd
+from IPython.display import Markdown, display
+
+from radgazegen import evaluation
+from radgazegen.book import profile_banner
+from radgazegen.paper import beside, paper_table
+
+display(profile_banner(profile))
+tables = {"table1": "Table 1: FID per control and method", "table2": "Table 2: controllability and CLIP score",
+          "table3": "Table 3: AUC (%) on CheXpert-test images", "table4": "Table 4: long-tailed classification",
+          "table5": "Table 5: ablation"}
+rows = {"table1": {"T2I-Adapter": "T2I-Adapter", "ControlNet": "ControlNet", "MultiControl": "Multi-ControlNet",
+                   "RadGazeGen": "RadGazeGen"},
+        "table2": {"SD": "SD", "RoentGen": "RoentGen", "T2I-Adapter": "T2I-Adapter", "ControlNet": "ControlNet",
+                   "MultiControl": "Multi-ControlNet", "RadGazeGen": "RadGazeGen"}}
+ours, spread, info = {}, {}, {}
+for t in [*tables, "localisation"]:
+    try:
+        ours[t], spread[t], info[t] = evaluation.load_result(run_dir, t)
+    except FileNotFoundError as e:
+        print(f"not in this run: {e}")
+
+# %% [markdown]
+# ## The five tables
+
+# %%
+for t, title in tables.items():
+    if t not in ours:
+        continue
+    meta = ", ".join(f"{k}: {v}" for k, v in info[t].items() if k not in ("profile", "availability"))
+    display(Markdown(f"### {title}\n\nThis run ({profile}; {meta}); paper: {paper_table(t).attrs['source']}."))
+    mapping = rows.get(t, {r: r for r in paper_table(t).index})
+    display(beside(t, ours[t], mapping, profile).round(4))
+    if info[t].get("replicates", 1) > 1:
+        display(evaluation.mean_std(ours[t], spread[t]))
+
+# %% [markdown]
+# ## The gaze claim on the cohort's ground truth
+# Not a table of the paper: the pointing-game hit rate of each method's generated findings
+# against the box behind the gaze (chapter 13).
+
+# %%
+if "localisation" in ours:
+    display(evaluation.mean_std(ours["localisation"], spread["localisation"], 3))
+else:
+    print("not available in this run (real data has no lesion ground truth)")
+
+# %% [markdown]
+# ## The paper's claims, on its numbers and on ours
+
+# %%
+paper_claims = evaluation.claims({t: evaluation.paper_as_ours(t) for t in tables}).set_index("claim")
+run_claims = evaluation.claims(ours).set_index("claim")
+verdict = lambda h: "cannot be checked" if h is None or pd.isna(h) else "holds" if bool(h) else "does not hold"
+summary = pd.DataFrame({
+    "table": run_claims["table"],
+    "on the paper's numbers": [verdict(paper_claims["holds"].get(c)) + (f" ({paper_claims['evidence'].get(c)})"
+                                                                       if c in paper_claims.index else "")
+                               if c in paper_claims.index else "(not in the paper)" for c in run_claims.index],
+    f"on this run ({profile})": [f"{verdict(h)} ({e})" for h, e in zip(run_claims["holds"], run_claims["evidence"])],
+})
+summary
+
+# %% [markdown]
+# ## What these numbers can and cannot support
+
+# %%
+reps = max((i.get("replicates", 1) for i in info.values()), default=1)
+statement = {
+    "smoke": "The smoke profile trains tiny models for a few CPU steps on a small synthetic cohort and evaluates a "
+             "handful of test items once. Its verdicts show that every table and claim is computed end to end; they "
+             "say nothing about whether the paper's claims are true.",
+    "teach": f"The teach profile trains small models from scratch on the synthetic cohort and repeats generation "
+             f"{reps} times. Its verdicts test the claims' direction on data whose ground truth is known; they do not "
+             "reproduce the paper's values, which were measured on real radiographs with Stable Diffusion v1.5, "
+             "Inception and CLIP features and TorchXRayVision's classifier.",
+    "full": "The full profile follows the paper's configuration on the real datasets; differences from the paper's "
+            "values come from the weights and metric models that were available (named in each table).",
+}[profile]
+display(Markdown(statement))

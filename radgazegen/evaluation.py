@@ -1,0 +1,215 @@
+"""What the table notebooks (08-13) share: notebook 07's generated images, the metric per
+replicate (mean +- std), the feature models that stand in for absent weights, and the results
+files the results chapter reads.
+
+Layout read here (written by notebook 07): ``07_generation/methods.json``, one folder per
+method with PNGs and ``manifest.csv`` (column ``replicate``), ``real/`` (the test images) and
+``controls.npz`` (each control of the test items, ``(N, R, R)`` uint8).
+Layout written here: ``results/<table>.csv`` (this run's cells, mean and std) and
+``results/<table>.json`` (the profile, the replicates and the metric names used).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from radgazegen.generation import read_generation
+from radgazegen.io import write_json, write_text
+
+
+@dataclass
+class Generated:
+    """Notebook 07's output: ``images[method]`` is a list (one per replicate) of ``(N, R, R)``
+    uint8 arrays aligned with ``real`` and ``controls``; ``prompts`` and ``findings`` per item."""
+    images: dict[str, list[np.ndarray]]
+    real: np.ndarray
+    controls: dict[str, np.ndarray]
+    manifest: pd.DataFrame
+    availability: dict[str, str]
+    profile: str
+
+    @property
+    def replicates(self) -> int:
+        return max(len(v) for v in self.images.values())
+
+
+def load_generated(run_dir: str | Path) -> Generated:
+    out = Path(run_dir) / "07_generation"
+    index = out / "methods.json"
+    if not index.is_file():
+        raise FileNotFoundError(f"{index}: missing; run notebook 07 first")
+    meta = json.loads(index.read_text())
+    images = {}
+    for name, folder in meta["methods"].items():
+        ims, man = read_generation(out / folder)
+        reps = man["replicate"] if "replicate" in man else pd.Series(0, index=man.index)
+        images[name] = [ims[(reps == r).to_numpy()] for r in sorted(reps.unique())]
+    real, manifest = read_generation(out / "real")
+    with np.load(out / "controls.npz") as z:
+        controls = {k: z[k] for k in z.files}
+    return Generated(images, real, controls, manifest, meta.get("availability", {}), meta.get("profile", ""))
+
+
+def per_replicate(fn: Callable[[np.ndarray], float], replicates: list[np.ndarray]) -> tuple[float, float]:
+    """(mean, std) of ``fn(images)`` over replicates (std 0 for one)."""
+    values = [float(fn(x)) for x in replicates]
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def fid_metric(run_dir: str | Path, inception_weights: str = ""):
+    """FID with Inception weights from a local file when given, else with the study encoder
+    notebook 03 trained on the cohort ("FID (study features)")."""
+    from radgazegen.hypotheses import StudyEncoder
+    from radgazegen.metrics import FID
+
+    if inception_weights:
+        return FID.inception(inception_weights)
+    return FID.study(StudyEncoder.load(Path(run_dir) / "03_hypotheses" / "study_encoder"))
+
+
+def lung_masks(images: np.ndarray) -> np.ndarray:
+    """Notebook 02's weight-free lung segmenter on each image: ``(N, H, W)`` uint8, lungs 255."""
+    from radgazegen.segmentation import classical_lung_mask
+
+    return np.stack([(classical_lung_mask(im) > 0).astype(np.uint8) * 255 for im in images])
+
+
+def save_result(run_dir: str | Path, table: str, mean: pd.DataFrame, std: pd.DataFrame, info: dict) -> Path:
+    """``results/<table>.csv`` with columns row, column, mean, std, and ``<table>.json``."""
+    folder = Path(run_dir) / "results"
+    long = mean.stack(future_stack=True).rename("mean").to_frame().join(std.stack(future_stack=True).rename("std"))
+    long.index.names = ["row", "column"]
+    write_text(folder / f"{table}.csv", long.reset_index().to_csv(index=False))
+    write_json(folder / f"{table}.json", info)
+    return folder / f"{table}.csv"
+
+
+def load_result(run_dir: str | Path, table: str) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """(mean, std, info) as saved by ``save_result``; raises naming the file when missing."""
+    folder = Path(run_dir) / "results"
+    path = folder / f"{table}.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; run the notebook of {table} first")
+    long = pd.read_csv(path)
+    mean = long.pivot(index="row", columns="column", values="mean")
+    std = long.pivot(index="row", columns="column", values="std")
+    order_r = list(dict.fromkeys(long["row"]))
+    order_c = list(dict.fromkeys(long["column"]))
+    return mean.loc[order_r, order_c], std.loc[order_r, order_c], json.loads((folder / f"{table}.json").read_text())
+
+
+def mean_std(mean: pd.DataFrame, std: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
+    """Cells as ``"m +- s"`` strings (just ``m`` where std is 0 or missing)."""
+    def cell(m, s):
+        if pd.isna(m):
+            return ""
+        return f"{m:.{digits}f}" if pd.isna(s) or s == 0 else f"{m:.{digits}f} ± {s:.{digits}f}"
+    return pd.DataFrame({c: [cell(m, s) for m, s in zip(mean[c], std[c])] for c in mean.columns}, index=mean.index)
+
+
+#: Paper row label -> this study's row label, per table (the rest are the same).
+PAPER_ROWS = {"table1": {"MultiControl": "Multi-ControlNet"}, "table2": {"MultiControl": "Multi-ControlNet"}}
+
+
+def paper_as_ours(table: str) -> pd.DataFrame:
+    """The paper's table with this study's row labels (for ``claims``)."""
+    from radgazegen.paper import paper_table
+
+    return paper_table(table).rename(index=PAPER_ROWS.get(table, {}))
+
+
+def claims(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The paper's claims (§4.2) checked on tables ``t["table1"]`` ... ``t["table5"]`` (rows and
+    columns as the table notebooks save them; a missing table skips its claims).
+
+    Returns one row per claim: ``claim``, ``table``, ``evidence`` (the counts it rests on) and
+    ``holds`` (True / False; None when a needed cell is missing). Applied to the paper's own
+    tables (``paper_as_ours``) it says whether the paper's numbers support its text.
+    """
+    out = []
+
+    def add(claim, table, fn):
+        if table not in t:
+            return
+        try:
+            holds, evidence = fn(t[table])
+        except KeyError as e:
+            holds, evidence = None, f"missing {e}"
+        if holds is not None and isinstance(holds, (bool, np.bool_)):
+            holds = bool(holds)
+        out.append({"claim": claim, "table": table, "evidence": evidence, "holds": holds})
+
+    def best_fid(x):
+        x = x.astype(float)
+        n = int((x.idxmin() == "RadGazeGen").sum())
+        return n >= 4, f"best on {n} of {x.shape[1]} controls"
+
+    def beats_cn_mcn(x):
+        x = x.astype(float)
+        n = int(((x.loc["RadGazeGen"] < x.loc["ControlNet"]) & (x.loc["RadGazeGen"] < x.loc["Multi-ControlNet"])).sum())
+        return n == x.shape[1], f"lower FID than both on {n} of {x.shape[1]} controls"
+
+    def t2_beats(x):
+        x = x.astype(float)
+        cols = [c for c in x.columns]
+        n = int(((x.loc["RadGazeGen", cols] > x.loc["SD", cols]) & (x.loc["RadGazeGen", cols] > x.loc["ControlNet", cols])).sum())
+        return n >= 3, f"higher than SD and ControlNet on {n} of {len(cols)} columns"
+
+    def cn_over_mcn(x):
+        x = x.astype(float)
+        n = int((x.loc["ControlNet"] < x.loc["Multi-ControlNet"]).sum())
+        return n > x.shape[1] / 2, f"ControlNet's FID lower on {n} of {x.shape[1]} controls"
+
+    def t3_beats(x):
+        x = x.astype(float).drop(columns=["Avg."], errors="ignore")
+        ok = x.loc[["RadGazeGen", "SD"]].notna().all()
+        n = int((x.loc["RadGazeGen", ok] > x.loc["SD", ok]).sum())
+        return n >= 7 * int(ok.sum()) / 12, f"higher AUC than SD on {n} of {int(ok.sum())} pathologies (paper: 7 of 12)"
+
+    def t4_head_medium(x):
+        r, others = x.loc["RadGazeGen"], x.loc[["ControlNet (Canny)", "MultiControlNet (Canny+Seg)"]]
+        n = int(sum(r[g] > others[g].max() for g in ("Head", "Medium")))
+        return n == 2, f"best on {n} of 2 groups (head, medium)"
+
+    def t4_overall(x):
+        r, others = x.loc["RadGazeGen"], x.loc[["ControlNet (Canny)", "MultiControlNet (Canny+Seg)"]]
+        n = int(sum(r[g] > others[g].max() for g in ("Avg", "mF1", "bAcc")))
+        return n == 3, f"best on {n} of 3 (balanced Avg, mF1, bAcc)"
+
+    def t5_full_best(x):
+        comps = x.drop(index="RadGazeGen")
+        wins = {"FID": bool((x.loc["RadGazeGen", "FID"] < comps["FID"]).all()),
+                "SSIM": bool((x.loc["RadGazeGen", "SSIM"] > comps["SSIM"]).all()),
+                "PSNR": bool((x.loc["RadGazeGen", "PSNR"] >= comps["PSNR"]).all())}
+        return all(wins.values()), "best on " + ", ".join(k for k, v in wins.items() if v) if any(wins.values()) else "best on none"
+
+    def t5_maps_help(x):
+        rows = [r for r in x.index if r.endswith("+HVA-CN")]
+        h = x.loc["HVA-CN"]
+        better = {r: int(x.loc[r, "FID"] < h["FID"]) + int(x.loc[r, "SSIM"] > h["SSIM"]) + int(x.loc[r, "PSNR"] > h["PSNR"])
+                  for r in rows}
+        n = sum(v >= 2 for v in better.values())
+        return n == len(rows), f"better than HVA-CN alone on at least 2 of 3 metrics for {n} of {len(rows)} maps"
+
+    def gaze_hits(x):
+        h = x["hit rate"]
+        ok = h["RadGazeGen"] > max(h.get("SD", np.nan), h.get("Rad-CN", np.nan), x["chance"].iloc[0])
+        return ok, (f"RadGazeGen {h['RadGazeGen']:.2f} vs SD {h.get('SD', np.nan):.2f}, Rad-CN "
+                    f"{h.get('Rad-CN', np.nan):.2f}, chance {x['chance'].iloc[0]:.2f}")
+
+    add("RadGazeGen has the best FID on 4 of 5 controls", "table1", best_fid)
+    add("RadGazeGen beats ControlNet and Multi-ControlNet (FID) on all controls", "table1", beats_cn_mcn)
+    add("ControlNet has better image quality than Multi-ControlNet", "table1", cn_over_mcn)
+    add("RadGazeGen beats SD and ControlNet on 3 of 5 controllability columns", "table2", t2_beats)
+    add("RadGazeGen beats SD on 7 of 12 pathologies", "table3", t3_beats)
+    add("RadGazeGen beats ControlNet and Multi-ControlNet on head and medium classes", "table4", t4_head_medium)
+    add("RadGazeGen improves long-tailed classification on both test sets", "table4", t4_overall)
+    add("RadGazeGen beats every component (FID, SSIM, PSNR)", "table5", t5_full_best)
+    add("Adding a radiomics map to HVA-CN improves it", "table5", t5_maps_help)
+    add("Gaze guidance puts the finding where the gaze was (not in the paper: the cohort's test)", "localisation", gaze_hits)
+    return pd.DataFrame(out)
