@@ -139,3 +139,20 @@ def test_claims_on_the_papers_own_tables():
     better = paper_as_ours("table1")
     better.loc["RadGazeGen"] -= 1
     assert claims({"table1": better}).set_index("claim").loc["RadGazeGen has the best FID on 4 of 5 controls", "holds"]
+
+
+def test_xrv_classifier_loads_local_weights_only_and_maps_table3_columns(tmp_path):
+    import torchxrayvision as xrv
+
+    from radgazegen.classifiers import XRVClassifier
+    from radgazegen.labels import TABLE3_PATHOLOGIES
+
+    with pytest.raises(FileNotFoundError, match="not downloaded"):
+        XRVClassifier(tmp_path)
+    fname = xrv.models.model_urls["densenet121-res224-all"]["weights_url"].rsplit("/", 1)[1]
+    torch.manual_seed(0)
+    torch.save(xrv.models.DenseNet(weights=None), tmp_path / fname)  # a file the test makes itself
+    clf = XRVClassifier(tmp_path)
+    assert all(x in clf.pathologies for _, _, x in TABLE3_PATHOLOGIES)  # every Table 3 column has an output
+    prob = clf(np.random.default_rng(0).integers(0, 255, (2, 256, 256), dtype=np.uint8))
+    assert prob.shape == (2, len(clf.pathologies)) and np.isfinite(prob).all()
