@@ -220,3 +220,22 @@ def test_bf16_mixed_precision_trains_every_model_kind(tok_dir, tmp_path, kind):
         warnings.simplefilter("ignore")
         result = train(parts, _data(), 6, cfg, tmp_path / kind, progress=False, **kw)
     assert [m["step"] for m in result["metrics"]] == [1, 2] and all(np.isfinite(m["loss"]) for m in result["metrics"])
+
+
+def test_eq6_indicator_switches_controls_off_in_both_designs():
+    from radgazegen.generation import control_tensors, radgazegen_spec
+
+    hva = {"hva-cn": "H"}
+    unified = {"rad-cn": {"design": "unified", "controlnets": ["U"], "controls": ["unified"]}}
+    per_map = {"rad-cn": {"design": "per-map", "controlnets": ["C", "S", "G", "M"],
+                          "controls": ["canny", "sobel", "gl", "segmentation"]}}
+    spec = radgazegen_spec(unified, hva, ["gl", "hva"], 0.5, 0.1)
+    assert spec == {"controlnets": ["U", "H"], "controls": ["unified:gl", "hva"], "scales": [0.5, 0.1]}
+    assert radgazegen_spec(unified, hva, ["canny", "sobel", "gl", "segmentation"])["controls"] == ["unified"]
+    assert radgazegen_spec(per_map, hva, ["canny", "segmentation", "hva"])["controlnets"] == ["C", "M", "H"]
+    assert radgazegen_spec(per_map, hva, ["hva"]) == {"controlnets": ["H"], "controls": ["hva"], "scales": [1.0]}
+    with pytest.raises(ValueError, match="unknown control"):
+        radgazegen_spec(unified, hva, ["edges"])
+    cond = {"unified": torch.ones(2, 4, 8, 8), "hva": torch.ones(2, 3, 8, 8)}
+    x, h = control_tensors(cond, ["unified:sobel+segmentation", "hva"])
+    assert x[:, [1, 3]].eq(1).all() and x[:, [0, 2]].eq(0).all() and cond["unified"].eq(1).all() and h is cond["hva"]
