@@ -258,7 +258,7 @@ else:
     ours = [overall["located"], overall["mixed_right"]]
     chance = [overall["located_chance"], overall["mixed_chance"]]
     xs = np.arange(2)
-    ax.bar(xs - 0.18, ours, 0.36, label=f"selected by D(f_B, f_H)")
+    ax.bar(xs - 0.18, ours, 0.36, label="selected by D(f_B, f_H)")
     ax.bar(xs + 0.18, chance, 0.36, label="random pick from the bag", color="0.7")
     ax.set_xticks(xs, names)
     ax.set(ylim=(0, 1.05), ylabel="fraction of findings")

@@ -48,8 +48,6 @@ seed: int = 0  # base seed: item i of replicate r uses seed + 1000 r + i for eve
 n_replicates: int = 1  # generations of the test set per method with different seeds (mean +- std in the tables)
 
 # %%
-import json
-import re
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -62,12 +60,11 @@ from tqdm.auto import tqdm
 
 from radgazegen import generation, gaze, training_data
 from radgazegen.book import profile_banner
+from radgazegen.io import atomic_path, write_json
 from radgazegen.labels import FINDING_KEYWORDS, LT_TAIL
 
 out_dir = Path(run_dir) / "07_generation"
-sd_dir = Path(run_dir) / "04_sd_cxr" / "model"
-rad = json.loads((Path(run_dir) / "05_rad_cn" / "models.json").read_text())
-hva = json.loads((Path(run_dir) / "06_hva_cn" / "models.json").read_text())
+sd_dir, rad, hva = generation.trained_models(run_dir)
 resolution = rad["resolution"]
 device = "cuda" if torch.cuda.is_available() else "cpu"
 neg = negative_prompt or None
@@ -96,7 +93,8 @@ real = training_data.to_uint8(batch.pixel_values)
 generation.write_generation(out_dir / "real", real, [{"dicom_id": it.dicom_id, "finding": f, "prompt": p, "controls": [],
                                                      "scales": [], "seed": -1, "replicate": 0, "model": "real"}
                                                     for it, f, p in zip(items, findings, batch.prompts)])
-np.savez_compressed(out_dir / "controls.npz", **{c: training_data.to_uint8(batch.conditioning[c] * 2 - 1) for c in controls})
+with atomic_path(out_dir / "controls.npz") as tmp, open(tmp, "wb") as f:
+    np.savez_compressed(f, **{c: training_data.to_uint8(batch.conditioning[c] * 2 - 1) for c in controls})
 
 # %% [markdown]
 # ## Every method, same prompts, controls and seeds
@@ -144,7 +142,7 @@ for name, spec in tqdm(methods.items(), desc="methods", disable=None):
                                           guidance=guidance, seeds=s_r, negative_prompt=neg, resolution=resolution))
         rows += [{"dicom_id": it.dicom_id, "finding": f, "prompt": p, "controls": spec["controls"], "scales": list(scales),
                   "seed": s, "replicate": r, "model": name} for it, f, p, s in zip(items, findings, batch.prompts, s_r)]
-    folder = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    folder = generation.folder_name(name)
     manifests[name] = generation.write_generation(out_dir / folder, np.concatenate(images), rows)
     generated[name] = images[0]
 if roentgen_dir:
@@ -154,9 +152,8 @@ if roentgen_dir:
     generation.write_generation(out_dir / "roentgen", generated["RoentGen"],
                                 [{"dicom_id": it.dicom_id, "finding": f, "prompt": p, "controls": [], "scales": [],
                                   "seed": s, "replicate": 0, "model": "RoentGen"} for it, f, p, s in zip(items, findings, batch.prompts, seeds)])
-(out_dir / "methods.json").write_text(json.dumps({"methods": {n: re.sub(r"[^a-z0-9]+", "-", n.lower()).strip("-")
-                                                              for n in generated}, "availability": availability,
-                                                  "resolution": resolution, "profile": profile}, indent=1))
+write_json(out_dir / "methods.json", {"methods": {n: generation.folder_name(n) for n in generated},
+                                      "availability": availability, "resolution": resolution, "profile": profile})
 pd.DataFrame({"images": {n: len(v) for n, v in generated.items()}}).T
 
 # %% [markdown]

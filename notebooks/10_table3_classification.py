@@ -50,7 +50,6 @@ n_replicates: int = 1  # generations per method with different seeds
 seed: int = 0  # image i of replicate r uses seed + 1000 r + i
 
 # %%
-import json
 from pathlib import Path
 
 import numpy as np
@@ -68,9 +67,7 @@ from radgazegen.segmentation import classical_lung_mask
 
 display(profile_banner(profile))
 device = "cuda" if torch.cuda.is_available() else "cpu"
-sd_dir = Path(run_dir) / "04_sd_cxr" / "model"
-rad = json.loads((Path(run_dir) / "05_rad_cn" / "models.json").read_text())
-hva = json.loads((Path(run_dir) / "06_hva_cn" / "models.json").read_text())
+sd_dir, rad, hva = generation.trained_models(run_dir)
 R = rad["resolution"]
 abbrev = [a for a, _, _ in TABLE3_PATHOLOGIES]
 observations = [c for _, c, _ in TABLE3_PATHOLOGIES]
@@ -98,15 +95,7 @@ def hva_control(rec) -> np.ndarray:
     return np.zeros((R, R), np.float32)
 
 
-def small(name: str, m: np.ndarray) -> np.ndarray:
-    import cv2
-
-    interp = cv2.INTER_NEAREST if name == "segmentation" else cv2.INTER_AREA
-    x = cv2.resize(m, (R, R), interpolation=interp).astype(np.float32)
-    return x * 127.0 / 255.0 if name == "segmentation" else x / 255.0
-
-
-cond = {name: torch.from_numpy(np.stack([small(name, m) for m in maps[name]]))[:, None].repeat(1, 3, 1, 1)
+cond = {name: torch.from_numpy(np.stack([training_data.control_array(name, m, R) for m in maps[name]]))[:, None].repeat(1, 3, 1, 1)
         for name in training_data.RADIOMICS_CONTROLS}
 cond["unified"] = torch.cat([cond[c][:, :1] for c in training_data.RADIOMICS_CONTROLS], dim=1)
 cond["hva"] = torch.from_numpy(np.stack([hva_control(r) for r in records]))[:, None].repeat(1, 3, 1, 1)

@@ -51,7 +51,6 @@ control_scale: float = 1.0  # conditioning scale of every control
 seed: int = 0  # seed of the draws, the generation (seed + i) and the classifiers
 
 # %%
-import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -69,9 +68,7 @@ from radgazegen.paper import beside
 
 display(profile_banner(profile))
 device = "cuda" if torch.cuda.is_available() else "cpu"
-sd_dir = Path(run_dir) / "04_sd_cxr" / "model"
-rad = json.loads((Path(run_dir) / "05_rad_cn" / "models.json").read_text())
-hva = json.loads((Path(run_dir) / "06_hva_cn" / "models.json").read_text())
+sd_dir, rad, hva = generation.trained_models(run_dir)
 R = rad["resolution"]
 classes = list(MIMIC_LT_CLASSES)
 groups = {"Head": LT_HEAD, "Medium": LT_MEDIUM, "Tail": LT_TAIL}
@@ -134,8 +131,7 @@ for name, spec in tqdm(methods.items(), desc="methods", disable=None):
     images = generation.generate(pipe, batch.prompts, generation.control_tensors(batch.conditioning, spec["controls"]),
                                  scales=spec.get("scales", [control_scale] * len(spec["controls"])), steps=sample_steps,
                                  guidance=guidance, seeds=[seed + i for i in range(len(items))], resolution=R)
-    generation.write_generation(Path(run_dir) / "11_table4" / name.lower().replace(" ", "-").replace("(", "").replace(")", "")
-                                .replace("+", "-"), images,
+    generation.write_generation(Path(run_dir) / "11_table4" / generation.folder_name(name), images,
                                 [{"class": k, "prompt": p, "seed": seed + i, "model": name}
                                  for i, (k, p, _, _) in enumerate(plan)])
     augment[name] = (images, np.array([classes.index(k) for k, *_ in plan]))

@@ -12,7 +12,6 @@ Images are ``(N, H, W)`` uint8. Models are saved as safetensors plus a JSON conf
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Sequence
 
@@ -21,10 +20,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
-from radgazegen import _compat  # noqa: F401  (torchvision op schemas)
-from radgazegen.io import atomic_path, write_json
+from radgazegen.io import load_state, save_state
+from radgazegen.training import fit_epochs
 
 ARCHS = ("densenet121", "resnet50", "resnet18")  # resnet18: the smoke stand-in for ResNet-50 on CPU
 _MEAN, _STD = 0.449, 0.226  # ImageNet grey-level mean/std (the MIMIC-CXR-LT recipe normalises like ImageNet)
@@ -64,22 +62,12 @@ def train_classifier(arch: str, images: np.ndarray, targets: np.ndarray, multila
     x = to_input(images, size)
     y = torch.as_tensor(targets, dtype=torch.float32 if multilabel else torch.long)
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
-    losses = []
-    for _ in tqdm(range(epochs), desc=f"{arch}", disable=not progress):
-        model.train()
-        order, total = torch.randperm(len(x), generator=gen), 0.0
-        for i in range(0, len(x), batch_size):
-            idx = order[i:i + batch_size]
-            if len(idx) < 2:  # BatchNorm needs two
-                continue
-            out = model(x[idx].to(device))
-            loss = (F.binary_cross_entropy_with_logits(out, y[idx].to(device)) if multilabel
-                    else F.cross_entropy(out, y[idx].to(device)))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-        losses.append(total / len(x))
+    def loss_fn(idx):
+        out = model(x[idx].to(device))
+        return (F.binary_cross_entropy_with_logits(out, y[idx].to(device)) if multilabel
+                else F.cross_entropy(out, y[idx].to(device)))
+
+    losses = fit_epochs(model, loss_fn, len(x), epochs, batch_size, opt, gen, arch, progress, min_batch=2)
     return model.eval(), losses
 
 
@@ -96,25 +84,15 @@ def predict(model: nn.Module, images: np.ndarray, device: str = "cpu", batch_siz
 
 
 def save_classifier(model: nn.Module, folder: str | Path) -> None:
-    from safetensors.torch import save_file
-
-    folder = Path(folder)
-    with atomic_path(folder / "model.safetensors") as tmp:
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
-    write_json(folder / "config.json", model.config)
+    """``folder/model.safetensors`` + ``config.json`` (written atomically)."""
+    save_state(folder, model, model.config)
 
 
 def load_classifier(folder: str | Path) -> nn.Module:
-    from safetensors.torch import load_file
-
-    folder = Path(folder)
-    for f in ("config.json", "model.safetensors"):
-        if not (folder / f).is_file():
-            raise FileNotFoundError(f"{folder / f}: classifier file missing")
-    cfg = json.loads((folder / "config.json").read_text())
-    model = new_classifier(cfg["arch"], cfg["n_classes"])
-    model.load_state_dict(load_file(str(folder / "model.safetensors")))
-    model.config = cfg
+    config, state = load_state(folder, "classifier")
+    model = new_classifier(config["arch"], config["n_classes"])
+    model.load_state_dict(state)
+    model.config = config
     return model.eval()
 
 
@@ -203,20 +181,10 @@ def train_localiser(images: np.ndarray, masks: np.ndarray, epochs: int = 20, bat
     pos = float(y.mean())
     weight = torch.tensor((1 - pos) / max(pos, 1e-3))
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    losses = []
-    for _ in tqdm(range(epochs), desc="localiser", disable=not progress):
-        model.train()
-        order, total = torch.randperm(len(x), generator=gen), 0.0
-        for i in range(0, len(x), batch_size):
-            idx = order[i:i + batch_size]
-            if len(idx) < 2:
-                continue
-            loss = F.binary_cross_entropy_with_logits(model(x[idx]), y[idx], pos_weight=weight)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-        losses.append(total / len(x))
+    def loss_fn(idx):
+        return F.binary_cross_entropy_with_logits(model(x[idx]), y[idx], pos_weight=weight)
+
+    losses = fit_epochs(model, loss_fn, len(x), epochs, batch_size, opt, gen, "localiser", progress, min_batch=2)
     return model.eval(), losses
 
 

@@ -217,3 +217,24 @@ def read_generation(folder: str | Path) -> tuple[np.ndarray, pd.DataFrame]:
             raise ValueError(f"{folder / f}: generated image missing or corrupt (field 'file' of {path})")
         images.append(im)
     return np.stack(images), manifest
+
+
+def folder_name(method: str) -> str:
+    """A method's folder under a generation directory: ``"Multi-ControlNet (canny + hva)"`` ->
+    ``"multi-controlnet-canny-hva"``."""
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "-", method.lower()).strip("-")
+
+
+def trained_models(run_dir: str | Path) -> tuple[Path, dict, dict]:
+    """``(SD-CXR directory, Rad-CN models.json, HVA-CN models.json)`` of a run (notebooks 04-06);
+    a missing index raises naming the file and the notebook that writes it."""
+    run_dir = Path(run_dir)
+    out = []
+    for nb in ("05_rad_cn", "06_hva_cn"):
+        path = run_dir / nb / "models.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: missing; run notebook {nb} first")
+        out.append(json.loads(path.read_text()))
+    return run_dir / "04_sd_cxr" / "model", out[0], out[1]

@@ -17,7 +17,6 @@ small convolutional encoder the study trains on the cohort's training labels
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, Sequence
@@ -27,9 +26,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
-from radgazegen.io import atomic_path, write_json
+from radgazegen.io import load_state, save_state
+from radgazegen.training import fit_epochs
 
 #: The TorchXRayVision weights whose ``features2`` the authors use.
 XRV_WEIGHTS = "densenet121-res224-all"
@@ -165,23 +164,13 @@ class StudyEncoder(nn.Module):
 
     def save(self, folder: str | Path) -> None:
         """``folder/encoder.safetensors`` + ``config.json`` (written atomically)."""
-        from safetensors.torch import save_file
-
-        folder = Path(folder)
-        with atomic_path(folder / "encoder.safetensors") as tmp:
-            save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(tmp))
-        write_json(folder / "config.json", self.config)
+        save_state(folder, self, self.config, "encoder.safetensors")
 
     @classmethod
     def load(cls, folder: str | Path) -> "StudyEncoder":
-        from safetensors.torch import load_file
-
-        folder = Path(folder)
-        for f in ("config.json", "encoder.safetensors"):
-            if not (folder / f).is_file():
-                raise FileNotFoundError(f"{folder / f}: study encoder file missing")
-        model = cls(**json.loads((folder / "config.json").read_text()))
-        model.load_state_dict(load_file(str(folder / "encoder.safetensors")))
+        config, state = load_state(folder, "study encoder", "encoder.safetensors")
+        model = cls(**config)
+        model.load_state_dict(state)
         return model.eval()
 
 
@@ -198,18 +187,10 @@ def train_study_encoder(images: np.ndarray, targets: np.ndarray, epochs: int = 1
     model = StudyEncoder(targets.shape[1], width=width, size=size)
     x, y = model.to_input(images), torch.as_tensor(targets, dtype=torch.float32)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    losses = []
-    for _ in tqdm(range(epochs), desc="study encoder", disable=not progress):
-        model.train()
-        order, total = torch.randperm(len(x), generator=gen), 0.0
-        for i in range(0, len(x), batch_size):
-            idx = order[i:i + batch_size]
-            loss = F.binary_cross_entropy_with_logits(model(x[idx]), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-        losses.append(total / len(x))
+    def loss_fn(idx):
+        return F.binary_cross_entropy_with_logits(model(x[idx]), y[idx])
+
+    losses = fit_epochs(model, loss_fn, len(x), epochs, batch_size, opt, gen, "study encoder", progress)
     return model.eval(), losses
 
 

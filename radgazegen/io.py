@@ -50,3 +50,26 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as indented, key-sorted JSON atomically (stable bytes for equal objects)."""
     return write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def save_state(folder: str | os.PathLike, module, config: dict, weights: str = "model.safetensors") -> Path:
+    """A model as ``folder/<weights>`` (safetensors, nothing pickled) plus ``folder/config.json``,
+    each written atomically. Returns the folder."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    with atomic_path(folder / weights) as tmp:
+        save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(tmp))
+    write_json(folder / "config.json", config)
+    return folder
+
+
+def load_state(folder: str | os.PathLike, what: str, weights: str = "model.safetensors") -> tuple[dict, dict]:
+    """``(config, state_dict)`` written by ``save_state``; a missing file raises naming it and ``what``."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    for f in ("config.json", weights):
+        if not (folder / f).is_file():
+            raise FileNotFoundError(f"{folder / f}: {what} file missing")
+    return json.loads((folder / "config.json").read_text()), load_file(str(folder / weights))

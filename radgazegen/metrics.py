@@ -21,10 +21,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
-from radgazegen import _compat  # noqa: F401  (torchvision op schemas before torchmetrics imports it)
-from radgazegen.io import atomic_path, write_json
+from radgazegen.io import load_state, save_state
+from radgazegen.training import fit_epochs
 
 
 def _check(images: np.ndarray, what: str) -> np.ndarray:
@@ -196,25 +195,14 @@ class StudyCLIP(nn.Module):
         return (100 * (i * t).sum(-1).clamp(min=0)).numpy()
 
     def save(self, folder: str | Path) -> None:
-        from safetensors.torch import save_file
-
-        folder = Path(folder)
-        with atomic_path(folder / "model.safetensors") as tmp:
-            save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(tmp))
-        write_json(folder / "config.json", self.config)
+        """``folder/model.safetensors`` + ``config.json`` (written atomically)."""
+        save_state(folder, self, self.config)
 
     @classmethod
     def load(cls, folder: str | Path) -> "StudyCLIP":
-        import json
-
-        from safetensors.torch import load_file
-
-        folder = Path(folder)
-        for f in ("config.json", "model.safetensors"):
-            if not (folder / f).is_file():
-                raise FileNotFoundError(f"{folder / f}: study CLIP file missing")
-        model = cls(**json.loads((folder / "config.json").read_text()))
-        model.load_state_dict(load_file(str(folder / "model.safetensors")))
+        config, state = load_state(folder, "study CLIP")
+        model = cls(**config)
+        model.load_state_dict(state)
         return model.eval()
 
 
@@ -239,23 +227,13 @@ def train_study_clip(images: np.ndarray, ids: torch.Tensor, epochs: int = 20, ba
     model = StudyCLIP(size=size)
     x = model.to_input(_check(images, "train_study_clip"))
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    losses = []
-    for _ in tqdm(range(epochs), desc="study CLIP", disable=not progress):
-        model.train()
-        order, total = torch.randperm(len(x), generator=gen), 0.0
-        for i in range(0, len(x), batch_size):
-            idx = order[i:i + batch_size]
-            if len(idx) < 2:
-                continue
-            im, tx = model.embed(x[idx], ids[idx])
-            logits = model.logit_scale.exp() * im @ tx.T
-            target = torch.arange(len(idx))
-            loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-        losses.append(total / len(x))
+    def loss_fn(idx):
+        im, tx = model.embed(x[idx], ids[idx])
+        logits = model.logit_scale.exp() * im @ tx.T
+        target = torch.arange(len(idx))
+        return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+
+    losses = fit_epochs(model, loss_fn, len(x), epochs, batch_size, opt, gen, "study CLIP", progress, min_batch=2)
     return model.eval(), losses
 
 

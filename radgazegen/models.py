@@ -16,7 +16,6 @@ the VAE's downsampling factor (8 for SD v1.5, 2 for the tiny VAE).
 from __future__ import annotations
 
 import gzip
-import json
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -143,6 +143,30 @@ class Batch:
     conditioning: dict[str, torch.Tensor]
 
 
+def fit_epochs(model: torch.nn.Module, loss_fn: Callable[[torch.Tensor], torch.Tensor], n: int, epochs: int,
+               batch_size: int, optimizer, generator: torch.Generator, desc: str, progress: bool = True,
+               min_batch: int = 1) -> list[float]:
+    """The small models' loop (study encoder, study CLIP, classifiers, localiser): each epoch
+    shuffles the ``n`` items with ``generator``, steps ``optimizer`` on ``loss_fn(indices)`` per
+    mini-batch (batches smaller than ``min_batch`` are skipped: BatchNorm and contrastive losses
+    need two) and records the epoch's mean loss. Returns the losses, one per epoch."""
+    losses = []
+    for _ in tqdm(range(epochs), desc=desc, disable=not progress):
+        model.train()
+        order, total = torch.randperm(n, generator=generator), 0.0
+        for i in range(0, n, batch_size):
+            idx = order[i:i + batch_size]
+            if len(idx) < min_batch:
+                continue
+            loss = loss_fn(idx)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(idx)
+        losses.append(total / n)
+    return losses
+
+
 def accelerator(mixed_precision: str = "no", grad_accum: int = 1):
     """An ``accelerate.Accelerator`` for one training run in this process.
 

@@ -50,17 +50,24 @@ def read_gray(path: Path, resolution: int, where: str) -> np.ndarray:
     return cv2.resize(image, (resolution, resolution), interpolation=cv2.INTER_AREA)
 
 
-def control_image(name: str, path: Path, resolution: int) -> np.ndarray:
-    """A control as ``(R, R)`` float32 in [0, 1]; the lung mask's labels {0, 1, 2} -> {0, 127, 254} / 255."""
+def control_array(name: str, control: np.ndarray, resolution: int) -> np.ndarray:
+    """A control map ``(H, W)`` uint8 as the ControlNets read it: ``(R, R)`` float32 in [0, 1].
+    Maps are area-resized and scaled by 1/255; the lung mask's labels {0, 1, 2} are resized
+    nearest and become {0, 127, 254} / 255."""
     if name == "segmentation":
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"{path}: control 'segmentation' not found")
-        raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if raw is None:
-            raise DataError(f"{path}: control 'segmentation' is corrupt or unreadable")
-        m = cv2.resize(raw, (resolution, resolution), interpolation=cv2.INTER_NEAREST)
+        m = cv2.resize(control, (resolution, resolution), interpolation=cv2.INTER_NEAREST)
         return (m.astype(np.float32) * 127.0) / 255.0
-    return read_gray(path, resolution, f"control {name!r}").astype(np.float32) / 255.0
+    return cv2.resize(control, (resolution, resolution), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+
+
+def control_image(name: str, path: Path, resolution: int) -> np.ndarray:
+    """A control file (notebook 02/03's cache) as ``control_array`` gives it: ``(R, R)`` float32 in [0, 1]."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: control {name!r} not found")
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED if name == "segmentation" else cv2.IMREAD_GRAYSCALE)
+    if raw is None:
+        raise DataError(f"{path}: control {name!r} is corrupt or unreadable")
+    return control_array(name, raw, resolution)
 
 
 class ControlDataset:
