@@ -8,13 +8,19 @@ PY := $(VENV)/bin/python
 
 .PHONY: study test book bench setup clean-runs
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed $(VENV)/.startup-hook
 
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e ".[dev]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (radgazegen)"
+	touch $@
+
+# The interpreter start-up hook that makes torchvision importable on the CPU build of torch
+# in any fresh interpreter of the environment (radgazegen/_startup.py); re-installed when it changes.
+$(VENV)/.startup-hook: radgazegen/_startup.py $(VENV)/.installed
+	$(PY) -m radgazegen._startup --install-hook
 	touch $@
 
 ## The main job: the smoke profile end to end (all notebooks with papermill), then the book.

@@ -45,7 +45,7 @@ import pandas as pd
 from IPython.display import display
 
 from radgazegen.book import profile_banner
-from radgazegen.cohort import CohortConfig, generate_cohort, read_ground_truth
+from radgazegen.synthetic import CohortConfig, generate_cohort, read_ground_truth
 
 cohort_root = Path(run_dir) / "cohort"
 display(profile_banner(profile))
@@ -72,6 +72,42 @@ files = pd.DataFrame(
     columns=["dataset folder", "file type"],
 )
 files.value_counts().rename("files").reset_index().sort_values(["dataset folder", "file type"], ignore_index=True)
+
+# %% [markdown]
+# ## The real releases' conventions
+# The readers of chapter 01 are the ones users run on the real files, so the cohort must
+# follow the releases' value conventions, not only their layouts (checked against the
+# datasets' documentation and their maintainers' public code):
+#
+# - **EGD-CXR.** The radiograph was shown fitted on a 1920x1080 screen; the
+#   `image_{top,bottom,left,right}_pad` columns are *screen* pixels around it, and
+#   `X_ORIGINAL = int(W / (1920 - left - right) * (FPOGX * 1920 - left))` (likewise `Y`),
+#   -1 off the shown image. Each image is exactly one of the Normal / CHF / pneumonia cases;
+#   `dx1..dx9`, `dx1_icd..dx9_icd`, `normal_reports`, `anchor_age` as a range ("60 - 70");
+#   the `__chx` columns copy the image's MIMIC-CXR CheXpert labels. Transcripts are
+#   word-level speech-to-text, one word per phrase in most phrases.
+# - **REFLACX.** `timestamps_transcription.csv` keeps the case of the dictation and "." and
+#   "," as tokens of their own; sentence boundaries (the per-finding window of §3.2.2) come
+#   from those tokens. `window_width` / `window_level` are fractions of [0, 1]. Reading ids
+#   are `P<phase><trial>R<digits>` in the metadata file of their phase. Discarded eye
+#   tracking occurs in phases 1-2 only, and such a reading keeps only its labels and
+#   ellipses. The set-up is a 3840x2160 screen, and `gaze.csv` has the release's 16
+#   columns. On the multi-reader images the five readers disagree: each may miss a finding.
+# - **MIMIC-CXR-JPG.** `StudyDate` is a valid date in MIMIC's shifted future years and
+#   `StudyTime` a valid `HHMMSS.fff`; labels are written 1.0 / 0.0 / -1.0 / blank.
+# - **CheXpert test.** Patients 64741-65240, labels 0 / 1 as the maintainers' files write them.
+# - **MIMIC-CXR-LT.** Columns in the public files' order: ids and path, the 14 CheXpert
+#   labels alphabetically, then the five added classes.
+#
+# Radiographs are 512 px by default, for speed; `cohort_options={"real_sizes": True}` writes
+# them at real sizes (about 2500x3000, varying aspect), which the tests run the readers and
+# the maps on. The table counts, on this run's cohort, how many items obey each convention.
+
+# %%
+from radgazegen.synthetic.checks import convention_checks
+
+checks = convention_checks(cohort_root)
+checks.style.hide(axis="index")
 
 # %% [markdown]
 # ## A gallery of phantoms

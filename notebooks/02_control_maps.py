@@ -195,7 +195,7 @@ if pspnet_cache_dir:
     methods["TorchXRayVision PSPNet"] = lambda im: segmentation.pspnet_lung_mask(im, pspnet_cache_dir)
 dice_rows = []
 if ground_truth_root:
-    from radgazegen.cohort import load_lung_mask
+    from radgazegen.synthetic import load_lung_mask
 
     for rec in records:
         gt = cv2.resize(load_lung_mask(ground_truth_root, rec.dicom_id), size, interpolation=cv2.INTER_NEAREST)

@@ -3,8 +3,9 @@
 Modules, one concern each:
 
 - ``labels``   label vocabularies of MIMIC-CXR-LT, CheXpert, REFLACX and EGD-CXR
-- ``phantom``  synthetic chest-radiograph phantoms with known findings and lung masks
-- ``cohort``   the synthetic cohort, written in the real datasets' layouts
+- ``synthetic`` the synthetic cohort in the real datasets' layouts and conventions: phantoms
+  (``phantom``, ``anatomy``, ``lesions``), reports, simulated readings, one writer per
+  dataset (``mimic``, ``reflacx``, ``egd``, ``mimic_lt``, ``chexpert``), ``checks``
 - ``data``     readers of MIMIC-CXR(-JPG), REFLACX, EGD-CXR, CheXpert test, MIMIC-CXR-LT
 - ``split``    the paper's train / test split (§4, §4.1)
 - ``controls`` radiomics filter maps: Canny, Sobel, GL (§3.2.1)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 def cohort_throughput(n_images: int = 200, size: tuple[int, int] = (512, 512)) -> dict[str, float]:
     """Generate a cohort of ``n_images`` MIMIC-CXR-style radiographs in a temp folder; timing."""
-    from radgazegen.cohort import CohortConfig, generate_cohort
+    from radgazegen.synthetic import CohortConfig, generate_cohort
 
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
@@ -33,7 +33,7 @@ def _bench_inputs(n: int, original: tuple[int, int] = (2544, 3056), n_fixations:
     import numpy as np
     import pandas as pd
 
-    from radgazegen.phantom import render_phantom
+    from radgazegen.synthetic import render_phantom
 
     rng = np.random.default_rng(0)
     images = [render_phantom(["Pleural Effusion"], rng, size=(512, 512)).image for _ in range(n)]

@@ -1,7 +1,7 @@
 """Readers of the datasets RadGazeGen uses, returning records of one common type.
 
 These are the readers users run on the real releases; the study tests them on the
-synthetic cohort, which is written in the same layouts (``radgazegen.cohort``).
+synthetic cohort, which is written in the same layouts (``radgazegen.synthetic``).
 
 - **MIMIC-CXR-JPG / MIMIC-CXR** {cite}`johnson2019mimiccxr`: 377,110 JPG radiographs of
   227,827 studies, CheXpert-labeller labels per study, free-text reports.
@@ -227,7 +227,12 @@ def read_reflacx(root: str | Path, mimic_cxr_jpg_root: str | Path, verify_images
     """REFLACX readings (one Record per reading) on MIMIC-CXR-JPG images.
 
     Dropped and counted in ``stats``: readings with eye_tracking_data_discarded
-    ("readings_eye_tracking_discarded"), fixations off the image ("fixations_outside_image").
+    ("readings_eye_tracking_discarded"; phases 1-2 only in the release, their folders hold
+    no gaze or dictation), fixations off the image ("fixations_outside_image").
+    Words are ``timestamps_transcription.csv``'s tokens as written: the dictation's case,
+    "." and "," as tokens of their own (``gaze.sentence_starts`` splits sentences on them).
+    ``extra``: phase, the free-text "Other" label, the chest box, pixels per degree (image
+    pixels), and the display window (width, level) as fractions of the [0, 1] intensity range.
     """
     root, jpg_root = Path(root), Path(mimic_cxr_jpg_root)
     stats = {"readings_eye_tracking_discarded": 0, "fixations_outside_image": 0}
@@ -294,7 +299,9 @@ def read_reflacx(root: str | Path, mimic_cxr_jpg_root: str | Path, verify_images
                        "chest_box": tuple(float(v) for v in cb.iloc[0][["xmin", "ymin", "xmax", "ymax"]]),
                        "pixels_per_degree": (float(fx["angular_resolution_x_pixels_per_degree"].mean()),
                                              float(fx["angular_resolution_y_pixels_per_degree"].mean()))
-                       if "angular_resolution_x_pixels_per_degree" in fx.columns else (math.nan, math.nan)}))
+                       if "angular_resolution_x_pixels_per_degree" in fx.columns else (math.nan, math.nan),
+                       "window": (float(fx["window_width"].median()), float(fx["window_level"].median()))
+                       if {"window_width", "window_level"} <= set(fx.columns) else (math.nan, math.nan)}))
     _check_images(out, verify_images)
     out.stats = stats
     return out
@@ -304,6 +311,11 @@ EGD_FIXATION_COLUMNS = ("DICOM_ID", "SESSION_ID", "Time (in secs)", "FPOGD", "X_
 
 
 def _phrase_words(phrases: list[dict], where: Path) -> pd.DataFrame:
+    """EGD-CXR's speech-to-text phrases -> tokens in REFLACX's convention (case kept, "." and ","
+    their own zero-length tokens), so sentence boundaries are found the same way in both.
+
+    A phrase of several words has its time spread over them in proportion to their length.
+    """
     rows = []
     for k, p in enumerate(phrases):
         try:
@@ -315,7 +327,11 @@ def _phrase_words(phrases: list[dict], where: Path) -> pd.DataFrame:
             continue
         weights = np.array([len(t) + 1 for t in toks], float)
         edges = a + (b - a) * np.concatenate([[0], np.cumsum(weights) / weights.sum()])
-        rows += [(t.strip(".,:;").lower(), edges[i], edges[i + 1]) for i, t in enumerate(toks)]
+        for i, tok in enumerate(toks):
+            word = tok.rstrip(".,")
+            if word:
+                rows.append((word, edges[i], edges[i + 1]))
+            rows += [(mark, edges[i + 1], edges[i + 1]) for mark in tok[len(word):]]
     return pd.DataFrame(rows, columns=list(WORD_COLUMNS)) if rows else _empty(WORD_COLUMNS)
 
 
@@ -324,8 +340,9 @@ def read_egd_cxr(root: str | Path, mimic_cxr_jpg_root: str | Path, verify_images
 
     Fixations: start = "Time (in secs)" (from the start of the case's audio), end = start +
     FPOGD, position X_ORIGINAL / Y_ORIGINAL; those at -1 or off the image are dropped and
-    counted ("fixations_outside_image"). Words: each transcript phrase split on spaces, times
-    spread over the phrase in proportion to word length.
+    counted ("fixations_outside_image"); X_ORIGINAL is the release's own mapping of the screen
+    fraction FPOGX through the screen-pixel pads (``synthetic.egd``). Words: the word-level
+    transcript as tokens in REFLACX's convention (``_phrase_words``).
     """
     root, jpg_root = Path(root), Path(mimic_cxr_jpg_root)
     mpath = root / "master_sheet.csv"

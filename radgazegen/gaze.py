@@ -15,7 +15,6 @@ dictation. Fixations off the image or with NaN fields are dropped and counted.
 """
 from __future__ import annotations
 
-import re
 import warnings
 from typing import Sequence
 
@@ -84,40 +83,37 @@ def hva_map(fixations: pd.DataFrame, image_size: tuple[int, int], sigma_px: floa
     return grid / peak if peak > 0 else grid
 
 
-def sentence_starts(words: pd.DataFrame, report: str = "", pause_s: float = 0.5) -> list[int]:
+def sentence_starts(words: pd.DataFrame, pause_s: float = 0.5) -> list[int]:
     """Index in ``words`` of the first word of each dictated sentence.
 
-    Uses the report's sentences when their word counts match ``words``; otherwise a pause
-    longer than ``pause_s`` (or a word ending with '.') starts a new sentence.
+    words: tokens as the readers give them (REFLACX's convention: "." and "," are tokens of
+    their own; EGD-CXR's transcripts are converted to it). A sentence ends at a "." token
+    (or a token ending in ".", "?" or "!"). A transcript without any such token falls back on
+    pauses: a gap longer than ``pause_s`` seconds between words starts a new sentence.
     """
     if len(words) == 0:
         return []
-    sentences = [s for s in re.split(r"(?<=[.!?])\s+", report.strip()) if s]
-    counts = [len(s.split()) for s in sentences]
-    if sentences and sum(counts) == len(words):
-        return list(np.cumsum([0] + counts[:-1]))
-    starts = [0]
-    ends = words.end.to_numpy()
-    begins = words.start.to_numpy()
-    tokens = words.word.astype(str).to_numpy()
-    for i in range(1, len(words)):
-        if begins[i] - ends[i - 1] > pause_s or tokens[i - 1].endswith("."):
-            starts.append(i)
-    return starts
+    tokens = words.word.astype(str).str.strip().to_numpy()
+    ends = np.array([t.endswith((".", "?", "!")) for t in tokens])
+    if ends.any():
+        starts = [0] + [i + 1 for i in np.nonzero(ends)[0] if i + 1 < len(tokens)]
+        return [i for i in starts if tokens[i] not in (".", ",")]
+    begins, stops = words.start.to_numpy(), words.end.to_numpy()
+    return [0] + [i for i in range(1, len(words)) if begins[i] - stops[i - 1] > pause_s]
 
 
-def finding_window(words: pd.DataFrame, keywords: Sequence[str], report: str = "",
-                   lead_s: float = WINDOW_LEAD_S) -> tuple[float, float] | None:
+def finding_window(words: pd.DataFrame, keywords: Sequence[str], lead_s: float = WINDOW_LEAD_S) -> tuple[float, float] | None:
     """Time window (s) in which a finding was reported, or None if its words never occur.
 
     [start of the sentence with the first mention - ``lead_s``, end of the last mention].
+    Sentences come from the tokens themselves (``sentence_starts``), as on the real files.
     """
     keys = {k.lower() for k in keywords}
     tokens = words.word.astype(str).str.lower().str.strip(".,;:!?")
     hits = np.nonzero(tokens.isin(keys).to_numpy())[0]
     if len(hits) == 0:
         return None
-    starts = sentence_starts(words, report)
+    starts = sentence_starts(words)
     first_sentence = max(s for s in starts if s <= hits[0])
     return float(words.start.iloc[first_sentence]) - lead_s, float(words.end.iloc[hits[-1]])
 
@@ -170,7 +166,7 @@ def finding_hva(record, keywords: Sequence[str], sigma_px: float = 64.0,
     all-zero map and a warning naming the reading.
     """
     where = f"reading {record.reading_id or record.dicom_id}"
-    window = finding_window(record.words, keywords, record.report)
+    window = finding_window(record.words, keywords)
     fix = finding_fixations(record.fixations, window)
     if fix.empty:
         warnings.warn(f"{where}: no fixation while {'/'.join(keywords) or 'the finding'} was reported; "

@@ -6,7 +6,8 @@ every other vocabulary is mapped from them. Sources: the datasets' public docume
 """
 from __future__ import annotations
 
-#: The 19 MIMIC-CXR-LT (2022) classes, in the column order of its label files.
+#: The 19 MIMIC-CXR-LT (2022) classes, in the study's order (head to tail). The label files
+#: order their columns differently: ``MIMIC_LT_FILE_COLUMNS``.
 MIMIC_LT_CLASSES: tuple[str, ...] = (
     "No Finding", "Lung Opacity", "Cardiomegaly", "Atelectasis", "Pleural Effusion",
     "Support Devices", "Edema", "Pneumonia", "Pneumothorax", "Lung Lesion", "Fracture",
@@ -41,6 +42,14 @@ CHEXPERT_LABELS: tuple[str, ...] = (
     "Fracture", "Lung Lesion", "Lung Opacity", "No Finding", "Pleural Effusion",
     "Pleural Other", "Pneumonia", "Pneumothorax", "Support Devices",
 )
+
+#: Label columns of the MIMIC-CXR-LT files, in their order (after subject_id, study_id,
+#: dicom_id, path): the 14 CheXpert labels alphabetically, then the five added classes.
+MIMIC_LT_FILE_COLUMNS: tuple[str, ...] = (
+    *CHEXPERT_LABELS, "Pneumoperitoneum", "Pneumomediastinum", "Subcutaneous Emphysema",
+    "Tortuous Aorta", "Calcification of the Aorta",
+)
+assert sorted(MIMIC_LT_FILE_COLUMNS) == sorted(MIMIC_LT_CLASSES)
 
 #: MIMIC-CXR-LT class -> CheXpert observation (None: no CheXpert column).
 LT_TO_CHEXPERT: dict[str, str | None] = {c: (c if c in CHEXPERT_LABELS else None) for c in MIMIC_LT_CLASSES}

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from radgazegen.cohort import CohortConfig, generate_cohort, read_ground_truth
+from radgazegen.synthetic import CohortConfig, generate_cohort, read_ground_truth
 from radgazegen.labels import (
     CHEXPERT_LABELS, CHEXPERT_TEST_COLUMNS, FINDING_KEYWORDS, MIMIC_LT_CLASSES,
     REFLACX_LABELS_PHASE_1, REFLACX_LABELS_PHASE_2_3,
@@ -34,7 +34,12 @@ REFLACX_FIX = ["timestamp_start_fixation", "timestamp_end_fixation", "x_position
                "ymax_in_screen_coordinates"]
 EGD_GAZE = ["SESSION_ID", "MEDIA_ID", "DICOM_ID", "CNT", "Time (in secs)", "TIMETICK(f=10000000)", "FPOGX",
             "FPOGY", "FPOGS", "FPOGD", "FPOGID", "FPOGV", "BPOGX", "BPOGY", "BPOGV", "X_ORIGINAL", "Y_ORIGINAL"]
-LT_COLUMNS = ["subject_id", "study_id", "dicom_id", "path", *MIMIC_LT_CLASSES]
+# MIMIC-CXR-LT's public label files: the 14 CheXpert labels alphabetically, then the five added classes
+LT_COLUMNS = ["subject_id", "study_id", "dicom_id", "path", "Atelectasis", "Cardiomegaly", "Consolidation", "Edema",
+              "Enlarged Cardiomediastinum", "Fracture", "Lung Lesion", "Lung Opacity", "No Finding",
+              "Pleural Effusion", "Pleural Other", "Pneumonia", "Pneumothorax", "Support Devices",
+              "Pneumoperitoneum", "Pneumomediastinum", "Subcutaneous Emphysema", "Tortuous Aorta",
+              "Calcification of the Aorta"]
 
 
 def digest(root: Path) -> dict[str, str]:
@@ -93,6 +98,11 @@ def test_reflacx_layout(cohort):
             assert re.fullmatch(r"P\d{3}R\d{6}", row.id)
             assert row.image.startswith("physionet.org/files/mimic-cxr/2.0.0/files/p") and row.image.endswith(".dcm")
             d = main / row.id
+            if row.eye_tracking_data_discarded:  # phases 1-2 only; the folder keeps labels and ellipses only
+                assert phase in (1, 2)
+                assert sorted(p.name for p in d.iterdir()) == ["anomaly_location_ellipses.csv", "chest_bounding_box.csv"]
+                assert not (cohort / "reflacx" / "gaze_data" / row.id).exists()
+                continue
             assert list(pd.read_csv(d / "fixations.csv").columns) == REFLACX_FIX
             assert list(pd.read_csv(d / "timestamps_transcription.csv").columns) == [
                 "word", "timestamp_start_word", "timestamp_end_word"]
@@ -103,8 +113,8 @@ def test_reflacx_layout(cohort):
             assert (cohort / "reflacx" / "gaze_data" / row.id / "gaze.csv").exists()
     assert sorted(set(readers_per_image.values())) == [1, 5]
     assert sum(v == 5 for v in readers_per_image.values()) == SMALL["reflacx_multi_reader_images"]
-    discarded = pd.read_csv(main / "metadata_phase_3.csv")["eye_tracking_data_discarded"]
-    assert discarded.sum() == CohortConfig().reflacx_discarded_readings
+    discarded = [pd.read_csv(main / f"metadata_phase_{k}.csv")["eye_tracking_data_discarded"].sum() for k in (1, 2, 3)]
+    assert sum(discarded) == CohortConfig().reflacx_discarded_readings and discarded[2] == 0
 
 
 def test_egd_layout(cohort):
@@ -158,14 +168,9 @@ def test_gaze_dwells_on_each_finding_while_it_is_dictated(cohort):
         d = cohort / "reflacx" / "main_data" / row.id
         words = pd.read_csv(d / "timestamps_transcription.csv", keep_default_na=False)
         fix = pd.read_csv(d / "fixations.csv")
-        text = (d / "transcription.txt").read_text()
-        # word index where each dictated sentence starts
-        starts, k = [], 0
-        for sentence in re.split(r"(?<=\.)\s+", text.strip()):
-            starts.append(k)
-            k += len(sentence.split())
-        assert k == len(words), row.id
-        hits = words.index[words.word.isin(FINDING_KEYWORDS[f.label])]
+        # sentences end at REFLACX's "." tokens
+        starts = [0] + [i + 1 for i in words.index[words.word == "."] if i + 1 < len(words)]
+        hits = words.index[words.word.str.lower().isin(FINDING_KEYWORDS[f.label])]
         assert len(hits), (row.id, f.label)
         sentence_start = max(i for i in starts if i <= hits[0])
         t0, t1 = words.timestamp_start_word[sentence_start] - 1.5, words.timestamp_end_word[hits[-1]]

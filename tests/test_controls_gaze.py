@@ -1,12 +1,14 @@
 """Radiomics maps and HVA maps on known answers."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from radgazegen.controls import canny, gaussian_laplace, radiomics_maps, sobel
-from radgazegen.gaze import finding_fixations, finding_window, hva_map, threshold
+from radgazegen.gaze import finding_fixations, finding_window, hva_map, sentence_starts, threshold
 
 
 def step_edge(n: int = 128, at: int = 64) -> np.ndarray:
@@ -69,13 +71,12 @@ def test_off_image_and_nan_fixations_are_dropped_with_a_warning():
 def test_window_keeps_exactly_the_fixations_inside_it():
     words = pd.DataFrame({"word": ["heart", "normal", "small", "right", "effusion", "no", "pneumothorax"],
                           "start": [1.0, 1.4, 3.0, 3.4, 3.8, 6.0, 6.4], "end": [1.3, 1.8, 3.3, 3.7, 4.3, 6.3, 7.0]})
-    report = "Heart normal. Small right effusion. No pneumothorax."
-    window = finding_window(words, ["effusion"], report)
+    window = finding_window(words, ["effusion"])  # no punctuation tokens: sentences from pauses
     assert window == pytest.approx((3.0 - 1.5, 4.3))
     fix = pd.DataFrame({"x": 1.0, "y": 1.0, "start": [0.5, 1.5, 2.0, 4.3, 4.31, 6.0], "end": 0.0})
     kept = finding_fixations(fix, window)
     assert kept.start.tolist() == [1.5, 2.0, 4.3]
-    assert finding_window(words, ["cardiomegaly"], report) is None
+    assert finding_window(words, ["cardiomegaly"]) is None
     assert finding_fixations(fix, None).empty
 
 
@@ -98,3 +99,23 @@ def test_box_agreement_known_answers():
     hit, iou = box_agreement(mask, (4, 2, 8, 6))  # shifted by half its width
     assert hit and iou == pytest.approx(8 / 24)
     assert box_agreement(mask, (7, 7, 9, 9)) == (False, 0.0)
+
+
+def test_sentences_come_from_reflacx_punctuation_tokens():
+    """REFLACX keeps "." and "," as tokens (zero gap, no pause): sentences end at ".", not at ","."""
+    text = "Heart size is normal. Small right pleural effusion, no pneumothorax. Lungs clear."
+    toks = text.replace(".", " .").replace(",", " ,").split()
+    times = np.arange(len(toks)) * 0.3
+    words = pd.DataFrame({"word": toks, "start": times, "end": times + 0.25})
+    starts = sentence_starts(words)
+    assert [toks[i] for i in starts] == ["Heart", "Small", "Lungs"]
+    window = finding_window(words, ["effusion"])
+    assert window == pytest.approx((times[toks.index("Small")] - 1.5, times[toks.index("effusion")] + 0.25))
+    # EGD-CXR's word-level phrases with attached punctuation give the same tokens
+    from radgazegen.data import _phrase_words
+    phrases = [{"phrase": w + ("." if nxt == "." else "," if nxt == "," else ""), "begin_time": float(t),
+                "end_time": float(t) + 0.25}
+               for w, nxt, t in zip(toks, toks[1:] + [""], times) if w not in (".", ",")]
+    egd = _phrase_words(phrases, Path("transcript.json"))
+    assert egd.word.tolist() == toks
+    assert [egd.word[i] for i in sentence_starts(egd)] == ["Heart", "Small", "Lungs"]

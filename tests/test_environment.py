@@ -2,13 +2,35 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
 
 import radgazegen  # noqa: F401  (declares torchvision's op schemas on the CPU build first)
+from radgazegen import _compat
 
 REPO = Path(__file__).resolve().parents[1]
+PURELIB = sysconfig.get_paths()["purelib"]
+HOOK_PTH = Path(PURELIB, f"{_compat.HOOK_MODULE}.pth")
+COLD_IMPORT = "import torchxrayvision, diffusers; from diffusers import ControlNetModel"
+needs_hook = pytest.mark.skipif(not HOOK_PTH.exists(), reason=f"no start-up hook in {PURELIB}")
+
+
+def _python(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=300)
+
+
+def _bare_env_python(code: str, hook_dir: Path | None) -> subprocess.CompletedProcess:
+    """Run ``code`` with this env's packages but none of its ``.pth`` files (``-S``), and the
+    hook only if ``hook_dir`` holds one: so the hook installed there is what is tested."""
+    prelude = "import site, sys\n"
+    if hook_dir is not None:
+        prelude += f"site.addsitedir({str(hook_dir)!r})\n"
+    prelude += f"sys.path += [{PURELIB!r}, {str(REPO)!r}]\n"
+    return _python("-I", "-S", "-c", prelude + code)
 
 
 @pytest.mark.parametrize("name", ["cpu.txt", "gpu.txt"])
@@ -24,3 +46,41 @@ def test_stack_imports_offline():
 
     assert hasattr(xrv.datasets, "MIMIC_Dataset")
     assert torchvision.models.densenet121(weights=None) is not None
+
+
+def test_make_setup_installed_the_current_hook():
+    if Path(sys.prefix).resolve() != (REPO / ".venv").resolve():
+        pytest.skip("not the .venv that `make setup` creates")
+    assert HOOK_PTH.exists(), "run: python -m radgazegen._startup --install-hook"
+    installed = HOOK_PTH.with_suffix(".py").read_text()
+    assert installed == (REPO / "radgazegen" / "_startup.py").read_text(), "stale hook: re-install it"
+
+
+@needs_hook
+def test_cold_import_in_a_fresh_interpreter():
+    """The env's Python imports the stack without importing radgazegen first."""
+    result = _python("-c", COLD_IMPORT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "" and "Traceback" not in result.stderr, result.stderr
+
+
+@needs_hook
+def test_hook_does_not_import_torch_at_start():
+    result = _python("-c", "import sys; print('torch' in sys.modules, 'radgazegen' in sys.modules)")
+    assert result.stdout.split() == ["False", "False"], result.stderr
+
+
+def test_the_hook_is_what_makes_torchvision_importable(tmp_path):
+    pth = _compat.install_startup_hook(tmp_path)
+    assert _compat.install_startup_hook(tmp_path) == pth  # idempotent
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["__pycache__", pth.name, pth.stem + ".py"]
+
+    check = "print('torch' in sys.modules); import torchvision; print(torchvision.__name__)"
+    hooked = _bare_env_python(check, tmp_path)
+    assert hooked.stdout.split() == ["False", "torchvision"], hooked.stderr
+    package_first = _bare_env_python("import radgazegen, torchvision", tmp_path)  # re-entrant call
+    assert package_first.returncode == 0, package_first.stderr
+    if _compat._LIBRARY is None:  # the extension loaded natively: nothing for the hook to fix
+        return
+    bare = _bare_env_python("import torchvision", None)
+    assert bare.returncode != 0 and "torchvision::nms does not exist" in bare.stderr, bare.stderr

@@ -6,7 +6,7 @@ import pytest
 from scipy import ndimage
 
 from radgazegen.labels import MIMIC_LT_CLASSES, UnknownLabelError
-from radgazegen.phantom import render_phantom
+from radgazegen.synthetic import render_phantom
 
 ABNORMAL = [c for c in MIMIC_LT_CLASSES if c != "No Finding"]
 

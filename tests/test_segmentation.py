@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from radgazegen.phantom import render_phantom
+from radgazegen.synthetic import render_phantom
 from radgazegen.segmentation import (
     LungUNet, classical_lung_mask, dice, load_lung_unet, split_lungs, unet_lung_mask,
 )
