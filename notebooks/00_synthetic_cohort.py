@@ -38,16 +38,16 @@ cohort_options: dict = {}  # further CohortConfig fields, e.g. {"reflacx_multi_r
 n_example_images: int = 8  # radiographs shown in the gallery below
 
 # %%
-from pathlib import Path
 
-import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
+from radgazegen.artifacts import Run
 from radgazegen.book import profile_banner
 from radgazegen.synthetic import CohortConfig, generate_cohort, read_ground_truth
 
-cohort_root = Path(run_dir) / "cohort"
+run = Run(run_dir)
+cohort_root = run.path("cohort")
 display(profile_banner(profile))
 
 # %% [markdown]
@@ -106,8 +106,7 @@ files.value_counts().rename("files").reset_index().sort_values(["dataset folder"
 # %%
 from radgazegen.synthetic.checks import convention_checks
 
-checks = convention_checks(cohort_root)
-checks.style.hide(axis="index")
+convention_checks(cohort_root)
 
 # %% [markdown]
 # ## A gallery of phantoms
@@ -118,22 +117,16 @@ checks.style.hide(axis="index")
 # %%
 from PIL import Image
 
+from radgazegen.figures import image_grid
+
 truth = read_ground_truth(cohort_root)
 images = pd.read_csv(cohort_root / "ground_truth" / "images.csv")
 abnormal = images[images["labels"] != "No Finding"].drop_duplicates("labels").head(n_example_images)
-cols = 4
-rows = max(1, -(-len(abnormal) // cols))
-fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.1 * rows), squeeze=False)
-for ax, (_, row) in zip(axes.flat, abnormal.iterrows()):
-    ax.imshow(Image.open(cohort_root / row["image_path"]), cmap="gray", vmin=0, vmax=255)
-    for _, f in truth[truth["dicom_id"] == row["dicom_id"]].iterrows():
-        ax.add_patch(plt.Rectangle((f.xmin, f.ymin), f.xmax - f.xmin, f.ymax - f.ymin,
-                                   fill=False, edgecolor="red", lw=1.2))
-    ax.set_title(row["labels"].replace("|", " + "), fontsize=8)
-for ax in axes.flat:
-    ax.axis("off")
-fig.suptitle(f"Synthetic radiographs with ground-truth finding boxes ({profile} profile, seed {seed})", fontsize=10)
-fig.tight_layout()
+image_grid([Image.open(cohort_root / row["image_path"]) for _, row in abnormal.iterrows()],
+           titles=[row["labels"].replace("|", " + ") for _, row in abnormal.iterrows()],
+           boxes=[[(f.xmin, f.ymin, f.xmax, f.ymax) for f in truth[truth["dicom_id"] == row["dicom_id"]].itertuples()]
+                  for _, row in abnormal.iterrows()],
+           ncols=4, cell=1.75, suptitle=f"Synthetic radiographs with ground-truth finding boxes ({profile} profile, seed {seed})");
 
 # %% [markdown]
 # ## Summary

@@ -45,7 +45,6 @@ n_example_findings: int = 4  # findings shown in the control figure
 
 # %%
 import warnings
-from pathlib import Path
 
 import cv2
 import matplotlib.pyplot as plt
@@ -56,11 +55,12 @@ from tqdm import tqdm
 
 from radgazegen import controls, data, gaze, segmentation
 from radgazegen import split as split_mod
+from radgazegen.artifacts import Run
 from radgazegen.book import profile_banner
-from radgazegen.cache import MapCache
-from radgazegen.io import write_json
+from radgazegen.cache import FindingHVAMaps, MapCache
+from radgazegen.synthetic import read_ground_truth
 
-out_dir = Path(run_dir) / "02_control_maps"
+run = Run(run_dir)
 size = (control_size, control_size)
 display(profile_banner(profile))
 
@@ -70,7 +70,7 @@ display(profile_banner(profile))
 # training image's gaze.
 
 # %%
-split = pd.read_csv(Path(run_dir) / "01_data_preparation" / "split.csv")
+split = run.read_split()
 reflacx, egd = data.read_reflacx(reflacx_root, mimic_cxr_jpg_root), data.read_egd_cxr(egd_cxr_root, mimic_cxr_jpg_root)
 records = split_mod.gaze_readings(split, reflacx, egd, "train") + split_mod.gaze_readings(split, reflacx, egd, "test")
 len(records)
@@ -78,20 +78,28 @@ len(records)
 # %% [markdown]
 # ## Radiomics maps and lung masks, cached per image
 # Each map is computed once per image and parameter set and stored under the run
-# directory; later chapters (training, evaluation) read the same files.
+# directory; later chapters (training, evaluation) read the same files. Rad-CN's
+# segmentation control is the lung mask of the paper's segmenter, the U-Net of ref. [70],
+# when its weights are given (`lung_unet_weights`), else TorchXRayVision's PSPNet
+# (`pspnet_cache_dir`); without either (the `smoke` and `teach` profiles, which have no
+# weights), a weight-free Otsu + morphology mask stands in, and the line below names it.
 
 # %%
 caches = {
     "canny": MapCache(run_dir, "canny", {"low": canny_low, "high": canny_high, "size": control_size}),
     "sobel": MapCache(run_dir, "sobel", {"size": control_size}),
     "gl": MapCache(run_dir, "gl", {"sigma": gl_sigma, "size": control_size}),
-    "lung": MapCache(run_dir, "lung-classical", {"size": control_size, "method": "otsu + opencv morphology"}),
 }
+seg_name, seg_fn = segmentation.lung_segmenter(lung_unet_weights, pspnet_cache_dir)
+caches["lung"] = (MapCache(run_dir, "lung-classical", {"size": control_size, "method": "otsu + opencv morphology"})
+                  if seg_fn is segmentation.classical_lung_mask else
+                  MapCache(run_dir, "lung", {"size": control_size, "method": seg_name,
+                                             "weights": lung_unet_weights or pspnet_cache_dir}))
 fns = {  # each takes the radiograph resized to control_size x control_size
     "canny": lambda im: controls.canny(im, canny_low, canny_high, size=None),
     "sobel": lambda im: controls.sobel(im, size=None),
     "gl": lambda im: controls.gaussian_laplace(im, gl_sigma, size=None),
-    "lung": segmentation.classical_lung_mask,
+    "lung": seg_fn,
 }
 maps = {k: {} for k in caches}
 for rec in tqdm(records, desc="controls", disable=None):
@@ -104,7 +112,8 @@ for rec in tqdm(records, desc="controls", disable=None):
 
     for kind, cache in caches.items():
         maps[kind][rec.dicom_id] = cache.get(rec.dicom_id, lambda kind=kind: fns[kind](radiograph()))
-write_json(out_dir / "controls.json", {("segmentation" if k == "lung" else k): str(c.dir) for k, c in caches.items()})
+run.write_controls({("segmentation" if k == "lung" else k): c.dir for k, c in caches.items()})
+print(f"segmentation control: {seg_name} ({profile} profile)")
 pd.DataFrame({k: {"computed": c.misses, "reused from cache": c.hits, "folder": c.dir.name}
               for k, c in caches.items()}).T
 
@@ -116,7 +125,7 @@ pd.DataFrame({k: {"computed": c.misses, "reused from cache": c.hits, "folder": c
 # pixels and normalised to [0, 1]; V^m >= lambda gives the binary gaze control.
 
 # %%
-truth = pd.read_csv(Path(ground_truth_root) / "ground_truth" / "findings.csv") if ground_truth_root else None
+truth = read_ground_truth(ground_truth_root) if ground_truth_root else None
 
 
 def findings_of(rec: data.Record):
@@ -124,16 +133,12 @@ def findings_of(rec: data.Record):
     return gaze.reading_findings(rec, truth)
 
 
-def finding_hva(rec: data.Record, keywords, sigma_px: float) -> np.ndarray:
-    return gaze.finding_hva(rec, keywords, sigma_px, out_size=size)
-
-
 def to_control(box, rec) -> tuple[float, float, float, float]:
     return gaze.box_to_grid(box, rec.image_size, size)
 
 
 whole = MapCache(run_dir, "hva-reading", {"sigma_px": hva_sigma_px, "size": control_size}, fmt="npz")
-per_finding = MapCache(run_dir, "hva-finding", {"sigma_px": hva_sigma_px, "size": control_size}, fmt="npz")
+per_finding = FindingHVAMaps(run_dir, hva_sigma_px, control_size)  # V^m, shared with the hypotheses chapter
 hva_whole, hva_finding = {}, {}
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always", gaze.EmptyHVAWarning)
@@ -141,8 +146,7 @@ with warnings.catch_warnings(record=True) as caught:
         hva_whole[rec.dicom_id] = whole.get(rec.dicom_id, lambda: gaze.hva_map(
             rec.fixations, rec.image_size, sigma_px=hva_sigma_px, out_size=size, where=f"reading {rec.reading_id}"))
         for name, keys, box in findings_of(rec):
-            hva_finding[rec.dicom_id, name] = per_finding.get(f"{rec.dicom_id}-{name}",
-                                                              lambda: finding_hva(rec, keys, hva_sigma_px))
+            hva_finding[rec.dicom_id, name] = per_finding(rec, name, keys)
 caught = [w for w in caught if issubclass(w.category, gaze.EmptyHVAWarning)]
 print(f"{len(hva_finding)} per-finding maps; {len(caught)} computed empty in this run (no fixation in the finding's window)")
 for w in caught[:5]:
@@ -162,23 +166,25 @@ for rec, f in rows:
         examples.append((rec, f))
 examples = examples[:n_example_findings]
 cols = ["radiograph", "Canny", "Sobel", "GL", "lung mask", "HVA map V^m", f"HVA mask (lambda={hva_lambda})"]
-fig, axes = plt.subplots(max(1, len(examples)), len(cols), figsize=(2.1 * len(cols), 2.2 * max(1, len(examples))), squeeze=False)
-for r, (rec, (name, keys, box)) in enumerate(examples):
+radiomics, gaze_panels, finding_boxes = [], [], []
+for rec, (name, keys, box) in examples:
     image = cv2.resize(data.load_image(rec), size, interpolation=cv2.INTER_AREA)
     v = hva_finding[rec.dicom_id, name]
-    panels = [image, maps["canny"][rec.dicom_id], maps["sobel"][rec.dicom_id], maps["gl"][rec.dicom_id],
-              maps["lung"][rec.dicom_id] * 127, v, gaze.threshold(v, hva_lambda)]
-    for c, (ax, panel) in enumerate(zip(axes[r], panels)):
-        ax.imshow(panel, cmap="inferno" if c == 5 else "gray")
-        ax.axis("off")
-        if r == 0:
-            ax.set_title(cols[c], fontsize=8)
-    x0, y0, x1, y1 = to_control(box, rec)
-    for c in (0, 6):
-        axes[r][c].add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor="red", lw=1))
-    axes[r][0].text(2, 14, name, color="yellow", fontsize=7)
-fig.suptitle(f"Controls of the training images ({profile} profile)", fontsize=10)
-fig.tight_layout()
+    radiomics.append([image, maps["canny"][rec.dicom_id], maps["sobel"][rec.dicom_id], maps["gl"][rec.dicom_id]])
+    gaze_panels.append([maps["lung"][rec.dicom_id] * 127, v, gaze.threshold(v, hva_lambda)])
+    finding_boxes.append([to_control(box, rec)])
+if not examples:
+    print("No finding with a non-empty HVA map in this run.")
+else:  # seven columns: in two figures (radiomics, then lung and gaze), one row per finding
+    from radgazegen.figures import image_grid
+
+    for part, panels, box_col, cmaps in (("radiomics maps", radiomics, 0, "gray"),
+                                         ("lung mask and gaze", gaze_panels, 2, ["gray", "inferno", "gray"] * len(examples))):
+        heads = cols[:4] if box_col == 0 else cols[4:]
+        image_grid(panels, titles=[heads if r == 0 else [""] * len(heads) for r in range(len(panels))],
+                   boxes=[b if c == box_col else None for b in finding_boxes for c in range(len(heads))],
+                   cmap=cmaps, row_labels=[name for _, (name, _, _) in examples], cell=1.7,
+                   suptitle=f"Controls of the training images: {part} ({profile} profile)")
 
 # %% [markdown]
 # ## Lung masks against the ground truth
@@ -212,28 +218,17 @@ else:
 
 # %% [markdown]
 # The same methods on a real radiograph: `RG1_UNCR.dcm`, a PA chest radiograph that ships
-# with `pydicom-data` (MONOCHROME1, inverted before use).
+# with `pydicom-data` (MONOCHROME1), read as displayed: its window (VOI LUT) applied, then inverted.
 
 # %%
-import pydicom
 from pydicom.data import get_testdata_file
 
-dcm = pydicom.dcmread(get_testdata_file("RG1_UNCR.dcm"))
-pixels = dcm.pixel_array.astype(np.float32)
-pixels = (pixels - pixels.min()) / (pixels.max() - pixels.min())
-if dcm.PhotometricInterpretation == "MONOCHROME1":
-    pixels = 1.0 - pixels
-real = cv2.resize((pixels * 255).astype(np.uint8), size, interpolation=cv2.INTER_AREA)
-fig, axes = plt.subplots(1, 1 + len(methods), figsize=(3.2 * (1 + len(methods)), 3.4), squeeze=False)
-axes[0][0].imshow(real, cmap="gray")
-axes[0][0].set_title("RG1_UNCR.dcm", fontsize=8)
-for ax, (name, fn) in zip(axes[0][1:], methods.items()):
-    ax.imshow(real, cmap="gray")
-    ax.imshow(np.ma.masked_equal(fn(real), 0), cmap="coolwarm", alpha=0.45, vmin=1, vmax=2)
-    ax.set_title(name, fontsize=8)
-for ax in axes.flat:
-    ax.axis("off")
-fig.tight_layout()
+real = cv2.resize(data.load_dicom(get_testdata_file("RG1_UNCR.dcm")), size, interpolation=cv2.INTER_AREA)
+from radgazegen.figures import image_grid
+
+image_grid([real] * (1 + len(methods)), titles=["RG1_UNCR.dcm", *methods], cell=2.3,
+           overlays=[None, *[np.ma.masked_equal(fn(real), 0) - 1.0 for fn in methods.values()]],  # lungs 1, 2 -> 0, 1
+           overlay_cmap="coolwarm");
 
 # %% [markdown]
 # ## What gaze alone localises
@@ -247,9 +242,9 @@ fig.tight_layout()
 sweep = []
 warnings.simplefilter("ignore", gaze.EmptyHVAWarning)  # counted above; empty maps are skipped here
 for sigma in sweep_sigmas_px:
-    cache = MapCache(run_dir, "hva-finding", {"sigma_px": float(sigma), "size": control_size}, fmt="npz")
+    finding_maps = FindingHVAMaps(run_dir, sigma, control_size)
     for rec, (name, keys, box) in rows:
-        v = cache.get(f"{rec.dicom_id}-{name}", lambda: finding_hva(rec, keys, float(sigma)))
+        v = finding_maps(rec, name, keys)
         if not v.any():
             continue
         for lam in sweep_lambdas:

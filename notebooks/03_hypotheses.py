@@ -51,7 +51,6 @@ n_example_findings: int = 3  # findings shown in the Fig. 4 analogue
 # %%
 import warnings
 from functools import lru_cache
-from pathlib import Path
 
 import cv2
 import matplotlib.pyplot as plt
@@ -60,14 +59,15 @@ import pandas as pd
 from IPython.display import display
 from tqdm.auto import tqdm
 
-from radgazegen import data, gaze, hypotheses
+from radgazegen import data, gaze, hypotheses, standins
 from radgazegen import split as split_mod
+from radgazegen.artifacts import Run
 from radgazegen.book import profile_banner
-from radgazegen.cache import MapCache
-from radgazegen.io import write_text
+from radgazegen.cache import FindingHVAMaps, MapCache
+from radgazegen.synthetic import read_ground_truth
 from radgazegen.labels import MIMIC_LT_CLASSES
 
-out_dir = Path(run_dir) / "03_hypotheses"
+run = Run(run_dir)
 size = (control_size, control_size)
 rng = np.random.default_rng(seed)
 display(profile_banner(profile))
@@ -79,7 +79,7 @@ display(profile_banner(profile))
 # training radiographs of MIMIC-CXR-LT (each labelled with one class), excluding the test images.
 
 # %%
-split = pd.read_csv(Path(run_dir) / "01_data_preparation" / "split.csv")
+split = run.read_split()
 reflacx, egd = data.read_reflacx(reflacx_root, mimic_cxr_jpg_root), data.read_egd_cxr(egd_cxr_root, mimic_cxr_jpg_root)
 readings = split_mod.gaze_readings(split, reflacx, egd, "train") + split_mod.gaze_readings(split, reflacx, egd, "test")
 reading_split = {r.dicom_id: s for s, part in (("train", split_mod.gaze_readings(split, reflacx, egd, "train")),
@@ -90,7 +90,7 @@ lt = [r for r in data.read_mimic_lt(mimic_lt_root, mimic_cxr_jpg_root) if r.spli
 lt_label = {r.dicom_id: max(r.labels, key=r.labels.get) for r in lt}
 lt_record = {r.dicom_id: r for r in lt}
 bags = {k: sorted(d for d, lab in lt_label.items() if lab == k) for k in MIMIC_LT_CLASSES}
-truth = pd.read_csv(Path(ground_truth_root) / "ground_truth" / "findings.csv") if ground_truth_root else None
+truth = read_ground_truth(ground_truth_root) if ground_truth_root else None
 
 
 @lru_cache(maxsize=4096)
@@ -116,16 +116,19 @@ else:
         ids = sorted(rng.choice(ids, encoder_max_images, replace=False))
     targets = np.array([[lt_label[d] == k for k in MIMIC_LT_CLASSES] for d in ids], np.float32)
     images = np.stack([radiograph(d) for d in tqdm(ids, desc="encoder images", disable=None)])
-    model, losses = hypotheses.train_study_encoder(images, targets, epochs=encoder_epochs, seed=seed,
-                                                   size=encoder_size, progress=True)
-    model.save(out_dir / "study_encoder")
+    model, losses = standins.train_study_encoder(images, targets, epochs=encoder_epochs, seed=seed,
+                                                 size=encoder_size, progress=True)
+    model.save(run.path("study_encoder"))
     extractor = hypotheses.StudyFeatures(model)
     print(f"study encoder: {len(ids)} images, BCE {losses[0]:.3f} (epoch 1) -> {losses[-1]:.3f} (epoch {len(losses)})")
 print("features:", extractor.name)
 
 # %% [markdown]
 # ## Hypotheses for every reported finding
-# For each finding k of each reading (training and test images): V̂^k (lambda = `hva_lambda`, dilated as the
+# Findings of a reading: the cohort's ground truth here; on the real data, REFLACX's
+# radiologist boxes, and for EGD-CXR (which has no boxes) the image's positive CheXpert
+# labels, whose per-finding map comes from the word-level transcript in the same way
+# (`gaze.reading_findings`). For each finding k of each reading (training and test images): V̂^k (lambda = `hva_lambda`, dilated as the
 # authors do, kernel scaled to the control grid), a bag of `n_bag` other training images
 # labelled k, their hypotheses and the selected one, stored as the HVA-CN control.
 #
@@ -136,15 +139,10 @@ print("features:", extractor.name)
 #   selection picks the image labelled k (chance 1 / `n_bag`).
 
 # %%
-hva_cache = MapCache(run_dir, "hva-finding", {"sigma_px": hva_sigma_px, "size": control_size}, fmt="npz")
+hva_maps = FindingHVAMaps(run_dir, hva_sigma_px, control_size)  # V^k, shared with the control-maps chapter
 hyp_cache = MapCache(run_dir, "hypothesis", {"sigma_px": hva_sigma_px, "size": control_size, "lambda": hva_lambda,
                                              "dilate_px": mask_dilate_px, "iterations": mask_dilate_iterations,
                                              "n_bag": n_bag, "seed": seed, "features": extractor.name})
-
-
-def gaze_mask(rec, v: np.ndarray) -> np.ndarray:
-    kernel = int(round(mask_dilate_px * control_size / rec.image_size[0]))
-    return gaze.threshold(v, hva_lambda, dilate_px=kernel, iterations=mask_dilate_iterations)
 
 
 def box_of(dicom_id: str, finding: str, image_size) -> tuple | None:
@@ -167,22 +165,20 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", gaze.EmptyHVAWarning)  # counted in the control-maps chapter
     for i, rec in enumerate(tqdm(readings, desc="hypotheses", disable=None)):
         for finding, keys, _ in gaze.reading_findings(rec, truth):
-            v = hva_cache.get(f"{rec.dicom_id}-{finding}", lambda: gaze.finding_hva(rec, keys, hva_sigma_px, size))
+            v = hva_maps(rec, finding, keys)  # V^k
             if not v.any():
                 skipped["empty HVA map"] += 1
                 continue
-            mask = gaze_mask(rec, v)
-            candidates = [d for d in bags.get(finding, []) if d != rec.dicom_id]
-            others = [d for d in lt_label if lt_label[d] != finding and d != rec.dicom_id]
-            if len(candidates) < 2 or len(others) < n_bag - 1:
+            mask = hypotheses.gaze_mask(v, hva_lambda, mask_dilate_px, rec.image_size[0], mask_dilate_iterations)
+            drawn = hypotheses.draw_bags(finding, lt_label, rec.dicom_id, n_bag,
+                                         np.random.default_rng([seed, i, MIMIC_LT_CLASSES.index(finding)]))
+            if drawn is None:
                 skipped["bag too small"] += 1
                 continue
-            pick = np.random.default_rng([seed, i, MIMIC_LT_CLASSES.index(finding)])
-            bag = sorted(pick.choice(candidates, min(n_bag, len(candidates)), replace=False))
+            bag, mixed = drawn
             sel = hypotheses.select_hypothesis(finding, mask, bag, np.stack([radiograph(d) for d in bag]), extractor)
             hyp_cache.get(f"{rec.dicom_id}-{finding}", lambda: sel.hypotheses[sel.best])
             hits = [located(d, finding, mask) for d in bag]
-            mixed = [bag[0], *pick.choice(others, n_bag - 1, replace=False)]
             mixed_sel = hypotheses.select_hypothesis(finding, mask, mixed, np.stack([radiograph(d) for d in mixed]), extractor)
             selections[rec.dicom_id, finding] = (rec, v, mask, sel)
             rows.append({"dicom_id": rec.dicom_id, "split": reading_split[rec.dicom_id], "reading_id": rec.reading_id,
@@ -194,7 +190,7 @@ with warnings.catch_warnings():
                          "mixed_right": float(lt_label[mixed_sel.selected] == finding),
                          "mixed_chance": 1.0 / len(mixed), "features": extractor.name})
 table = pd.DataFrame(rows)
-write_text(out_dir / "hypotheses.csv", table.to_csv(index=False))
+run.write_hypotheses(table)
 print(f"{len(table)} hypotheses selected and stored in {hyp_cache.dir.name}/; skipped: {skipped}")
 
 # %% [markdown]
@@ -209,35 +205,31 @@ for key, value in selections.items():
         shown.add(key[1])
         examples.append(value)
 examples = examples[:n_example_findings]
-ncols = 2 + n_bag
-fig, axes = plt.subplots(2 * max(1, len(examples)), ncols, figsize=(1.7 * ncols, 3.5 * max(1, len(examples))), squeeze=False)
-for ax in axes.flat:
-    ax.axis("off")
-for e, (rec, v, mask, sel) in enumerate(examples):
-    top, bottom = axes[2 * e], axes[2 * e + 1]
-    top[0].imshow(v, cmap="inferno", vmin=0, vmax=1)
-    top[0].set_title(f"V^k: {sel.finding}", fontsize=7)
-    bottom[0].imshow(cv2.resize(data.load_image(rec), size, interpolation=cv2.INTER_AREA), cmap="gray")
-    bottom[0].set_title("read image", fontsize=7)
-    top[1].imshow(mask, cmap="gray")
-    top[1].set_title(f"mask (lambda={hva_lambda})", fontsize=7)
-    for j, d in enumerate(sel.bag):
-        top[2 + j].imshow(radiograph(d), cmap="gray")
-        top[2 + j].set_title(f"B^k_{j + 1}", fontsize=7)
-        bottom[2 + j].imshow(sel.hypotheses[j], cmap="gray")
-        bottom[2 + j].set_title(f"H^k_{j + 1}: D={sel.scores[j]:.3f}", fontsize=7, color="green" if j == sel.best else "black")
-        if j == sel.best:
-            bottom[2 + j].axis("on")
-            bottom[2 + j].set_xticks([])
-            bottom[2 + j].set_yticks([])
-            for spine in bottom[2 + j].spines.values():
-                spine.set_edgecolor("green")
-                spine.set_linewidth(2.5)
-        box = box_of(d, sel.finding, lt_record[d].image_size)
-        if box is not None:
-            top[2 + j].add_patch(plt.Rectangle(box[:2], box[2] - box[0], box[3] - box[1], fill=False, edgecolor="red", lw=0.8))
-fig.suptitle(f"Gaze-guided hypotheses ({profile} profile; features: {extractor.name})", fontsize=9)
-fig.tight_layout()
+from radgazegen.figures import image_grid
+
+# Per finding, two rows of 1 + n_bag cells: V^k and the bag (top); the read image with the
+# mask over it, and the hypotheses (bottom).
+grid, titles, labels, cells = [], [], [], {"boxes": [], "overlays": [], "cmap": [], "vlims": [], "title_colors": [], "frames": []}
+for rec, v, mask, sel in examples:
+    n = len(sel.bag)
+    grid += [[v, *[radiograph(d) for d in sel.bag]],
+             [cv2.resize(data.load_image(rec), size, interpolation=cv2.INTER_AREA), *sel.hypotheses[:n]]]
+    labels += [sel.finding, ""]
+    titles += [["V^k", *[f"B^k_{j + 1}" for j in range(n)]],
+               [f"read image, mask (lambda={hva_lambda})", *[f"H^k_{j + 1}: D={sel.scores[j]:.3f}" for j in range(n)]]]
+    bag_boxes = [box_of(d, sel.finding, lt_record[d].image_size) for d in sel.bag]
+    best = ["green" if j == sel.best else None for j in range(n)]
+    cells["boxes"] += [None, *[None if b is None else [b] for b in bag_boxes], None, *[None] * n]
+    cells["overlays"] += [None] * (1 + n) + [np.ma.masked_where(np.asarray(mask) == 0, np.ones(np.shape(mask)))] + [None] * n
+    cells["cmap"] += ["inferno"] + ["gray"] * (2 * n + 1)
+    cells["vlims"] += [(0, 1)] + [None] * (2 * n + 1)
+    cells["title_colors"] += [None] * (2 + n) + best
+    cells["frames"] += [None] * (2 + n) + best
+if grid:
+    image_grid(grid, titles=titles, row_labels=labels, cell=1.15, title_size=8, **cells,
+               suptitle=f"Gaze-guided hypotheses ({profile} profile; features: {extractor.name})");
+else:
+    print("No hypotheses to show in this run.")
 
 # %% [markdown]
 # ## Does the selected hypothesis carry the right finding?
@@ -265,6 +257,30 @@ else:
     ax.legend(fontsize=8, frameon=False)
     ax.set_title(f"{len(table)} hypotheses, {profile} profile", fontsize=9)
     fig.tight_layout()
+
+# %% [markdown]
+# ## The authors' released selection, beside the paper's
+# The paper selects the hypothesis most similar to its bag image (the highest D(f_B, f_H)).
+# The authors' released script does otherwise: it compares the gaze *heat map* with each
+# masked candidate by the MSE of their features, keeps the candidate with the **largest**
+# MSE (the least similar), and returns the dilated gaze mask itself as HVA-CN's control,
+# whatever it picked. On the same findings, bags and features: how often the two rules pick
+# the same image, and how often each pick's finding lies under the gaze mask. The study's
+# chapters use the paper's rule.
+
+# %%
+if not selections:
+    print("No hypotheses in this run.")
+else:
+    compare_rows = []
+    for (dicom_id, finding), (rec, v, mask, sel) in selections.items():
+        pick, _, _ = hypotheses.released_selection(v, mask, np.stack([radiograph(d) for d in sel.bag]), extractor)
+        compare_rows.append({"finding": finding, "same pick": float(pick == sel.best),
+                             "paper's pick located": located(sel.bag[sel.best], finding, mask),
+                             "released pick located": located(sel.bag[pick], finding, mask)})
+    released = pd.DataFrame(compare_rows)
+    display(released.drop(columns="finding").mean().rename(f"mean over {len(released)} findings ({profile})")
+            .to_frame().T.round(2))
 
 # %% [markdown]
 # ## Summary

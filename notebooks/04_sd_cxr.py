@@ -44,6 +44,7 @@ mixed_precision: str = "no"  # "no", "fp16" (paper) or "bf16"
 gradient_checkpointing: bool = False  # trade compute for memory (paper: on)
 checkpoint_every: int = 10  # optimiser steps between checkpoints
 validate_every: int = 15  # optimiser steps between validation images (0 for none)
+proportion_empty_prompts: float = 0.0  # share of training prompts emptied, training classifier-free guidance's unconditional branch
 scheduler: str = "unipc"  # sampler of the validation images
 sample_steps: int = 10  # denoising steps of the validation images
 guidance: float = 3.0  # classifier-free guidance scale of the validation images
@@ -60,9 +61,11 @@ import torch
 from IPython.display import display
 
 from radgazegen import figures, generation, models, training, training_data
+from radgazegen.artifacts import Run
 from radgazegen.book import profile_banner
 
-out_dir = Path(run_dir) / "04_sd_cxr"
+run = Run(run_dir)
+out_dir = run.chapter_dir("04_sd_cxr")
 device = "cuda" if torch.cuda.is_available() else "cpu"
 display(profile_banner(profile))
 
@@ -71,7 +74,7 @@ display(profile_banner(profile))
 # The training images of the split with the FINDINGS and IMPRESSION of their reports.
 
 # %%
-items = training_data.run_items(run_dir, mimic_cxr_jpg_root, mimic_cxr_reports_root)
+items = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root)
 dataset = training_data.ControlDataset(items, resolution)
 pd.DataFrame([{"dicom_id": it.dicom_id, "prompt": it.prompt[:120]} for it in items[:5]])
 
@@ -85,7 +88,7 @@ pd.DataFrame([{"dicom_id": it.dicom_id, "prompt": it.prompt[:120]} for it in ite
 
 # %%
 torch.manual_seed(seed)
-parts = models.sd_parts(sd_source, tokenizer_dir=Path(run_dir) / "tokenizer", resolution=resolution)
+parts = models.sd_parts(sd_source, tokenizer_dir=run.path("tokenizer"), resolution=resolution)
 if vae_steps > 0:
     vae_losses = training.train_vae(parts.vae, dataset, len(dataset), vae_steps, seed=seed)
     print(f"VAE trained {vae_steps} steps: loss {vae_losses[0]:.4f} -> {np.mean(vae_losses[-10:]):.4f}; "
@@ -94,8 +97,9 @@ n_params = sum(p.numel() for p in parts.unet.parameters())
 print(f"parts: {parts.source}; U-Net {n_params / 1e6:.2f} M parameters; VAE factor {parts.vae_scale_factor}")
 config = training.TrainConfig(max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr,
                               mixed_precision=mixed_precision, gradient_checkpointing=gradient_checkpointing,
-                              checkpoint_every=checkpoint_every, validate_every=validate_every, seed=seed)
-val_prompts = [it.prompt for it in training_data.run_items(run_dir, mimic_cxr_jpg_root, mimic_cxr_reports_root,
+                              checkpoint_every=checkpoint_every, validate_every=validate_every, seed=seed,
+                              proportion_empty_prompts=proportion_empty_prompts)
+val_prompts = [it.prompt for it in training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root,
                                                            which="test")[:n_validation]]
 
 
@@ -109,7 +113,7 @@ def validate(unet, step: int) -> np.ndarray:
 result = training.train(parts, dataset, len(dataset), config, out_dir / "train", validate=validate)
 print(f"trained {result['steps']} steps" + (f", resumed from {Path(result['resumed_from']).name}" if result["resumed_from"] else ""))
 parts.unet = type(parts.unet).from_pretrained(str(result["final"]))
-sd_dir = models.save_sd_parts(parts, out_dir / "model")
+sd_dir = models.save_sd_parts(parts, run.path("sd_cxr"))
 print("SD-CXR saved (diffusers layout) in the run folder:", sd_dir.relative_to(run_dir))
 
 # %%
@@ -129,24 +133,22 @@ _ = figures.plot_validation_steps(result["validation"], f"SD-CXR during training
 # Prompts from held-out test reports, sampled with the trained SD-CXR (text only).
 
 # %%
-test_items = training_data.run_items(run_dir, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test")[:n_validation]
+test_items = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test")[:n_validation]
 pipe = generation.text_pipeline(sd_dir, scheduler=scheduler, device=device)
 prompts = [it.prompt for it in test_items]
 images = generation.generate(pipe, prompts, steps=sample_steps, guidance=guidance,
                              seeds=[seed + i for i in range(len(prompts))], resolution=resolution)
 generation.write_generation(out_dir / "validation", images, [{"prompt": p, "seed": seed + i, "model": "SD-CXR",
                                                               "controls": [], "scales": []} for i, p in enumerate(prompts)])
-fig, axes = plt.subplots(2, len(test_items), figsize=(2.4 * len(test_items), 5.2), squeeze=False)
-for j, (it, im) in enumerate(zip(test_items, images)):
-    axes[0][j].imshow(training_data.read_gray(it.image_path, resolution, "radiograph"), cmap="gray")
-    axes[1][j].imshow(im, cmap="gray")
-    axes[0][j].set_title(it.prompt[:40] + "...", fontsize=6)
-for ax in axes.flat:
-    ax.axis("off")
-axes[0][0].text(-8, resolution / 2, "real", rotation=90, va="center", fontsize=8)
-axes[1][0].text(-8, resolution / 2, "SD-CXR", rotation=90, va="center", fontsize=8)
-fig.suptitle(f"Test prompts: real radiographs and SD-CXR samples ({profile} profile)", fontsize=9)
-fig.tight_layout()
+grid, titles, labels = [], [], []
+for k in range(0, len(test_items), 4):  # at most four prompts across: a real row, then its SD-CXR row
+    chunk = list(zip(test_items, images))[k:k + 4]
+    grid += [[training_data.read_gray(it.image_path, resolution, "radiograph") for it, _ in chunk], [im for _, im in chunk]]
+    titles += [[it.prompt[:40] + "..." for it, _ in chunk], [""] * len(chunk)]
+    labels += ["real", "SD-CXR"]
+if grid:
+    figures.image_grid(grid, titles=titles, row_labels=labels, cell=1.7,
+                       suptitle=f"Test prompts: real radiographs and SD-CXR samples ({profile} profile)");
 
 # %% [markdown]
 # ## Summary

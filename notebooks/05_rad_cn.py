@@ -44,6 +44,7 @@ mixed_precision: str = "no"  # "no", "fp16" or "bf16"
 gradient_checkpointing: bool = False  # trade compute for memory
 checkpoint_every: int = 10  # optimiser steps between checkpoints
 validate_every: int = 4  # optimiser steps between Rad-CN validation images (0 for none)
+proportion_empty_prompts: float = 0.0  # share of training prompts emptied, training classifier-free guidance's unconditional branch
 scheduler: str = "unipc"  # sampler of the validation images
 sample_steps: int = 10  # denoising steps
 guidance: float = 3.0  # classifier-free guidance scale
@@ -60,16 +61,17 @@ import torch
 from IPython.display import display
 
 from radgazegen import figures, generation, training, training_data
+from radgazegen.artifacts import Run
 from radgazegen.book import profile_banner
-from radgazegen.io import write_json
 
 if design not in ("unified", "per-map"):
     raise ValueError(f"design: expected 'unified' or 'per-map', got {design!r}")
 unknown = [c for c in controls if c not in training_data.RADIOMICS_CONTROLS]
 if unknown:
     raise ValueError(f"controls: unknown {unknown}; expected some of {training_data.RADIOMICS_CONTROLS}")
-out_dir = Path(run_dir) / "05_rad_cn"
-sd_dir = Path(run_dir) / "04_sd_cxr" / "model"
+run = Run(run_dir)
+out_dir = run.chapter_dir("05_rad_cn")
+sd_dir = run.use("sd_cxr")
 device = "cuda" if torch.cuda.is_available() else "cpu"
 display(profile_banner(profile))
 
@@ -77,13 +79,14 @@ display(profile_banner(profile))
 # ## Training items: radiograph, report, controls
 
 # %%
-items = training_data.run_items(run_dir, mimic_cxr_jpg_root, mimic_cxr_reports_root)
+items = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root)
 dataset = training_data.ControlDataset(items, resolution, controls=training_data.RADIOMICS_CONTROLS)
 config = training.TrainConfig(max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr,
                               mixed_precision=mixed_precision, gradient_checkpointing=gradient_checkpointing,
-                              checkpoint_every=checkpoint_every, validate_every=validate_every, seed=seed)
+                              checkpoint_every=checkpoint_every, validate_every=validate_every, seed=seed,
+                              proportion_empty_prompts=proportion_empty_prompts)
 test = training_data.ControlDataset(
-    training_data.run_items(run_dir, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test")[:n_validation],
+    training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test")[:n_validation],
     resolution, controls=training_data.RADIOMICS_CONTROLS)
 batch = test(np.arange(len(test)))
 seeds = [seed + i for i in range(len(test))]
@@ -95,12 +98,13 @@ print(f"{len(dataset)} training items; controls {', '.join(controls)}; design {d
 
 # %%
 trained, logs, validation = {}, {}, {}
+sampler = generation.Sampler(sd_dir, scheduler, device)  # SD-CXR loaded once, for every validation
 
 
 def validator(control: str):
     """Validation images of a ControlNet being trained on ``control``: test prompts, controls, fixed seeds."""
     def validate(controlnet, step: int) -> np.ndarray:
-        pipe = generation.controlnet_pipeline(sd_dir, [controlnet], scheduler, device)
+        pipe = sampler.pipeline([controlnet])  # the model being trained on the SD-CXR already loaded
         return generation.generate(pipe, batch.prompts, [batch.conditioning[control]], steps=sample_steps,
                                    guidance=guidance, seeds=seeds, resolution=resolution)
     return validate
@@ -129,7 +133,7 @@ if train_baselines:
             fit(f"controlnet-{c}", c)
         fit(f"t2i-adapter-{c}", c, kind="adapter")
 registry = {"rad-cn": rad_cn, "models": trained, "resolution": resolution, "profile": profile}
-write_json(out_dir / "models.json", registry)
+run.write_registry("rad_cn", registry)
 pd.DataFrame({"model": list(trained), "folder in the run": [str(Path(f).relative_to(run_dir)) for f in trained.values()]})
 
 # %%
@@ -151,26 +155,24 @@ _ = figures.plot_validation_steps(validation.get(first, []), f"{first} during tr
 # Multi-ControlNet baseline (single-control ControlNets combined).
 
 # %%
-rows = {"Rad-CN": generation.generate(generation.controlnet_pipeline(sd_dir, rad_cn["controlnets"], scheduler, device),
+rows = {"Rad-CN": generation.generate(sampler.pipeline(rad_cn["controlnets"]),
                                       batch.prompts, [batch.conditioning[c] for c in rad_cn["controls"]],
                                       steps=sample_steps, guidance=guidance, seeds=seeds, resolution=resolution)}
 if train_baselines:
     nets = [trained[f"controlnet-{c}"] for c in controls]
     rows["Multi-ControlNet"] = generation.generate(
-        generation.controlnet_pipeline(sd_dir, nets, scheduler, device), batch.prompts,
+        sampler.pipeline(nets), batch.prompts,
         [batch.conditioning[c] for c in controls], steps=sample_steps, guidance=guidance, seeds=seeds, resolution=resolution)
-cols = ["real", *controls, *rows]
-fig, axes = plt.subplots(len(test), len(cols), figsize=(1.9 * len(cols), 2.0 * len(test)), squeeze=False)
-for i in range(len(test)):
-    panels = [training_data.to_uint8(batch.pixel_values[i:i + 1])[0], *[batch.conditioning[c][i, 0].numpy() for c in controls],
-              *[imgs[i] for imgs in rows.values()]]
-    for j, (ax, panel) in enumerate(zip(axes[i], panels)):
-        ax.imshow(panel, cmap="gray")
-        ax.axis("off")
-        if i == 0:
-            ax.set_title(cols[j], fontsize=8)
-fig.suptitle(f"Rad-CN validation ({profile} profile, design {design})", fontsize=9)
-fig.tight_layout()
+real_ims = [training_data.to_uint8(batch.pixel_values[i:i + 1])[0] for i in range(len(test))]
+control_ims = [[batch.conditioning[c][i, 0].numpy() for c in controls] for i in range(len(test))]
+sample_ims = [[imgs[i] for imgs in rows.values()] for i in range(len(test))]
+parts = [(["real", *controls, *rows], [[r, *c, *g] for r, c, g in zip(real_ims, control_ims, sample_ims)], "")]
+if len(parts[0][0]) > 6:  # too wide for the book: the controls, then the samples, each beside the real image
+    parts = [(["real", *controls], [[r, *c] for r, c in zip(real_ims, control_ims)], ": test controls"),
+             (["real", *rows], [[r, *g] for r, g in zip(real_ims, sample_ims)], ": samples")]
+for heads, grid, part in parts if len(test) else []:
+    figures.image_grid(grid, titles=[heads if i == 0 else [""] * len(heads) for i in range(len(grid))],
+                       cell=min(2.2, 7.0 / len(heads)), suptitle=f"Rad-CN validation{part} ({profile} profile, design {design})")
 
 # %% [markdown]
 # ## Summary

@@ -43,6 +43,7 @@ mixed_precision: str = "no"  # "no", "fp16" or "bf16"
 gradient_checkpointing: bool = False  # trade compute for memory
 checkpoint_every: int = 4  # optimiser steps between checkpoints
 validate_every: int = 4  # optimiser steps between HVA-CN validation images (0 for none)
+proportion_empty_prompts: float = 0.0  # share of training prompts emptied, training classifier-free guidance's unconditional branch
 scheduler: str = "unipc"  # sampler of the validation images
 sample_steps: int = 10  # denoising steps
 guidance: float = 3.0  # classifier-free guidance scale
@@ -50,8 +51,6 @@ n_validation: int = 3  # validation images (test findings)
 seed: int = 0  # seed of training and sampling
 
 # %%
-import json
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -60,12 +59,13 @@ import torch
 from IPython.display import display
 
 from radgazegen import figures, generation, training, training_data
+from radgazegen.artifacts import Run
 from radgazegen.book import profile_banner
-from radgazegen.io import write_json
 
-out_dir = Path(run_dir) / "06_hva_cn"
-sd_dir = Path(run_dir) / "04_sd_cxr" / "model"
-rad = json.loads((Path(run_dir) / "05_rad_cn" / "models.json").read_text())
+run = Run(run_dir)
+out_dir = run.chapter_dir("06_hva_cn")
+sd_dir = run.use("sd_cxr")
+rad = run.read_registry("rad_cn")
 rad_cn = rad["rad-cn"]
 device = "cuda" if torch.cuda.is_available() else "cpu"
 display(profile_banner(profile))
@@ -75,13 +75,14 @@ display(profile_banner(profile))
 
 # %%
 controls = [*training_data.RADIOMICS_CONTROLS, training_data.GAZE_CONTROL]
-items = training_data.run_items(run_dir, mimic_cxr_jpg_root, mimic_cxr_reports_root, gaze=True)
+items = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, gaze=True)
 dataset = training_data.ControlDataset(items, resolution, controls=controls)
 config = training.TrainConfig(max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr,
                               mixed_precision=mixed_precision, gradient_checkpointing=gradient_checkpointing,
-                              checkpoint_every=checkpoint_every, validate_every=validate_every, seed=seed)
+                              checkpoint_every=checkpoint_every, validate_every=validate_every, seed=seed,
+                              proportion_empty_prompts=proportion_empty_prompts)
 test = training_data.ControlDataset(
-    training_data.run_items(run_dir, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test", gaze=True)[:n_validation],
+    training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test", gaze=True)[:n_validation],
     resolution, controls=controls)
 batch = test(np.arange(len(test))) if len(test) else None
 seeds = [seed + i for i in range(len(test))]
@@ -94,12 +95,13 @@ print(f"{len(dataset)} (image, finding) items from {len({it.dicom_id for it in i
 
 # %%
 trained, logs = {}, {}
+sampler = generation.Sampler(sd_dir, scheduler, device)  # SD-CXR loaded once (Rad-CN too), for every validation
 frozen = [(d, c, rad_cn_scale) for d, c in zip(rad_cn["controlnets"], rad_cn["controls"])]
 
 
 def validate(hva_cn, step: int) -> np.ndarray:
     """RadGazeGen with the HVA-CN being trained: test prompts and controls, fixed seeds."""
-    pipe = generation.controlnet_pipeline(sd_dir, [*rad_cn["controlnets"], hva_cn], scheduler, device)
+    pipe = sampler.pipeline([*rad_cn["controlnets"], hva_cn])  # the HVA-CN being trained, nothing reloaded
     return generation.generate(pipe, batch.prompts, [*(batch.conditioning[c] for c in rad_cn["controls"]), batch.conditioning["hva"]],
                                scales=[rad_cn_scale] * len(rad_cn["controls"]) + [1.0], steps=sample_steps,
                                guidance=guidance, seeds=seeds, resolution=resolution)
@@ -117,8 +119,8 @@ hva_validation = fit("hva-cn", with_rad_cn=True)
 if train_baselines:
     fit("controlnet-hva")
     fit("t2i-adapter-hva", kind="adapter")
-write_json(out_dir / "models.json", {"hva-cn": trained["hva-cn"], "models": trained, "rad_cn_scale": rad_cn_scale,
-                                     "resolution": resolution, "profile": profile})
+run.write_registry("hva_cn", {"hva-cn": trained["hva-cn"], "models": trained, "rad_cn_scale": rad_cn_scale,
+                              "resolution": resolution, "profile": profile})
 fig, ax = plt.subplots(figsize=(6, 3))
 for name, log in logs.items():
     ax.plot(log.step, log.loss.rolling(max(1, len(log) // 10), min_periods=1).mean(), lw=1.5, label=name)
@@ -139,26 +141,19 @@ if batch is None:
 else:
     rad_controls = [batch.conditioning[c] for c in rad_cn["controls"]]
     rows = {
-        "Rad-CN": generation.generate(generation.controlnet_pipeline(sd_dir, rad_cn["controlnets"], scheduler, device),
+        "Rad-CN": generation.generate(sampler.pipeline(rad_cn["controlnets"]),
                                       batch.prompts, rad_controls, steps=sample_steps, guidance=guidance, seeds=seeds,
                                       resolution=resolution),
         "RadGazeGen": generation.generate(
-            generation.controlnet_pipeline(sd_dir, [*rad_cn["controlnets"], trained["hva-cn"]], scheduler, device),
+            sampler.pipeline([*rad_cn["controlnets"], trained["hva-cn"]]),
             batch.prompts, [*rad_controls, batch.conditioning["hva"]], scales=[rad_cn_scale] * len(rad_controls) + [1.0],
             steps=sample_steps, guidance=guidance, seeds=seeds, resolution=resolution),
     }
     cols = ["real", "gaze control (hypothesis)", *rows]
-    fig, axes = plt.subplots(len(test), len(cols), figsize=(2.2 * len(cols), 2.2 * len(test)), squeeze=False)
-    for i in range(len(test)):
-        panels = [training_data.to_uint8(batch.pixel_values[i:i + 1])[0], batch.conditioning["hva"][i, 0].numpy(),
-                  *[imgs[i] for imgs in rows.values()]]
-        for j, (ax, panel) in enumerate(zip(axes[i], panels)):
-            ax.imshow(panel, cmap="gray")
-            ax.axis("off")
-            if i == 0:
-                ax.set_title(cols[j], fontsize=8)
-    fig.suptitle(f"HVA-CN validation ({profile} profile)", fontsize=9)
-    fig.tight_layout()
+    figures.image_grid([[training_data.to_uint8(batch.pixel_values[i:i + 1])[0], batch.conditioning["hva"][i, 0].numpy(),
+                         *[imgs[i] for imgs in rows.values()]] for i in range(len(test))],
+                       titles=[cols if i == 0 else [""] * len(cols) for i in range(len(test))],
+                       cell=min(2.2, 7.0 / len(cols)), suptitle=f"HVA-CN validation ({profile} profile)");
 
 # %% [markdown]
 # ## Summary

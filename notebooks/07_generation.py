@@ -48,7 +48,6 @@ seed: int = 0  # base seed: item i of replicate r uses seed + 1000 r + i for eve
 n_replicates: int = 1  # generations of the test set per method with different seeds (mean +- std in the tables)
 
 # %%
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -58,13 +57,17 @@ from IPython.display import display
 from PIL import Image
 from tqdm.auto import tqdm
 
-from radgazegen import generation, gaze, training_data
+from radgazegen import generation, gaze, methods, training_data
+from radgazegen.artifacts import Run
 from radgazegen.book import profile_banner
 from radgazegen.io import atomic_path, write_json
+from radgazegen.synthetic import read_ground_truth
 from radgazegen.labels import FINDING_KEYWORDS, LT_TAIL
+from radgazegen.vocabulary import CANNY, CONTROLS
 
-out_dir = Path(run_dir) / "07_generation"
-sd_dir, rad, hva = generation.trained_models(run_dir)
+run = Run(run_dir)
+out_dir = run.generation_dir()
+sd_dir, rad, hva = run.read_models()
 resolution = rad["resolution"]
 device = "cuda" if torch.cuda.is_available() else "cpu"
 neg = negative_prompt or None
@@ -76,9 +79,9 @@ display(profile_banner(profile))
 # radiomics maps and lung mask, and its gaze-guided hypothesis.
 
 # %%
-controls = [*training_data.RADIOMICS_CONTROLS, training_data.GAZE_CONTROL]
-items = training_data.run_items(run_dir, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test", gaze=True)
-hyp = pd.read_csv(Path(run_dir) / "03_hypotheses" / "hypotheses.csv")
+controls = list(CONTROLS)
+items = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test", gaze=True)
+hyp = run.read_hypotheses()
 findings = [r.finding for r in hyp.itertuples() if r.split == "test" and r.dicom_id in {it.dicom_id for it in items}]
 items = items[:n_generate] if n_generate >= 0 else items
 findings = findings[:len(items)]
@@ -98,61 +101,39 @@ with atomic_path(out_dir / "controls.npz") as tmp, open(tmp, "wb") as f:
 
 # %% [markdown]
 # ## Every method, same prompts, controls and seeds
+# The methods come from the trained models (`radgazegen.methods.build`): SD, a ControlNet
+# and a T2I-Adapter per control, Multi-ControlNet (all single-control ControlNets; Canny +
+# lung mask; each radiomics map + HVA), and RadGazeGen with its ablations (Eq. 6 with the
+# indicator: Rad-CN, HVA-CN, each map + HVA-CN). One sampler holds SD-CXR, loaded once, and
+# each ControlNet and adapter, loaded once.
 
 # %%
-models = {**rad["models"], **hva["models"]}
-methods: dict[str, dict] = {"SD": {"controls": []}}
-for c in controls:
-    if f"controlnet-{c}" in models:
-        methods[f"ControlNet ({c})"] = {"controlnets": [models[f"controlnet-{c}"]], "controls": [c]}
-    if f"t2i-adapter-{c}" in models:
-        methods[f"T2I-Adapter ({c})"] = {"adapter": models[f"t2i-adapter-{c}"], "controls": [c]}
-single = [c for c in controls if f"controlnet-{c}" in models]
-if len(single) > 1:
-    methods["Multi-ControlNet"] = {"controlnets": [models[f"controlnet-{c}"] for c in single], "controls": single}
-if {"canny", "segmentation"} <= set(single):
-    methods["Multi-ControlNet (canny + segmentation)"] = {
-        "controlnets": [models["controlnet-canny"], models["controlnet-segmentation"]], "controls": ["canny", "segmentation"]}
-for c in training_data.RADIOMICS_CONTROLS:  # Table 1's multi-control columns: each map with the gaze control
-    if f"controlnet-{c}" in models and "controlnet-hva" in models:
-        methods[f"Multi-ControlNet ({c} + hva)"] = {"controlnets": [models[f"controlnet-{c}"], models["controlnet-hva"]],
-                                                   "controls": [c, "hva"]}
-# RadGazeGen and its ablations (Eq. 6 with the indicator; Table 5)
-methods["Rad-CN"] = generation.radgazegen_spec(rad, hva, training_data.RADIOMICS_CONTROLS, rad_cn_scale, hva_cn_scale)
-methods["HVA-CN"] = generation.radgazegen_spec(rad, hva, ["hva"], rad_cn_scale, hva_cn_scale)
-for c in training_data.RADIOMICS_CONTROLS:
-    methods[f"RadGazeGen ({c} + hva)"] = generation.radgazegen_spec(rad, hva, [c, "hva"], rad_cn_scale, hva_cn_scale)
-methods["RadGazeGen"] = generation.radgazegen_spec(rad, hva, controls, rad_cn_scale, hva_cn_scale)
-availability = {"RoentGen": "available" if roentgen_dir else "not available (no local weights given)"}
+registry = methods.build(rad, hva, rad_cn_scale, hva_cn_scale)
+sampler = generation.Sampler(sd_dir, scheduler, device)
+availability = {methods.ROENTGEN: "available" if roentgen_dir else "not available (no local weights given)"}
 
 generated, manifests = {}, {}
-for name, spec in tqdm(methods.items(), desc="methods", disable=None):
-    conds = generation.control_tensors(batch.conditioning, spec["controls"])
-    if "controlnets" in spec:
-        pipe = generation.controlnet_pipeline(sd_dir, spec["controlnets"], scheduler, device)
-        scales = spec.get("scales", [1.0] * len(conds))
-    elif "adapter" in spec:
-        pipe, scales, conds = generation.adapter_pipeline(sd_dir, spec["adapter"], scheduler, device), [1.0], conds[0]
-    else:
-        pipe, scales, conds = generation.text_pipeline(sd_dir, scheduler, device), [], None
+for name, method in tqdm(registry.items(), desc="methods", disable=None):
     images, rows = [], []
     for r in range(n_replicates):
         s_r = [s + 1000 * r for s in seeds]
-        images.append(generation.generate(pipe, batch.prompts, conds, scales=scales or 1.0, steps=sample_steps,
-                                          guidance=guidance, seeds=s_r, negative_prompt=neg, resolution=resolution))
-        rows += [{"dicom_id": it.dicom_id, "finding": f, "prompt": p, "controls": spec["controls"], "scales": list(scales),
-                  "seed": s, "replicate": r, "model": name} for it, f, p, s in zip(items, findings, batch.prompts, s_r)]
-    folder = generation.folder_name(name)
-    manifests[name] = generation.write_generation(out_dir / folder, np.concatenate(images), rows)
+        images.append(sampler.sample(method, batch.prompts, batch.conditioning, seeds=s_r, steps=sample_steps,
+                                     guidance=guidance, negative_prompt=neg, resolution=resolution))
+        rows += [{"dicom_id": it.dicom_id, "finding": f, "prompt": p, "controls": list(method.inputs),
+                  "scales": list(method.scales), "seed": s, "replicate": r, "model": name}
+                 for it, f, p, s in zip(items, findings, batch.prompts, s_r)]
+    manifests[name] = generation.write_generation(out_dir / method.folder, np.concatenate(images), rows)
     generated[name] = images[0]
 if roentgen_dir:
-    pipe = generation.text_pipeline(roentgen_dir, scheduler, device)
-    generated["RoentGen"] = generation.generate(pipe, batch.prompts, steps=sample_steps, guidance=guidance, seeds=seeds,
-                                                negative_prompt=neg, resolution=resolution)
-    generation.write_generation(out_dir / "roentgen", generated["RoentGen"],
+    roentgen = methods.roentgen()
+    registry = methods.Registry([*registry.values(), roentgen])
+    generated[roentgen.name] = generation.Sampler(roentgen_dir, scheduler, device).sample(
+        roentgen, batch.prompts, seeds=seeds, steps=sample_steps, guidance=guidance, negative_prompt=neg,
+        resolution=resolution)
+    generation.write_generation(out_dir / roentgen.folder, generated[roentgen.name],
                                 [{"dicom_id": it.dicom_id, "finding": f, "prompt": p, "controls": [], "scales": [],
-                                  "seed": s, "replicate": 0, "model": "RoentGen"} for it, f, p, s in zip(items, findings, batch.prompts, seeds)])
-write_json(out_dir / "methods.json", {"methods": {n: generation.folder_name(n) for n in generated},
+                                  "seed": s, "replicate": 0, "model": roentgen.name} for it, f, p, s in zip(items, findings, batch.prompts, seeds)])
+write_json(out_dir / "methods.json", {"methods": registry.subset(generated).to_json(),
                                       "availability": availability, "resolution": resolution, "profile": profile})
 pd.DataFrame({"images": {n: len(v) for n, v in generated.items()}}).T
 
@@ -162,7 +143,7 @@ pd.DataFrame({"images": {n: len(v) for n, v in generated.items()}}).T
 # every image (real data: none).
 
 # %%
-truth = pd.read_csv(Path(ground_truth_root) / "ground_truth" / "findings.csv") if ground_truth_root else None
+truth = read_ground_truth(ground_truth_root) if ground_truth_root else None
 
 
 def box(i: int):
@@ -188,8 +169,9 @@ def highlight(text: str, finding: str, width: int = 60) -> str:
     return "\n".join([*lines, line][:4])
 
 
-cols5 = ["real", "ControlNet (canny)", "Multi-ControlNet", "RadGazeGen"]
-cols5 = [c for c in cols5 if c == "real" or c in generated]
+canny_cn = registry.single(methods.SINGLE_CONTROLNET, CANNY)  # the paper's single-control baseline
+shown = [m for m in (canny_cn, registry.get(methods.MULTI_CONTROLNET), registry.get(methods.RADGAZEGEN)) if m is not None]
+cols5 = ["real", *(m.name for m in shown if m.name in generated)]
 n5 = min(n_examples, len(items))
 fig, axes = plt.subplots(n5, len(cols5) + 1, figsize=(2.3 * (len(cols5) + 1), 2.4 * n5), squeeze=False,
                          gridspec_kw={"width_ratios": [1.6] + [1] * len(cols5)})
@@ -213,8 +195,7 @@ fig.tight_layout()
 # Each generated image beside the controls it was given.
 
 # %%
-panels6 = [("ControlNet (canny)", ["canny"]), ("Multi-ControlNet", single), ("RadGazeGen", [*training_data.RADIOMICS_CONTROLS, "hva"])]
-panels6 = [(n, cs) for n, cs in panels6 if n in generated]
+panels6 = [(m.name, list(m.controls)) for m in shown if m.name in generated]
 ncol = max(len(cs) for _, cs in panels6) + 1
 fig, axes = plt.subplots(len(panels6), ncol, figsize=(1.9 * ncol, 2.1 * len(panels6)), squeeze=False)
 for r, (name, cs) in enumerate(panels6):
@@ -236,12 +217,11 @@ fig.tight_layout()
 # %%
 prompts7 = [f"{k}." for k in ("Pleural Effusion", "Cardiomegaly", "Pneumothorax")] + [f"{k}." for k in LT_TAIL]
 s7 = [seed] * len(prompts7)
-sd7 = generation.generate(generation.text_pipeline(sd_dir, scheduler, device), prompts7, steps=sample_steps,
-                          guidance=guidance, seeds=s7, resolution=resolution)
-rg = methods["RadGazeGen"]
-rg7 = generation.generate(generation.controlnet_pipeline(sd_dir, rg["controlnets"], scheduler, device), prompts7,
-                          [t[:1].repeat(len(prompts7), 1, 1, 1) for t in generation.control_tensors(batch.conditioning, rg["controls"])],
-                          scales=rg["scales"], steps=sample_steps, guidance=guidance, seeds=s7, resolution=resolution)
+sd7 = sampler.sample(registry[methods.SD], prompts7, seeds=s7, steps=sample_steps, guidance=guidance,
+                     resolution=resolution)
+first = {name: c[:1].repeat(len(prompts7), 1, 1, 1) for name, c in batch.conditioning.items()}  # item 0's controls
+rg7 = sampler.sample(registry[methods.RADGAZEGEN], prompts7, first, seeds=s7, steps=sample_steps, guidance=guidance,
+                     resolution=resolution)
 fig, axes = plt.subplots(2, len(prompts7), figsize=(1.9 * len(prompts7), 4.2), squeeze=False)
 for j, p in enumerate(prompts7):
     axes[0][j].imshow(sd7[j], cmap="gray")

@@ -44,41 +44,42 @@ inception_weights: str = ""  # local FID Inception weights (pt_inception-2015-12
 import pandas as pd
 from IPython.display import display
 
-from radgazegen import evaluation
+from radgazegen import evaluation, methods
+from radgazegen.artifacts import Run
 from radgazegen.book import profile_banner
 from radgazegen.paper import beside, paper_table
+from radgazegen.vocabulary import CONTROLS, HVA, LABELS
 
+run = Run(run_dir)
 display(profile_banner(profile))
-gen = evaluation.load_generated(run_dir)
-fid = evaluation.fid_metric(run_dir, inception_weights)
+gen = evaluation.load_generated(run)
+fid = evaluation.fid_metric(run, inception_weights, real=gen.real)  # real features once
 print(f"{len(gen.real)} real test images; {gen.replicates} replicate(s) per method; metric: {fid.name}")
 
 # %% [markdown]
 # ## FID per control and method
 
 # %%
-columns = {"Canny": "canny", "Sobel": "sobel", "GL": "gl", "Segmentation": "segmentation", "HVA": "hva"}
+columns = {LABELS[c]: c for c in CONTROLS}
 
 
-def cell_method(row: str, c: str) -> str:
-    if row == "T2I-Adapter":
-        return f"T2I-Adapter ({c})"
-    if row == "ControlNet":
-        return f"ControlNet ({c})"
-    if row == "Multi-ControlNet":
-        return "Multi-ControlNet" if c == "hva" else f"Multi-ControlNet ({c} + hva)"
-    return "RadGazeGen" if c == "hva" else f"RadGazeGen ({c} + hva)"
+def cell_method(row: str, c: str) -> methods.Method | None:
+    """Row ``row`` (a family) in column ``c``: the single-control baselines on ``c``; Multi-ControlNet and
+    RadGazeGen on ``c`` + HVA, and with every control in the HVA column."""
+    if row in (methods.T2I_ADAPTER, methods.SINGLE_CONTROLNET):
+        return gen.methods.single(row, c)
+    return gen.methods.get(row) if c == HVA else gen.methods.find(row, (c, HVA))
 
 
-rows = ["T2I-Adapter", "ControlNet", "Multi-ControlNet", "RadGazeGen"]
+rows = [methods.T2I_ADAPTER, methods.SINGLE_CONTROLNET, methods.MULTI_CONTROLNET, methods.RADGAZEGEN]
 mean = pd.DataFrame(index=rows, columns=list(columns), dtype=float)
 std = mean.copy()
 for r in rows:
     for col, c in columns.items():
-        name = cell_method(r, c)
-        if name in gen.images:
-            mean.loc[r, col], std.loc[r, col] = evaluation.per_replicate(lambda x: fid(gen.real, x), gen.images[name])
-evaluation.save_result(run_dir, "table1", mean, std, {"profile": profile, "metric": fid.name, "replicates": gen.replicates,
+        method = cell_method(r, c)
+        if method is not None and method.name in gen.images:
+            mean.loc[r, col], std.loc[r, col] = evaluation.per_replicate(fid, gen.images[method.name])
+evaluation.save_result(run, "table1", mean, std, {"profile": profile, "metric": fid.name, "replicates": gen.replicates,
                                                       "n_images": len(gen.real)})
 print(f"{fid.name}, lower is better; mean ± std over {gen.replicates} replicate(s) ({profile} profile)")
 evaluation.mean_std(mean, std)
@@ -90,14 +91,13 @@ evaluation.mean_std(mean, std)
 # values.
 
 # %%
-table = beside("table1", mean, {"T2I-Adapter": "T2I-Adapter", "ControlNet": "ControlNet",
-                                "MultiControl": "Multi-ControlNet", "RadGazeGen": "RadGazeGen"}, profile)
+table = beside("table1", mean, evaluation.paper_rows("table1"), profile)
 table.round(4)
 
 # %% [markdown]
 # ## Which method is best per control
 
 # %%
-best = pd.DataFrame({"paper": paper_table("table1").idxmin().replace({"MultiControl": "Multi-ControlNet"}),
+best = pd.DataFrame({"paper": paper_table("table1").idxmin().replace(evaluation.paper_rows("table1")),
                      f"this run ({profile})": mean.astype(float).idxmin()})
 best

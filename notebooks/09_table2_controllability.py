@@ -50,13 +50,16 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from radgazegen import evaluation, metrics, training_data
+from radgazegen import evaluation, methods, metrics, standins, training_data
+from radgazegen.artifacts import Run
 from radgazegen.book import profile_banner
 from radgazegen.models import clip_tokenizer
 from radgazegen.paper import beside
+from radgazegen.vocabulary import CANNY, LABELS, RADIOMICS_MAPS, SEGMENTATION
 
+run = Run(run_dir)
 display(profile_banner(profile))
-gen = evaluation.load_generated(run_dir)
+gen = evaluation.load_generated(run)
 size = gen.real.shape[1]
 prompts = gen.manifest["prompt"].tolist()
 print(f"{len(gen.real)} test items at {size} px; {gen.replicates} replicate(s)")
@@ -65,18 +68,18 @@ print(f"{len(gen.real)} test items at {size} px; {gen.replicates} replicate(s)")
 # ## The CLIP-score model
 
 # %%
-tok = clip_tokenizer(Path(run_dir) / "tokenizer")
+tok = clip_tokenizer(run.use("tokenizer"))
 if clip_dir:
     clip_name = f"CLIP score ({Path(clip_dir).name})"
     clip = lambda images: metrics.clip_score_local(images, prompts, clip_dir)
 else:
-    train_items = training_data.run_items(run_dir, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="train")
+    train_items = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="train")
     train_images = np.stack([training_data.read_gray(it.image_path, size, "radiograph") for it in train_items])
-    model, losses = metrics.train_study_clip(train_images, metrics.token_ids(tok, [it.prompt for it in train_items]),
-                                             epochs=clip_epochs, size=size, seed=seed)
-    model.save(Path(run_dir) / "09_table2" / "study_clip")
+    model, losses = standins.train_study_clip(train_images, standins.token_ids(tok, [it.prompt for it in train_items]),
+                                              epochs=clip_epochs, size=size, seed=seed)
+    model.save(run.chapter_dir("09_table2_controllability") / "study_clip")
     clip_name = model.name
-    ids = metrics.token_ids(tok, prompts)
+    ids = standins.token_ids(tok, prompts)
     clip = lambda images: float(model.score(images, ids).mean())
     fig, ax = plt.subplots(figsize=(4, 2.5))
     ax.plot(losses)
@@ -92,34 +95,40 @@ else:
 # ## Controllability per method
 
 # %%
-columns = {"Canny (SSIM)": "canny", "Sobel (SSIM)": "sobel", "GL (SSIM)": "gl", "Segment. (mIoU)": "segmentation"}
-rows = {"SD": "SD", "RoentGen": "RoentGen", "T2I-Adapter": "T2I-Adapter ({c})", "ControlNet": "ControlNet ({c})",
-        "Multi-ControlNet": "Multi-ControlNet", "RadGazeGen": "RadGazeGen"}
-lung_control = (gen.controls["segmentation"] > 0).astype(np.uint8) * 255
+columns = {**{f"{LABELS[c]} (SSIM)": c for c in RADIOMICS_MAPS}, "Segment. (mIoU)": SEGMENTATION}
+rows = list(methods.FAMILIES)
+lung_control = (gen.controls[SEGMENTATION] > 0).astype(np.uint8) * 255
+
+
+def row_method(row: str, c: str) -> methods.Method | None:
+    """Row ``row`` (a family) for control ``c``: the single-control baselines on ``c``, the others as they are."""
+    if row in (methods.T2I_ADAPTER, methods.SINGLE_CONTROLNET):
+        return gen.methods.single(row, c)
+    return gen.methods.get(row)
 
 
 def score(images: np.ndarray, c: str) -> float:
-    if c == "segmentation":
+    if c == SEGMENTATION:
         return metrics.mean_iou(evaluation.lung_masks(images), lung_control)
     return metrics.controllability(images, {c: gen.controls[c]})[f"{c} (SSIM)"]
 
 
-mean = pd.DataFrame(index=list(rows), columns=[*columns, "Style/Content (CLIP Score)"], dtype=float)
+mean = pd.DataFrame(index=rows, columns=[*columns, "Style/Content (CLIP Score)"], dtype=float)
 std = mean.copy()
-for r, pattern in rows.items():
+for r in rows:
     for col, c in columns.items():
-        name = pattern.format(c=c)
-        if name in gen.images:
-            mean.loc[r, col], std.loc[r, col] = evaluation.per_replicate(lambda x: score(x, c), gen.images[name])
-    name = pattern.format(c="canny")
-    if name in gen.images:
+        method = row_method(r, c)
+        if method is not None and method.name in gen.images:
+            mean.loc[r, col], std.loc[r, col] = evaluation.per_replicate(lambda x: score(x, c), gen.images[method.name])
+    method = row_method(r, CANNY)  # the CLIP column: the single-control baselines on Canny, as the paper's
+    if method is not None and method.name in gen.images:
         mean.loc[r, "Style/Content (CLIP Score)"], std.loc[r, "Style/Content (CLIP Score)"] = \
-            evaluation.per_replicate(clip, gen.images[name])
+            evaluation.per_replicate(clip, gen.images[method.name])
 mean.loc["real test images"] = [score(gen.real, c) for c in columns.values()] + [clip(gen.real)]
 std.loc["real test images"] = 0.0
-evaluation.save_result(run_dir, "table2", mean, std, {"profile": profile, "clip": clip_name, "replicates": gen.replicates,
+evaluation.save_result(run, "table2", mean, std, {"profile": profile, "clip": clip_name, "replicates": gen.replicates,
                                                       "availability": gen.availability})
-print(f"higher is better; CLIP column: {clip_name}; RoentGen: {gen.availability.get('RoentGen', 'not run')}")
+print(f"higher is better; CLIP column: {clip_name}; RoentGen: {gen.availability.get(methods.ROENTGEN, 'not run')}")
 evaluation.mean_std(mean, std)
 
 # %% [markdown]
@@ -129,7 +138,5 @@ evaluation.mean_std(mean, std)
 # ## Beside the paper
 
 # %%
-table = beside("table2", mean, {"SD": "SD", "RoentGen": "RoentGen", "T2I-Adapter": "T2I-Adapter",
-                                "ControlNet": "ControlNet", "MultiControl": "Multi-ControlNet",
-                                "RadGazeGen": "RadGazeGen"}, profile)
+table = beside("table2", mean, evaluation.paper_rows("table2"), profile)
 table.round(4)

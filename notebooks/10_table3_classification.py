@@ -58,16 +58,19 @@ import torch
 from IPython.display import display
 from tqdm.auto import tqdm
 
-from radgazegen import classifiers, controls, evaluation, generation, metrics, training_data
+from radgazegen import controls, evaluation, generation, methods, metrics, standins, training_data
+from radgazegen.artifacts import Run
 from radgazegen.book import profile_banner
 from radgazegen.data import read_chexpert, read_mimic_lt
 from radgazegen.labels import TABLE3_PATHOLOGIES
 from radgazegen.paper import beside
 from radgazegen.segmentation import classical_lung_mask
+from radgazegen.vocabulary import CANNY, HVA, SEGMENTATION
 
+run = Run(run_dir)
 display(profile_banner(profile))
 device = "cuda" if torch.cuda.is_available() else "cpu"
-sd_dir, rad, hva = generation.trained_models(run_dir)
+sd_dir, rad, hva = run.read_models()
 R = rad["resolution"]
 abbrev = [a for a, _, _ in TABLE3_PATHOLOGIES]
 observations = [c for _, c, _ in TABLE3_PATHOLOGIES]
@@ -83,50 +86,41 @@ if not all(r.report for r in records):
 truth = np.array([[float(r.labels.get(c, 0.0) == 1.0) for c in observations] for r in records])
 full = np.stack([training_data.read_gray(r.image_path, 512, "CheXpert radiograph") for r in records])
 maps = controls.radiomics_maps(full, size=512)
-maps["segmentation"] = np.stack([classical_lung_mask(im) for im in full])
-hyp = pd.read_csv(Path(run_dir) / "03_hypotheses" / "hypotheses.csv")
+maps[SEGMENTATION] = np.stack([classical_lung_mask(im) for im in full])
+hyp = run.read_hypotheses()
 hyp = hyp[hyp.split == "train"]
 
 
 def hva_control(rec) -> np.ndarray:
+    """The stored hypothesis (uint8) of the image's first positive pathology, an empty map when none."""
     for c in observations:
         if rec.labels.get(c, 0.0) == 1.0 and (hyp.finding == c).any():
-            return training_data.control_image("hva", Path(hyp[hyp.finding == c].control_path.iloc[0]), R)
-    return np.zeros((R, R), np.float32)
+            return training_data.read_control(HVA, Path(hyp[hyp.finding == c].control_path.iloc[0]))
+    return np.zeros((R, R), np.uint8)
 
 
-cond = {name: torch.from_numpy(np.stack([training_data.control_array(name, m, R) for m in maps[name]]))[:, None].repeat(1, 3, 1, 1)
-        for name in training_data.RADIOMICS_CONTROLS}
-cond["unified"] = torch.cat([cond[c][:, :1] for c in training_data.RADIOMICS_CONTROLS], dim=1)
-cond["hva"] = torch.from_numpy(np.stack([hva_control(r) for r in records]))[:, None].repeat(1, 3, 1, 1)
+maps[HVA] = [hva_control(r) for r in records]
+cond = training_data.conditioning(maps, R)  # the ControlNets' conditioning, as training_data.ControlDataset makes it
 prompts = [r.report for r in records]
 pd.DataFrame({"images": [len(records)], "positives per pathology (mean)": [truth.sum(0).mean()],
-              "with an HVA hypothesis": [int((cond["hva"].flatten(1).amax(1) > 0).sum())]})
+              "with an HVA hypothesis": [int((cond[HVA].flatten(1).amax(1) > 0).sum())]})
 
 # %% [markdown]
 # ## Generation: SD, T2I-Adapter (Canny) and RadGazeGen, same prompts and seeds
 
 # %%
-methods = {"SD": None, "T2I-Adapter": rad["models"].get("t2i-adapter-canny"),
-           "RadGazeGen": generation.radgazegen_spec(rad, hva, [*training_data.RADIOMICS_CONTROLS, "hva"],
-                                                    control_scale, control_scale)}
+registry = methods.build(rad, hva, control_scale, control_scale, control_scale)
+chosen = [registry[methods.SD], registry.single(methods.T2I_ADAPTER, CANNY), registry[methods.RADGAZEGEN]]
+sampler = generation.Sampler(sd_dir, scheduler, device)
 generated = {}
-for name, spec in tqdm(methods.items(), desc="methods", disable=None):
-    if name == "SD":
-        pipe, conds, scales = generation.text_pipeline(sd_dir, scheduler, device), None, 1.0
-    elif name == "T2I-Adapter":
-        if spec is None:
-            continue
-        pipe, conds, scales = generation.adapter_pipeline(sd_dir, spec, scheduler, device), cond["canny"], control_scale
-    else:
-        pipe = generation.controlnet_pipeline(sd_dir, spec["controlnets"], scheduler, device)
-        conds, scales = generation.control_tensors(cond, spec["controls"]), spec["scales"]
-    generated[name] = [generation.generate(pipe, prompts, conds, scales=scales, steps=sample_steps, guidance=guidance,
-                                           seeds=[seed + 1000 * r + i for i in range(len(prompts))],
-                                           negative_prompt=negative_prompt or None, resolution=R)
-                       for r in range(n_replicates)]
-    generation.write_generation(Path(run_dir) / "10_table3" / name.lower(), np.concatenate(generated[name]),
-                                [{"name": rec.dicom_id, "prompt": p, "replicate": r, "model": name}
+for method in tqdm([m for m in chosen if m is not None], desc="methods", disable=None):
+    generated[method.name] = [sampler.sample(method, prompts, cond, seeds=[seed + 1000 * r + i for i in range(len(prompts))],
+                                             steps=sample_steps, guidance=guidance,
+                                             negative_prompt=negative_prompt or None, resolution=R)
+                              for r in range(n_replicates)]
+    generation.write_generation(run.chapter_dir("10_table3_classification") / method.folder,
+                                np.concatenate(generated[method.name]),
+                                [{"name": rec.dicom_id, "prompt": p, "replicate": r, "model": method.name}
                                  for r in range(n_replicates) for rec, p in zip(records, prompts)])
 real = np.stack([training_data.read_gray(r.image_path, R, "CheXpert radiograph") for r in records])
 
@@ -135,7 +129,7 @@ real = np.stack([training_data.read_gray(r.image_path, R, "CheXpert radiograph")
 
 # %%
 if xrv_weights_dir:
-    xrv = classifiers.XRVClassifier(xrv_weights_dir, device=device)
+    xrv = standins.XRVClassifier(xrv_weights_dir, device=device)
     clf_name = xrv.name
     cols = [xrv.pathologies.index(x) for _, _, x in TABLE3_PATHOLOGIES]
     classify = lambda images: xrv(images)[:, cols]
@@ -143,11 +137,11 @@ else:
     lt = [r for r in read_mimic_lt(mimic_lt_root, mimic_cxr_jpg_root) if r.split == "train"]
     x = np.stack([training_data.read_gray(r.image_path, max(classifier_size, R), "MIMIC-CXR-LT radiograph") for r in lt])
     y = np.array([[r.labels[c] for c in observations] for r in lt], np.float32)
-    model, losses = classifiers.train_classifier("densenet121", x, y, multilabel=True, size=classifier_size,
-                                                 epochs=classifier_epochs, lr=1e-3, seed=seed, device=device)
-    classifiers.save_classifier(model, Path(run_dir) / "10_table3" / "densenet121")
+    model, losses = standins.train_classifier("densenet121", x, y, multilabel=True, size=classifier_size,
+                                              epochs=classifier_epochs, lr=1e-3, seed=seed, device=device)
+    standins.save_classifier(model, run.chapter_dir("10_table3_classification") / "densenet121")
     clf_name = f"DenseNet-121 trained here on {len(lt)} cohort images (TorchXRayVision weights absent)"
-    classify = lambda images: classifiers.predict(model, images, device=device)
+    classify = lambda images: standins.predict(model, images, device=device)
     print(f"{clf_name}: loss {losses[0]:.3f} -> {losses[-1]:.3f} over {classifier_epochs} epochs")
 
 # %% [markdown]
@@ -167,7 +161,7 @@ rows = {"Original*": [real], **generated}
 mean = pd.DataFrame({name: pd.concat([auc_row(x) for x in reps], axis=1).mean(axis=1) for name, reps in rows.items()}).T
 std = pd.DataFrame({name: pd.concat([auc_row(x) for x in reps], axis=1).std(axis=1, ddof=1) if len(reps) > 1
                     else pd.Series(0.0, index=[*abbrev, "Avg."]) for name, reps in rows.items()}).T
-evaluation.save_result(run_dir, "table3", mean, std, {"profile": profile, "classifier": clf_name,
+evaluation.save_result(run, "table3", mean, std, {"profile": profile, "classifier": clf_name,
                                                       "replicates": n_replicates, "n_images": len(records)})
 print(f"AUC (%) of {clf_name} on {len(records)} CheXpert-test images; {profile} profile")
 evaluation.mean_std(mean, std, 2)
@@ -176,10 +170,10 @@ evaluation.mean_std(mean, std, 2)
 # ## Beside the paper
 
 # %%
-beside("table3", mean, {"Original*": "Original*", "SD": "SD", "T2I-Adapter": "T2I-Adapter", "RadGazeGen": "RadGazeGen"},
-       profile).round(2)
+beside("table3", mean, evaluation.paper_rows("table3"), profile).round(2)
 
 # %%
-wins = int((mean.loc["RadGazeGen", abbrev] > mean.loc["SD", abbrev]).sum()) if "RadGazeGen" in mean.index else 0
-defined = int(mean.loc[["RadGazeGen", "SD"], abbrev].notna().all().sum())
+rg, sd = methods.RADGAZEGEN, methods.SD
+wins = int((mean.loc[rg, abbrev] > mean.loc[sd, abbrev]).sum()) if rg in mean.index else 0
+defined = int(mean.loc[[rg, sd], abbrev].notna().all().sum())
 print(f"RadGazeGen beats SD on {wins} of {defined} pathologies with a defined AUC (paper: 7 of 12)")

@@ -60,15 +60,18 @@ import torch
 from IPython.display import display
 from tqdm.auto import tqdm
 
-from radgazegen import classifiers, evaluation, generation, metrics, training_data
+from radgazegen import evaluation, generation, methods, metrics, standins, training_data
+from radgazegen.artifacts import Run
 from radgazegen.book import profile_banner
 from radgazegen.data import read_mimic_cxr, read_mimic_lt
 from radgazegen.labels import LT_HEAD, LT_MEDIUM, LT_TAIL, MIMIC_LT_CLASSES
 from radgazegen.paper import beside
+from radgazegen.vocabulary import CANNY, CONTROLS, HVA, SEGMENTATION
 
+run = Run(run_dir)
 display(profile_banner(profile))
 device = "cuda" if torch.cuda.is_available() else "cpu"
-sd_dir, rad, hva = generation.trained_models(run_dir)
+sd_dir, rad, hva = run.read_models()
 R = rad["resolution"]
 classes = list(MIMIC_LT_CLASSES)
 groups = {"Head": LT_HEAD, "Medium": LT_MEDIUM, "Tail": LT_TAIL}
@@ -84,9 +87,9 @@ counts = pd.Series([classes[label(r)] for r in by_split["train"]]).value_counts(
 need = {k: max(0, augment_to - int(counts[k])) for k in (*LT_MEDIUM, *LT_TAIL)}
 reports = {r.dicom_id: r.report for r in read_mimic_cxr(mimic_cxr_jpg_root, mimic_cxr_reports_root)}
 rng = np.random.default_rng(seed)
-pool = training_data.run_items(run_dir, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="train")
-gaze_pool = training_data.run_items(run_dir, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="train", gaze=True)
-hyp = pd.read_csv(Path(run_dir) / "03_hypotheses" / "hypotheses.csv")
+pool = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="train")
+gaze_pool = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="train", gaze=True)
+hyp = run.read_hypotheses()
 hyp = hyp[hyp.split == "train"].reset_index(drop=True)
 plan = []  # (class, prompt, radiomics item, hypothesis control path)
 for k, n in need.items():
@@ -112,29 +115,24 @@ print(f"{len(plan)} images generated per method; {len(by_split['train'])} real t
 # ## Generation per augmentation method (same prompts, controls and seeds)
 
 # %%
-items = [training_data.Item(f"gen-{i}", it.image_path, prompt, {**it.controls, "hva": hpath})
+items = [training_data.Item(f"gen-{i}", it.image_path, prompt, {**it.controls, HVA: hpath})
          for i, (k, prompt, it, hpath) in enumerate(plan)]
-batch = training_data.ControlDataset(items, R, controls=[*training_data.RADIOMICS_CONTROLS, "hva"])(np.arange(len(items))) \
-    if items else None
-models = rad["models"]
-methods = {"ControlNet (Canny)": {"controlnets": [models["controlnet-canny"]], "controls": ["canny"]},
-           "MultiControlNet (Canny+Seg)": {"controlnets": [models["controlnet-canny"], models["controlnet-segmentation"]],
-                                           "controls": ["canny", "segmentation"]},
-           "RadGazeGen": generation.radgazegen_spec(rad, hva, [*training_data.RADIOMICS_CONTROLS, "hva"],
-                                                    control_scale, control_scale)}
+batch = training_data.ControlDataset(items, R, controls=CONTROLS)(np.arange(len(items))) if items else None
+registry = methods.build(rad, hva, control_scale, control_scale, control_scale)
+chosen = [registry.single(methods.SINGLE_CONTROLNET, CANNY), registry.find(methods.MULTI_CONTROLNET, (CANNY, SEGMENTATION)),
+          registry[methods.RADGAZEGEN]]  # the paper's three generators
+sampler = generation.Sampler(sd_dir, scheduler, device) if batch is not None else None
 augment = {"no augmentation": (np.zeros((0, R, R), np.uint8), np.zeros(0, int))}
-for name, spec in tqdm(methods.items(), desc="methods", disable=None):
+for method in tqdm([m for m in chosen if m is not None], desc="methods", disable=None):
     if batch is None:
-        augment[name] = augment["no augmentation"]
+        augment[method.name] = augment["no augmentation"]
         continue
-    pipe = generation.controlnet_pipeline(sd_dir, spec["controlnets"], scheduler, device)
-    images = generation.generate(pipe, batch.prompts, generation.control_tensors(batch.conditioning, spec["controls"]),
-                                 scales=spec.get("scales", [control_scale] * len(spec["controls"])), steps=sample_steps,
-                                 guidance=guidance, seeds=[seed + i for i in range(len(items))], resolution=R)
-    generation.write_generation(Path(run_dir) / "11_table4" / generation.folder_name(name), images,
-                                [{"class": k, "prompt": p, "seed": seed + i, "model": name}
+    images = sampler.sample(method, batch.prompts, batch.conditioning, seeds=[seed + i for i in range(len(items))],
+                            steps=sample_steps, guidance=guidance, resolution=R)
+    generation.write_generation(run.chapter_dir("11_table4_long_tail") / method.folder, images,
+                                [{"class": k, "prompt": p, "seed": seed + i, "model": method.name}
                                  for i, (k, p, _, _) in enumerate(plan)])
-    augment[name] = (images, np.array([classes.index(k) for k, *_ in plan]))
+    augment[method.name] = (images, np.array([classes.index(k) for k, *_ in plan]))
 
 # %% [markdown]
 # ## One classifier per augmentation method
@@ -145,18 +143,18 @@ real_x, real_y = load(by_split["train"]), np.array([label(r) for r in by_split["
 tests = {s: (load(by_split[s]), np.array([label(r) for r in by_split[s]])) for s in ("balanced-test", "test")}
 rows = {}
 for name, (gx, gy) in augment.items():
-    model, losses = classifiers.train_classifier(arch, np.concatenate([real_x, gx]), np.concatenate([real_y, gy]),
-                                                 multilabel=False, size=classifier_size, epochs=epochs,
-                                                 batch_size=batch_size, lr=lr, seed=seed, device=device)
-    bal = metrics.long_tail_report(tests["balanced-test"][1], classifiers.predict(model, tests["balanced-test"][0], device).argmax(1),
+    model, losses = standins.train_classifier(arch, np.concatenate([real_x, gx]), np.concatenate([real_y, gy]),
+                                              multilabel=False, size=classifier_size, epochs=epochs,
+                                              batch_size=batch_size, lr=lr, seed=seed, device=device)
+    bal = metrics.long_tail_report(tests["balanced-test"][1], standins.predict(model, tests["balanced-test"][0], device).argmax(1),
                                    classes, groups)
-    imb = metrics.long_tail_report(tests["test"][1], classifiers.predict(model, tests["test"][0], device).argmax(1),
+    imb = metrics.long_tail_report(tests["test"][1], standins.predict(model, tests["test"][0], device).argmax(1),
                                    classes, groups)
     rows[name] = {"Head": bal["Head"], "Medium": bal["Medium"], "Tail": bal["Tail"], "Avg": bal["Avg"],
                   "mF1": imb["mF1"], "bAcc": imb["bAcc"]}
 mean = pd.DataFrame(rows).T
 std = mean * 0.0
-evaluation.save_result(run_dir, "table4", mean, std, {"profile": profile, "classifier": arch, "replicates": 1,
+evaluation.save_result(run, "table4", mean, std, {"profile": profile, "classifier": arch, "replicates": 1,
                                                       "augment_to": augment_to, "generated": len(plan)})
 print(f"{arch} at {classifier_size} px, {epochs} epochs; balanced test n={len(by_split['balanced-test'])}, "
       f"test n={len(by_split['test'])}; {profile} profile")
@@ -166,4 +164,4 @@ mean.round(3)
 # ## Beside the paper
 
 # %%
-beside("table4", mean, {r: r for r in methods}, profile).round(3)
+beside("table4", mean, evaluation.paper_rows("table4"), profile).round(3)

@@ -30,32 +30,34 @@ run_dir: str = "runs/smoke"  # folder of this profile's artifacts (set by the ru
 inception_weights: str = ""  # local FID Inception weights, "" for study features
 
 # %%
-import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-from radgazegen import evaluation, metrics
+from radgazegen import evaluation, methods, metrics
+from radgazegen.artifacts import Run
 from radgazegen.book import profile_banner
 from radgazegen.paper import beside
+from radgazegen.vocabulary import HVA, RADIOMICS_CONTROLS
 
+run = Run(run_dir)
 display(profile_banner(profile))
-gen = evaluation.load_generated(run_dir)
-fid = evaluation.fid_metric(run_dir, inception_weights)
+gen = evaluation.load_generated(run)
+fid = evaluation.fid_metric(run, inception_weights, real=gen.real)  # real features once
 print(f"{len(gen.real)} test items; {gen.replicates} replicate(s); {fid.name}")
 
 # %%
-rows = {"Rad-CN": "Rad-CN", "HVA-CN": "HVA-CN", "Canny+HVA-CN": "RadGazeGen (canny + hva)",
-        "Sobel+HVA-CN": "RadGazeGen (sobel + hva)", "GL+HVA-CN": "RadGazeGen (gl + hva)",
-        "Segmentation+HVA-CN": "RadGazeGen (segmentation + hva)", "RadGazeGen": "RadGazeGen"}
-scores = {"FID": lambda x: fid(gen.real, x), "SSIM": lambda x: metrics.ssim(x, gen.real),
+known = methods.catalogue()  # the ablation's rows: Rad-CN, HVA-CN, each radiomics control + HVA-CN, the full model
+rows = [methods.RAD_CN, methods.HVA_CN, *(known.find(methods.RADGAZEGEN, (c, HVA)).name for c in RADIOMICS_CONTROLS),
+        methods.RADGAZEGEN]
+scores = {"FID": fid, "SSIM": lambda x: metrics.ssim(x, gen.real),
           "PSNR": lambda x: metrics.psnr(x, gen.real)}
-mean = pd.DataFrame(index=list(rows), columns=list(scores), dtype=float)
+mean = pd.DataFrame(index=rows, columns=list(scores), dtype=float)
 std = mean.copy()
-for r, name in rows.items():
+for name in rows:
     if name in gen.images:
         for col, fn in scores.items():
-            mean.loc[r, col], std.loc[r, col] = evaluation.per_replicate(fn, gen.images[name])
-evaluation.save_result(run_dir, "table5", mean, std, {"profile": profile, "metric": fid.name, "replicates": gen.replicates})
+            mean.loc[name, col], std.loc[name, col] = evaluation.per_replicate(fn, gen.images[name])
+evaluation.save_result(run, "table5", mean, std, {"profile": profile, "metric": fid.name, "replicates": gen.replicates})
 print(f"{fid.name}: lower is better; SSIM and PSNR (dB): higher is better; {profile} profile")
 evaluation.mean_std(mean, std)
 
@@ -63,18 +65,15 @@ evaluation.mean_std(mean, std)
 # ## Beside the paper
 
 # %%
-beside("table5", mean, {r: r for r in rows}, profile).round(4)
+beside("table5", mean, evaluation.paper_rows("table5"), profile).round(4)
 
 # %% [markdown]
 # ## The components side by side
 # The first test item as each component generates it, beside the real image.
 
 # %%
-names = [("real", gen.real)] + [(r, gen.images[n][0]) for r, n in rows.items() if n in gen.images]
-fig, axes = plt.subplots(1, len(names), figsize=(1.7 * len(names), 2.1))
-for ax, (r, ims) in zip(axes, names):
-    ax.imshow(ims[0], cmap="gray")
-    ax.set_title(r, fontsize=6)
-    ax.axis("off")
-fig.suptitle(f"Ablation: one test item ({profile} profile)", fontsize=9)
-fig.tight_layout()
+names = [("real", gen.real)] + [(n, gen.images[n][0]) for n in rows if n in gen.images]
+from radgazegen.figures import image_grid
+
+image_grid([ims[0] for _, ims in names], titles=[r for r, _ in names], ncols=4, cell=1.75,  # 8 panels: two rows
+           suptitle=f"Ablation: one test item ({profile} profile)");

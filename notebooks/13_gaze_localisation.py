@@ -41,21 +41,23 @@ localiser_epochs: int = 10  # epochs of the lesion localiser
 seed: int = 0  # seed of the localiser
 
 # %%
-from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import display
 from PIL import Image
 
-from radgazegen import classifiers, evaluation, training_data
+from radgazegen import evaluation, methods, metrics, standins, training_data
+from radgazegen.artifacts import Run
 from radgazegen.book import profile_banner
+from radgazegen.synthetic import read_ground_truth
+from radgazegen.vocabulary import HVA
 
+run = Run(run_dir)
 display(profile_banner(profile))
 if not ground_truth_root:
     print("No ground truth on real data: the localisation test needs the synthetic cohort's lesion boxes.")
-gen = evaluation.load_generated(run_dir) if ground_truth_root else None
+gen = evaluation.load_generated(run) if ground_truth_root else None
 
 # %% [markdown]
 # ## The localiser, trained on real training images and their lesion boxes
@@ -63,8 +65,8 @@ gen = evaluation.load_generated(run_dir) if ground_truth_root else None
 # %%
 if gen is not None:
     R = gen.real.shape[1]
-    truth = pd.read_csv(Path(ground_truth_root) / "ground_truth" / "findings.csv")
-    train = training_data.run_items(run_dir, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="train")
+    truth = read_ground_truth(ground_truth_root)
+    train = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="train")
 
     def boxes_of(dicom_id: str, finding: str | None = None):
         rows = truth[(truth.dicom_id == dicom_id) & ((truth.label == finding) if finding else True)]
@@ -72,8 +74,8 @@ if gen is not None:
 
     sizes = [Image.open(it.image_path).size for it in train]
     x = np.stack([training_data.read_gray(it.image_path, R, "radiograph") for it in train])
-    y = classifiers.box_masks([boxes_of(it.dicom_id) for it in train], sizes, R)
-    localiser, losses = classifiers.train_localiser(x, y, epochs=localiser_epochs, size=R, seed=seed)
+    y = metrics.box_masks([boxes_of(it.dicom_id) for it in train], sizes, R)
+    localiser, losses = standins.train_localiser(x, y, epochs=localiser_epochs, size=R, seed=seed)
     print(f"localiser: {len(train)} training images, {int((y.reshape(len(y), -1).max(1) > 0).sum())} with lesions; "
           f"loss {losses[0]:.3f} -> {losses[-1]:.3f}")
 
@@ -84,21 +86,23 @@ if gen is not None:
 if gen is not None:
     ids, findings = gen.manifest["dicom_id"].tolist(), gen.manifest["finding"].tolist()
     test_sizes = {}
-    for it in training_data.run_items(run_dir, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test"):
+    for it in training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test"):
         test_sizes[it.dicom_id] = Image.open(it.image_path).size
-    masks = classifiers.box_masks([boxes_of(d, f) for d, f in zip(ids, findings)], [test_sizes[d] for d in ids], R)
+    masks = metrics.box_masks([boxes_of(d, f) for d, f in zip(ids, findings)], [test_sizes[d] for d in ids], R)
     keep = masks.reshape(len(masks), -1).max(1) > 0  # items whose finding has a box
     chance = float(masks[keep].mean()) if keep.any() else float("nan")
-    sees_gaze = {"SD": "no", "Rad-CN": "no", "ControlNet (hva)": "yes", "T2I-Adapter (hva)": "yes",
-                 "Multi-ControlNet": "yes", "HVA-CN": "yes", "RadGazeGen": "yes"}
+    gaze_baselines = [gen.methods.single(f, HVA) for f in (methods.SINGLE_CONTROLNET, methods.T2I_ADAPTER)]
+    compared = [methods.SD, methods.RAD_CN, *(m.name for m in gaze_baselines if m is not None), methods.MULTI_CONTROLNET,
+                methods.HVA_CN, methods.RADGAZEGEN]
+    sees_gaze = {n: "yes" if gen.methods[n].uses_gaze else "no" for n in compared if n in gen.images}
     candidates = {"real test images": [gen.real], **{m: gen.images[m] for m in sees_gaze if m in gen.images}}
     mean, std = {}, {}
     for name, reps in candidates.items():
-        hit = lambda ims: float(classifiers.pointing_game(localiser.heatmaps(ims[keep]), masks[keep]).mean())
+        hit = lambda ims: float(metrics.pointing_game(localiser.heatmaps(ims[keep]), masks[keep]).mean())
         mean[name], std[name] = evaluation.per_replicate(hit, reps)
     frame = pd.DataFrame({"hit rate": mean, "chance": chance})
     frame["sees the gaze"] = [sees_gaze.get(n, "(real)") for n in frame.index]
-    evaluation.save_result(run_dir, "localisation", frame[["hit rate", "chance"]],
+    evaluation.save_result(run, "localisation", frame[["hit rate", "chance"]],
                            pd.DataFrame({"hit rate": std, "chance": 0.0}),
                            {"profile": profile, "n_items": int(keep.sum()), "replicates": gen.replicates})
     print(f"{int(keep.sum())} test findings with a box; chance = mean box area fraction; {profile} profile")
@@ -107,17 +111,13 @@ if gen is not None:
 # %%
 if gen is not None and keep.any():
     i = int(np.flatnonzero(keep)[0])
-    show = [n for n in ("real test images", "SD", "Rad-CN", "HVA-CN", "RadGazeGen") if n in candidates]
-    fig, axes = plt.subplots(2, len(show), figsize=(2 * len(show), 4.2), squeeze=False)
-    for j, n in enumerate(show):
-        im = candidates[n][0][i]
-        axes[0][j].imshow(im, cmap="gray")
-        axes[1][j].imshow(localiser.heatmaps(im[None])[0], cmap="magma", vmin=0, vmax=1)
-        ys, xs = np.nonzero(masks[i])
-        for ax in axes[:, j]:
-            ax.add_patch(plt.Rectangle((xs.min(), ys.min()), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1,
-                                       fill=False, edgecolor="cyan", lw=1))
-            ax.axis("off")
-        axes[0][j].set_title(n, fontsize=7)
-    fig.suptitle(f"{findings[i]}: images (top), localiser response (bottom), box behind the gaze ({profile})", fontsize=8)
-    fig.tight_layout()
+    show = [n for n in ("real test images", methods.SD, methods.RAD_CN, methods.HVA_CN, methods.RADGAZEGEN) if n in candidates]
+    from radgazegen.figures import image_grid
+
+    ims = [candidates[n][0][i] for n in show]
+    ys, xs = np.nonzero(masks[i])
+    box = [(xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)]
+    image_grid([ims, [localiser.heatmaps(im[None])[0] for im in ims]], titles=[show, [""] * len(show)],
+               boxes=[box] * (2 * len(show)), box_color="cyan", cmap=["gray"] * len(show) + ["magma"] * len(show),
+               vlims=[None] * len(show) + [(0, 1)] * len(show), cell=min(2.2, 7.0 / len(show)),
+               suptitle=f"{findings[i]}: images (top), localiser response (bottom), box behind the gaze ({profile})");

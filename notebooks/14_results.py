@@ -38,21 +38,19 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from radgazegen import evaluation
+from radgazegen.artifacts import Run
 from radgazegen.book import profile_banner
 from radgazegen.paper import beside, paper_table
 
+run = Run(run_dir)
 display(profile_banner(profile))
 tables = {"table1": "Table 1: FID per control and method", "table2": "Table 2: controllability and CLIP score",
           "table3": "Table 3: AUC (%) on CheXpert-test images", "table4": "Table 4: long-tailed classification",
           "table5": "Table 5: ablation"}
-rows = {"table1": {"T2I-Adapter": "T2I-Adapter", "ControlNet": "ControlNet", "MultiControl": "Multi-ControlNet",
-                   "RadGazeGen": "RadGazeGen"},
-        "table2": {"SD": "SD", "RoentGen": "RoentGen", "T2I-Adapter": "T2I-Adapter", "ControlNet": "ControlNet",
-                   "MultiControl": "Multi-ControlNet", "RadGazeGen": "RadGazeGen"}}
 ours, spread, info = {}, {}, {}
 for t in [*tables, "localisation"]:
     try:
-        ours[t], spread[t], info[t] = evaluation.load_result(run_dir, t)
+        ours[t], spread[t], info[t] = evaluation.load_result(run, t)
     except FileNotFoundError as e:
         print(f"not in this run: {e}")
 
@@ -65,8 +63,7 @@ for t, title in tables.items():
         continue
     meta = ", ".join(f"{k}: {v}" for k, v in info[t].items() if k not in ("profile", "availability"))
     display(Markdown(f"### {title}\n\nThis run ({profile}; {meta}); paper: {paper_table(t).attrs['source']}."))
-    mapping = rows.get(t, {r: r for r in paper_table(t).index})
-    display(beside(t, ours[t], mapping, profile).round(4))
+    display(beside(t, ours[t], evaluation.paper_rows(t), profile).round(4))
     if info[t].get("replicates", 1) > 1:
         display(evaluation.mean_std(ours[t], spread[t]))
 

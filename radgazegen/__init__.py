@@ -8,16 +8,26 @@ Modules, one concern each:
   dataset (``mimic``, ``reflacx``, ``egd``, ``mimic_lt``, ``chexpert``), ``checks``
 - ``data``     readers of MIMIC-CXR(-JPG), REFLACX, EGD-CXR, CheXpert test, MIMIC-CXR-LT
 - ``split``    the paper's train / test split (§4, §4.1)
+- ``vocabulary`` the control names (canny, sobel, gl, segmentation, hva, unified): the keys of
+  control maps everywhere
 - ``controls`` radiomics filter maps: Canny, Sobel, GL (§3.2.1)
 - ``gaze``     HVA maps, per-finding time windows, thresholded masks (§3.2.2)
 - ``segmentation`` lung masks: U-Net of ref. [70], TorchXRayVision PSPNet, weight-free method
-- ``cache``    per-image cache of control maps under the run directory
+- ``cache``    per-image cache of control maps under the run directory; per-finding HVA maps
 - ``hypotheses`` gaze-guided hypotheses and their selection (§3.2.2, Fig. 4)
+- ``methods``  the generation methods (RadGazeGen, its ablations, the baselines) as one registry
+  built from the trained models; Eq. 6's indicator; the paper's row labels
+- ``standins`` models trained here where the paper's weights are absent (study encoder, study
+  CLIP, classifiers, lesion localiser; one resizer, one CNN stem, one minibatch loop) and the
+  local TorchXRayVision DenseNet-121
+- ``training_checkpoints`` checkpoints of the diffusion training loop: fingerprint, save, resume
 - ``paper``    the paper's printed numbers, from ``paper_values.yaml``
 - ``io``       atomic writes of artifacts
+- ``artifacts`` the run directory's artifacts: who writes and who reads each (``Run``)
 - ``figures``  plots shared by the notebooks
 - ``runner``   the papermill runner behind ``python -m radgazegen``
-- ``book``     helpers for the rendered Jupyter Book (profile banners, the build)
+- ``book``     what a chapter shows about itself in the book (the profile banner)
+- ``publish``  the Jupyter Book build from a profile's executed notebooks
 - ``bench``    benchmarks that print figures
 """
 from radgazegen._compat import ensure_torchvision_importable

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                      help="override a parameter (YAML value); NOTEBOOK.KEY=VALUE for one notebook")
     run.add_argument("--force", action="store_true", help="re-run even up-to-date notebooks")
-    st = sub.add_parser("status", help="which notebooks of a profile are current or stale")
+    st = sub.add_parser("status", help="which notebooks of a profile are current, or stale and why")
     st.add_argument("--profile", required=True)
     st.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
     bk = sub.add_parser("book", help="build the Jupyter Book from a profile's executed notebooks")
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, state in Study().status(args.profile, args.param):
                 print(f"{name:32s} {state}")
         elif args.command == "book":
-            from radgazegen.book import build_book
+            from radgazegen.publish import build_book
 
             print(f"book: {build_book(args.profile, source=args.source)}")
         elif args.command == "bench":

@@ -99,20 +99,21 @@ warnings.filterwarnings("ignore")
 import numpy as np, torch
 from radgazegen.models import new_controlnet, sd_parts
 from radgazegen.training import Batch, TrainConfig, train
+from radgazegen.vocabulary import UNIFIED
 steps, res = int(sys.argv[1]), int(sys.argv[2])
 rng = np.random.default_rng(0)
 px = torch.from_numpy(rng.uniform(-1, 1, (16, 3, res, res)).astype(np.float32))
 cond = torch.from_numpy(rng.uniform(0, 1, (16, 4, res, res)).astype(np.float32))
-data = lambda idx: Batch(px[idx], ["right pleural effusion"] * len(idx), {"unified": cond[idx]})
+data = lambda idx: Batch(px[idx], ["right pleural effusion"] * len(idx), {UNIFIED: cond[idx]})
 with tempfile.TemporaryDirectory() as tmp:
     parts = sd_parts("tiny", tmp + "/tok", resolution=res)
     cn = new_controlnet(parts, 4)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     train(parts, data, 16, TrainConfig(max_steps=2, batch_size=4, checkpoint_every=0), tmp + "/warm", controlnet=cn,
-          control_name="unified", progress=False)
+          control_name=UNIFIED, progress=False)
     t0 = time.perf_counter()
     train(parts, data, 16, TrainConfig(max_steps=steps, batch_size=4, checkpoint_every=0), tmp + "/run",
-          controlnet=new_controlnet(parts, 4), control_name="unified", progress=False)
+          controlnet=new_controlnet(parts, 4), control_name=UNIFIED, progress=False)
     dt = time.perf_counter() - t0
 print(json.dumps({"steps": steps, "seconds": dt, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "params_m": sum(p.numel() for p in cn.parameters()) / 1e6}))
@@ -134,7 +135,7 @@ def radcn_training_cpu(steps: int = 30, resolution: int = 64) -> dict[str, float
 
 def smoke_main_job() -> dict[str, float]:
     """Run the smoke profile from scratch into a temp run folder, then build the book."""
-    from radgazegen.book import build_book
+    from radgazegen.publish import build_book
     from radgazegen.runner import Study
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -209,13 +210,14 @@ def controlnet_step_benchmark(size: str = "sd15", resolution: int = 512, batch: 
 
     from radgazegen.models import new_controlnet
     from radgazegen.training import Batch, TrainConfig, train
+    from radgazegen.vocabulary import CANNY
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     cuda = device.startswith("cuda")
     rng = np.random.default_rng(0)
     px = torch.from_numpy(rng.uniform(-1, 1, (2 * batch, 3, resolution, resolution)).astype(np.float32))
     cond = torch.from_numpy(rng.uniform(0, 1, (2 * batch, 3, resolution, resolution)).astype(np.float32))
-    data = lambda idx: Batch(px[idx], ["right pleural effusion"] * len(idx), {"canny": cond[idx]})  # noqa: E731
+    data = lambda idx: Batch(px[idx], ["right pleural effusion"] * len(idx), {CANNY: cond[idx]})  # noqa: E731
     out = {"size": size, "resolution": resolution, "batch": batch, "device": device, "mixed_precision": mixed_precision}
     with tempfile.TemporaryDirectory() as tmp:
         parts = _parts(size, tmp + "/tok", resolution)
@@ -226,7 +228,7 @@ def controlnet_step_benchmark(size: str = "sd15", resolution: int = 512, batch: 
             t0 = time.perf_counter()
             train(parts, data, 2 * batch, TrainConfig(max_steps=n, batch_size=batch, checkpoint_every=0,
                                                        mixed_precision=mixed_precision if cuda else "no"),
-                  f"{tmp}/ours{n}", controlnet=new_controlnet(parts), control_name="canny", progress=False)
+                  f"{tmp}/ours{n}", controlnet=new_controlnet(parts), control_name=CANNY, progress=False)
             times.append(time.perf_counter() - t0)
         out["ours: steps/s"] = steps / (times[1] - times[0])
         if cuda:

@@ -62,3 +62,24 @@ class MapCache:
             np.savez_compressed(bio, map=value)
             write_bytes(path, bio.getvalue())
         return value
+
+
+class FindingHVAMaps:
+    """Per-finding HVA maps V^m (§3.2.2) of readings, cached under the run directory.
+
+    The one definition chapters 02 (gaze-only localisation) and 03 (hypotheses) share:
+    ``maps(record, finding, keywords)`` is ``gaze.finding_hva`` at ``(size, size)`` pixels,
+    float32 in [0, 1] (all zeros when nothing was fixated while the finding was dictated),
+    stored as ``maps/hva-finding-<hash>/<dicom_id>-<finding>.npz``.
+    sigma_px: Gaussian sigma in pixels of the original image; size: control grid, pixels.
+    """
+
+    def __init__(self, run_dir: str | Path, sigma_px: float, size: int):
+        self.sigma_px, self.size = float(sigma_px), int(size)
+        self.cache = MapCache(run_dir, "hva-finding", {"sigma_px": self.sigma_px, "size": self.size}, fmt="npz")
+
+    def __call__(self, record, finding: str, keywords) -> np.ndarray:
+        from radgazegen.gaze import finding_hva
+
+        return self.cache.get(f"{record.dicom_id}-{finding}",
+                              lambda: finding_hva(record, keywords, self.sigma_px, out_size=(self.size, self.size)))

@@ -21,8 +21,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-#: The radiomics maps of the paper, in the order of its tables.
-RADIOMICS_MAPS = ("canny", "sobel", "gl")
+from radgazegen.vocabulary import CANNY, GL, RADIOMICS_MAPS, SOBEL  # RADIOMICS_MAPS: the maps, in the tables' order
 
 
 def _gray(image: np.ndarray, size: int | tuple[int, int] | None) -> np.ndarray:
@@ -75,9 +74,9 @@ def radiomics_maps(images: Iterable[np.ndarray] | np.ndarray, maps: Sequence[str
     unknown = [m for m in maps if m not in RADIOMICS_MAPS]
     if unknown:
         raise ValueError(f"maps: unknown map(s) {unknown}; expected some of {RADIOMICS_MAPS}")
-    fns = {"canny": lambda im: canny(im, canny_low, canny_high, size),
-           "sobel": lambda im: sobel(im, size),
-           "gl": lambda im: gaussian_laplace(im, gl_sigma, size)}
+    fns = {CANNY: lambda im: canny(im, canny_low, canny_high, size),
+           SOBEL: lambda im: sobel(im, size),
+           GL: lambda im: gaussian_laplace(im, gl_sigma, size)}
     out: dict[str, list[np.ndarray]] = {m: [] for m in maps}
     for im in images:
         g = _gray(im, size)

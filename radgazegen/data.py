@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+from radgazegen.artifacts import record_path
 from radgazegen.labels import (
     CHEXPERT_LABELS, EGD_CHEXPERT_COLUMNS, EGD_CONDITIONS, EGD_FINDINGS, MIMIC_LT_CLASSES,
     REFLACX_BOOLEAN_LABELS, REFLACX_LABELS_PHASE_1, REFLACX_LABELS_PHASE_2_3,
@@ -193,6 +194,7 @@ def read_mimic_cxr(jpg_root: str | Path, reports_root: str | Path | None = None,
                    verify_images: bool = False) -> Records:
     """MIMIC-CXR-JPG images with split, CheXpert labels (1 / 0 / -1 / nan) and reports."""
     jpg_root = Path(jpg_root)
+    record_path(jpg_root)
     mpath = jpg_root / "mimic-cxr-2.0.0-metadata.csv.gz"
     meta = _csv(mpath, ("dicom_id", "subject_id", "study_id", "Rows", "Columns", "ViewPosition"))
     meta = _numeric(meta, ("subject_id", "study_id", "Rows", "Columns"), mpath)
@@ -235,6 +237,7 @@ def read_reflacx(root: str | Path, mimic_cxr_jpg_root: str | Path, verify_images
     pixels), and the display window (width, level) as fractions of the [0, 1] intensity range.
     """
     root, jpg_root = Path(root), Path(mimic_cxr_jpg_root)
+    record_path(root)
     stats = {"readings_eye_tracking_discarded": 0, "fixations_outside_image": 0}
     out = Records()
     phases = sorted((root / "main_data").glob("metadata_phase_*.csv"))
@@ -345,6 +348,7 @@ def read_egd_cxr(root: str | Path, mimic_cxr_jpg_root: str | Path, verify_images
     transcript as tokens in REFLACX's convention (``_phrase_words``).
     """
     root, jpg_root = Path(root), Path(mimic_cxr_jpg_root)
+    record_path(root)
     mpath = root / "master_sheet.csv"
     master = _csv(mpath, ("dicom_id", "path", "study_id", "patient_id"))
     known = set(EGD_CONDITIONS) | set(EGD_FINDINGS) | set(EGD_CHEXPERT_COLUMNS.values())
@@ -394,6 +398,7 @@ def read_egd_cxr(root: str | Path, mimic_cxr_jpg_root: str | Path, verify_images
 def read_chexpert(root: str | Path, verify_images: bool = False) -> Records:
     """CheXpert test radiographs with their 14 labels and, when ``reports.csv`` exists, reports."""
     root = Path(root)
+    record_path(root)
     lpath = root / "test_labels.csv"
     labels = _csv(lpath, ("Path",))
     cols = [c for c in labels.columns if c != "Path"]
@@ -417,6 +422,7 @@ def read_chexpert(root: str | Path, verify_images: bool = False) -> Records:
 def read_mimic_lt(root: str | Path, mimic_cxr_jpg_root: str | Path, verify_images: bool = False) -> Records:
     """MIMIC-CXR-LT single-label files; ``split`` is the file's (train, balanced-val, test, balanced-test)."""
     root, jpg_root = Path(root), Path(mimic_cxr_jpg_root)
+    record_path(root)
     sizes = _mimic_sizes(jpg_root)
     out = Records()
     for split, name in LT_FILES.items():
@@ -450,6 +456,33 @@ def load_image(record: Record) -> np.ndarray:
         raise DataError(f"{path}: image_size is {(arr.shape[1], arr.shape[0])} but the metadata says "
                         f"{tuple(record.image_size)}")
     return arr
+
+
+def load_dicom(path: str | Path) -> np.ndarray:
+    """A DICOM radiograph as displayed: ``(H, W)`` uint8, white = dense.
+
+    The pixel data go through the modality LUT and the VOI LUT or window the file specifies
+    (pydicom's ``apply_modality_lut`` / ``apply_voi_lut``), the window's output range is
+    scaled to 0..255 (the data's own range when the file sets no window), and MONOCHROME1
+    is inverted. A file pydicom cannot read is a ``DataError`` naming it.
+    """
+    import pydicom
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+    path = Path(path)
+    try:
+        ds = pydicom.dcmread(_need(path, "DICOM file"))
+        values = apply_voi_lut(apply_modality_lut(ds.pixel_array, ds), ds).astype(np.float64)
+    except (pydicom.errors.InvalidDicomError, AttributeError, ValueError, KeyError) as exc:
+        raise DataError(f"{path}: not a readable DICOM radiograph ({exc})") from None
+    if "WindowWidth" in ds or "VOILUTSequence" in ds:
+        lo, hi = 0.0, float(2 ** int(ds.BitsStored) - 1)
+    else:
+        lo, hi = float(values.min()), float(values.max())
+    x = np.clip((values - lo) / max(hi - lo, 1e-9), 0, 1)
+    if ds.PhotometricInterpretation == "MONOCHROME1":
+        x = 1.0 - x
+    return np.round(x * 255).astype(np.uint8)
 
 
 def records_frame(records: Iterable[Record]) -> pd.DataFrame:

@@ -2,57 +2,67 @@
 replicate (mean +- std), the feature models that stand in for absent weights, and the results
 files the results chapter reads.
 
-Layout read here (written by notebook 07): ``07_generation/methods.json``, one folder per
-method with PNGs and ``manifest.csv`` (column ``replicate``), ``real/`` (the test images) and
-``controls.npz`` (each control of the test items, ``(N, R, R)`` uint8).
-Layout written here: ``results/<table>.csv`` (this run's cells, mean and std) and
-``results/<table>.json`` (the profile, the replicates and the metric names used).
+Read here (the ``generation`` artifact of chapter 07, ``radgazegen.artifacts``):
+``methods.json`` (the methods generated, ``methods.Registry.to_json``: name -> folder, kind,
+controls, uses_gaze, models...), one folder per method with PNGs and ``manifest.csv`` (column
+``replicate``), ``real/`` (the test images) and ``controls.npz`` (each control of the test
+items, ``(N, R, R)`` uint8). Written here: the ``result:<table>`` artifacts (this run's
+cells, mean and std, and the profile, replicates and metric names used).
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from radgazegen.artifacts import as_run
 from radgazegen.generation import read_generation
-from radgazegen.io import write_json, write_text
+from radgazegen.methods import (
+    HVA_CN, MULTI_CONTROLNET, PAPER_FAMILIES, RAD_CN, RADGAZEGEN, SD, SINGLE_CONTROLNET, Registry, catalogue,
+)
+from radgazegen.vocabulary import CANNY, HVA, RADIOMICS_CONTROLS, SEGMENTATION
 
 
 @dataclass
 class Generated:
-    """Notebook 07's output: ``images[method]`` is a list (one per replicate) of ``(N, R, R)``
-    uint8 arrays aligned with ``real`` and ``controls``; ``prompts`` and ``findings`` per item."""
+    """Notebook 07's output: ``images[method name]`` is a list (one per replicate) of ``(N, R, R)``
+    uint8 arrays aligned with ``real`` and ``controls``; ``prompts`` and ``findings`` per item;
+    ``methods``: the methods generated (``methods.Registry``: kind, controls, uses_gaze, ...)."""
     images: dict[str, list[np.ndarray]]
     real: np.ndarray
     controls: dict[str, np.ndarray]
     manifest: pd.DataFrame
     availability: dict[str, str]
     profile: str
+    methods: Registry = field(default_factory=Registry)
 
     @property
     def replicates(self) -> int:
         return max(len(v) for v in self.images.values())
 
 
-def load_generated(run_dir: str | Path) -> Generated:
-    out = Path(run_dir) / "07_generation"
+def load_generated(run) -> Generated:
+    """Chapter 07's images, real test images, controls and manifest (``run``: a ``Run`` or its folder)."""
+    out = as_run(run).read_generation_dir()
     index = out / "methods.json"
     if not index.is_file():
         raise FileNotFoundError(f"{index}: missing; run notebook 07 first")
     meta = json.loads(index.read_text())
+    methods = Registry.from_json(meta["methods"])
     images = {}
-    for name, folder in meta["methods"].items():
-        ims, man = read_generation(out / folder)
+    for name, method in methods.items():
+        ims, man = read_generation(out / method.folder)
         reps = man["replicate"] if "replicate" in man else pd.Series(0, index=man.index)
         images[name] = [ims[(reps == r).to_numpy()] for r in sorted(reps.unique())]
     real, manifest = read_generation(out / "real")
     with np.load(out / "controls.npz") as z:
         controls = {k: z[k] for k in z.files}
-    return Generated(images, real, controls, manifest, meta.get("availability", {}), meta.get("profile", ""))
+    return Generated(images, real, controls, manifest, meta.get("availability", {}), meta.get("profile", ""), methods)
 
 
 def per_replicate(fn: Callable[[np.ndarray], float], replicates: list[np.ndarray]) -> tuple[float, float]:
@@ -61,46 +71,51 @@ def per_replicate(fn: Callable[[np.ndarray], float], replicates: list[np.ndarray
     return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
-def fid_metric(run_dir: str | Path, inception_weights: str = ""):
+def fid_metric(run, inception_weights: str = "", real: np.ndarray | None = None):
     """FID with Inception weights from a local file when given, else with the study encoder
-    notebook 03 trained on the cohort ("FID (study features)")."""
-    from radgazegen.hypotheses import StudyEncoder
+    notebook 03 trained on the cohort ("FID (study features)"). With ``real`` (``(N, H, W)``
+    uint8, the table's real test images) their features are extracted once, here
+    (``FID.set_real``): then ``fid(generated)`` per set of generated images."""
     from radgazegen.metrics import FID
+    from radgazegen.standins import StudyEncoder
 
     if inception_weights:
-        return FID.inception(inception_weights)
-    return FID.study(StudyEncoder.load(Path(run_dir) / "03_hypotheses" / "study_encoder"))
+        fid = FID.inception(inception_weights)
+    else:
+        fid = FID.study(StudyEncoder.load(as_run(run).use("study_encoder")))
+    return fid if real is None else fid.set_real(real)
+
+
+@lru_cache(maxsize=1)
+def _lung_segmenter() -> Callable[[np.ndarray], np.ndarray]:
+    """Notebook 02's lung segmenter, built once per process: the weight-free method
+    (``segmentation.classical_lung_mask``, ``(H, W)`` uint8 -> ``(H, W)`` uint8 in {0, 1, 2})."""
+    from radgazegen.segmentation import classical_lung_mask
+
+    return classical_lung_mask
 
 
 def lung_masks(images: np.ndarray) -> np.ndarray:
-    """Notebook 02's weight-free lung segmenter on each image: ``(N, H, W)`` uint8, lungs 255."""
-    from radgazegen.segmentation import classical_lung_mask
+    """Notebook 02's lung segmenter on each ``(N, H, W)`` uint8 image: ``(N, H, W)`` uint8, lungs 255."""
+    segment = _lung_segmenter()
+    return np.stack([(segment(im) > 0).astype(np.uint8) * 255 for im in images])
 
-    return np.stack([(classical_lung_mask(im) > 0).astype(np.uint8) * 255 for im in images])
 
-
-def save_result(run_dir: str | Path, table: str, mean: pd.DataFrame, std: pd.DataFrame, info: dict) -> Path:
+def save_result(run, table: str, mean: pd.DataFrame, std: pd.DataFrame, info: dict) -> Path:
     """``results/<table>.csv`` with columns row, column, mean, std, and ``<table>.json``."""
-    folder = Path(run_dir) / "results"
     long = mean.stack(future_stack=True).rename("mean").to_frame().join(std.stack(future_stack=True).rename("std"))
     long.index.names = ["row", "column"]
-    write_text(folder / f"{table}.csv", long.reset_index().to_csv(index=False))
-    write_json(folder / f"{table}.json", info)
-    return folder / f"{table}.csv"
+    return as_run(run).write_result(table, long.reset_index(), info)
 
 
-def load_result(run_dir: str | Path, table: str) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def load_result(run, table: str) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """(mean, std, info) as saved by ``save_result``; raises naming the file when missing."""
-    folder = Path(run_dir) / "results"
-    path = folder / f"{table}.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing; run the notebook of {table} first")
-    long = pd.read_csv(path)
+    long, info = as_run(run).read_result(table)
     mean = long.pivot(index="row", columns="column", values="mean")
     std = long.pivot(index="row", columns="column", values="std")
     order_r = list(dict.fromkeys(long["row"]))
     order_c = list(dict.fromkeys(long["column"]))
-    return mean.loc[order_r, order_c], std.loc[order_r, order_c], json.loads((folder / f"{table}.json").read_text())
+    return mean.loc[order_r, order_c], std.loc[order_r, order_c], info
 
 
 def mean_std(mean: pd.DataFrame, std: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
@@ -112,15 +127,25 @@ def mean_std(mean: pd.DataFrame, std: pd.DataFrame, digits: int = 4) -> pd.DataF
     return pd.DataFrame({c: [cell(m, s) for m, s in zip(mean[c], std[c])] for c in mean.columns}, index=mean.index)
 
 
-#: Paper row label -> this study's row label, per table (the rest are the same).
-PAPER_ROWS = {"table1": {"MultiControl": "Multi-ControlNet"}, "table2": {"MultiControl": "Multi-ControlNet"}}
+#: Tables whose rows are method families (``methods.FAMILIES``); in the others a row is one method.
+FAMILY_TABLES = ("table1", "table2")
+
+
+def paper_rows(table: str) -> dict[str, str]:
+    """Paper row label -> this study's row label, for every row of the paper's ``table``
+    (``paper.beside``'s ``rows``): families in Tables 1-2 (``methods.PAPER_FAMILIES``), method
+    names elsewhere (their ``paper_row``); rows that are no method ("Original*") keep theirs."""
+    from radgazegen.paper import paper_table
+
+    ours = {p: f for f, p in PAPER_FAMILIES.items()} if table in FAMILY_TABLES else catalogue().paper_rows()
+    return {p: ours.get(p, p) for p in paper_table(table).index}
 
 
 def paper_as_ours(table: str) -> pd.DataFrame:
     """The paper's table with this study's row labels (for ``claims``)."""
     from radgazegen.paper import paper_table
 
-    return paper_table(table).rename(index=PAPER_ROWS.get(table, {}))
+    return paper_table(table).rename(index=paper_rows(table))
 
 
 def claims(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -132,6 +157,9 @@ def claims(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
     tables (``paper_as_ours``) it says whether the paper's numbers support its text.
     """
     out = []
+    known = catalogue()
+    table4_baselines = [known.single(SINGLE_CONTROLNET, CANNY).name, known.find(MULTI_CONTROLNET, (CANNY, SEGMENTATION)).name]
+    map_with_gaze = [known.find(RADGAZEGEN, (c, HVA)).name for c in RADIOMICS_CONTROLS]  # Table 5's map + HVA-CN rows
 
     def add(claim, table, fn):
         if table not in t:
@@ -146,51 +174,51 @@ def claims(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
     def best_fid(x):
         x = x.astype(float)
-        n = int((x.idxmin() == "RadGazeGen").sum())
+        n = int((x.idxmin() == RADGAZEGEN).sum())
         return n >= 4, f"best on {n} of {x.shape[1]} controls"
 
     def beats_cn_mcn(x):
         x = x.astype(float)
-        n = int(((x.loc["RadGazeGen"] < x.loc["ControlNet"]) & (x.loc["RadGazeGen"] < x.loc["Multi-ControlNet"])).sum())
+        n = int(((x.loc[RADGAZEGEN] < x.loc[SINGLE_CONTROLNET]) & (x.loc[RADGAZEGEN] < x.loc[MULTI_CONTROLNET])).sum())
         return n == x.shape[1], f"lower FID than both on {n} of {x.shape[1]} controls"
 
     def t2_beats(x):
         x = x.astype(float)
         cols = [c for c in x.columns]
-        n = int(((x.loc["RadGazeGen", cols] > x.loc["SD", cols]) & (x.loc["RadGazeGen", cols] > x.loc["ControlNet", cols])).sum())
+        n = int(((x.loc[RADGAZEGEN, cols] > x.loc[SD, cols]) & (x.loc[RADGAZEGEN, cols] > x.loc[SINGLE_CONTROLNET, cols])).sum())
         return n >= 3, f"higher than SD and ControlNet on {n} of {len(cols)} columns"
 
     def cn_over_mcn(x):
         x = x.astype(float)
-        n = int((x.loc["ControlNet"] < x.loc["Multi-ControlNet"]).sum())
+        n = int((x.loc[SINGLE_CONTROLNET] < x.loc[MULTI_CONTROLNET]).sum())
         return n > x.shape[1] / 2, f"ControlNet's FID lower on {n} of {x.shape[1]} controls"
 
     def t3_beats(x):
         x = x.astype(float).drop(columns=["Avg."], errors="ignore")
-        ok = x.loc[["RadGazeGen", "SD"]].notna().all()
-        n = int((x.loc["RadGazeGen", ok] > x.loc["SD", ok]).sum())
+        ok = x.loc[[RADGAZEGEN, SD]].notna().all()
+        n = int((x.loc[RADGAZEGEN, ok] > x.loc[SD, ok]).sum())
         return n >= 7 * int(ok.sum()) / 12, f"higher AUC than SD on {n} of {int(ok.sum())} pathologies (paper: 7 of 12)"
 
     def t4_head_medium(x):
-        r, others = x.loc["RadGazeGen"], x.loc[["ControlNet (Canny)", "MultiControlNet (Canny+Seg)"]]
+        r, others = x.loc[RADGAZEGEN], x.loc[table4_baselines]
         n = int(sum(r[g] > others[g].max() for g in ("Head", "Medium")))
         return n == 2, f"best on {n} of 2 groups (head, medium)"
 
     def t4_overall(x):
-        r, others = x.loc["RadGazeGen"], x.loc[["ControlNet (Canny)", "MultiControlNet (Canny+Seg)"]]
+        r, others = x.loc[RADGAZEGEN], x.loc[table4_baselines]
         n = int(sum(r[g] > others[g].max() for g in ("Avg", "mF1", "bAcc")))
         return n == 3, f"best on {n} of 3 (balanced Avg, mF1, bAcc)"
 
     def t5_full_best(x):
-        comps = x.drop(index="RadGazeGen")
-        wins = {"FID": bool((x.loc["RadGazeGen", "FID"] < comps["FID"]).all()),
-                "SSIM": bool((x.loc["RadGazeGen", "SSIM"] > comps["SSIM"]).all()),
-                "PSNR": bool((x.loc["RadGazeGen", "PSNR"] >= comps["PSNR"]).all())}
+        comps = x.drop(index=RADGAZEGEN)
+        wins = {"FID": bool((x.loc[RADGAZEGEN, "FID"] < comps["FID"]).all()),
+                "SSIM": bool((x.loc[RADGAZEGEN, "SSIM"] > comps["SSIM"]).all()),
+                "PSNR": bool((x.loc[RADGAZEGEN, "PSNR"] >= comps["PSNR"]).all())}
         return all(wins.values()), "best on " + ", ".join(k for k, v in wins.items() if v) if any(wins.values()) else "best on none"
 
     def t5_maps_help(x):
-        rows = [r for r in x.index if r.endswith("+HVA-CN")]
-        h = x.loc["HVA-CN"]
+        rows = [r for r in x.index if r in map_with_gaze]
+        h = x.loc[HVA_CN]
         better = {r: int(x.loc[r, "FID"] < h["FID"]) + int(x.loc[r, "SSIM"] > h["SSIM"]) + int(x.loc[r, "PSNR"] > h["PSNR"])
                   for r in rows}
         n = sum(v >= 2 for v in better.values())
@@ -198,9 +226,9 @@ def claims(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
     def gaze_hits(x):
         h = x["hit rate"]
-        ok = h["RadGazeGen"] > max(h.get("SD", np.nan), h.get("Rad-CN", np.nan), x["chance"].iloc[0])
-        return ok, (f"RadGazeGen {h['RadGazeGen']:.2f} vs SD {h.get('SD', np.nan):.2f}, Rad-CN "
-                    f"{h.get('Rad-CN', np.nan):.2f}, chance {x['chance'].iloc[0]:.2f}")
+        ok = h[RADGAZEGEN] > max(h.get(SD, np.nan), h.get(RAD_CN, np.nan), x["chance"].iloc[0])
+        return ok, (f"{RADGAZEGEN} {h[RADGAZEGEN]:.2f} vs {SD} {h.get(SD, np.nan):.2f}, {RAD_CN} "
+                    f"{h.get(RAD_CN, np.nan):.2f}, chance {x['chance'].iloc[0]:.2f}")
 
     add("RadGazeGen has the best FID on 4 of 5 controls", "table1", best_fid)
     add("RadGazeGen beats ControlNet and Multi-ControlNet (FID) on all controls", "table1", beats_cn_mcn)

@@ -9,6 +9,8 @@ import matplotlib.pyplot as plt
 import matplotlib.ticker
 import numpy as np
 import pandas as pd
+from matplotlib.font_manager import FontProperties
+from matplotlib.textpath import TextToPath
 
 from radgazegen.labels import LT_MEDIUM, LT_TAIL
 
@@ -38,7 +40,7 @@ def draw_reading(ax, image: np.ndarray, fixations: pd.DataFrame | None = None,
     for b in boxes:
         ax.add_patch(plt.Rectangle((b.xmin, b.ymin), b.xmax - b.xmin, b.ymax - b.ymin,
                                    fill=False, edgecolor="red", lw=1.5))
-        ax.text(b.xmin, b.ymin - 3, b.label, color="red", fontsize=7, va="bottom")
+        ax.text(b.xmin, b.ymin - 3, b.label, color="red", fontsize=8, va="bottom")
     ax.set_title(title, fontsize=8)
     ax.set_xlim(0, image.shape[1])
     ax.set_ylim(image.shape[0], 0)
@@ -110,4 +112,139 @@ def plot_validation_steps(paths, title: str):
         ax.set_yticks([])
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
+    return fig
+
+
+#: Width of the book's text column, in inches at matplotlib's 100 dpi (about 700 px): a wider
+#: figure is shown scaled down to it, so ``image_grid`` sizes its text for that width.
+BOOK_WIDTH_IN = 7.0
+
+
+_TEXT = TextToPath()  # measures text for wrapping
+
+
+def _wrap(text: str, width_pt: float, size: float) -> str:
+    """``text`` with each of its lines wrapped at spaces to ``width_pt`` points at ``size`` pt
+    (measured in matplotlib's default font); a word longer than that stays whole."""
+    font = FontProperties(size=size)
+    out = []
+    for line in str(text).split("\n"):
+        current = ""
+        for word in line.split(" "):
+            longer = f"{current} {word}" if current else word
+            if current and _TEXT.get_text_width_height_descent(longer, font, ismath=False)[0] > width_pt:
+                out.append(current)
+                longer = word
+            current = longer
+        out.append(current)
+    return "\n".join(out)
+
+
+def _per_cell(value, n: int, what: str) -> list:
+    """``value`` repeated for ``n`` cells if it is one setting (a string or None), else it as a list of ``n``."""
+    if value is None or isinstance(value, str) or (isinstance(value, tuple) and len(value) == 2
+                                                   and all(isinstance(v, (int, float)) for v in value)):
+        return [value] * n
+    value = list(value)
+    if len(value) != n:
+        raise ValueError(f"image_grid: {len(value)} {what} for {n} cells")
+    return value
+
+
+def image_grid(images: Sequence, titles: Sequence[str] | None = None, ncols: int | None = None,
+               boxes: Sequence | None = None, overlays: Sequence | None = None, row_labels: Sequence[str] | None = None,
+               suptitle: str = "", cell: float = 2.2, cmap: str | Sequence = "gray", title_size: int = 9,
+               title_colors: Sequence | None = None, frames: Sequence | None = None, vlims: Sequence | None = None,
+               box_color: str = "red", overlay_cmap: str = "jet"):
+    """A grid of grayscale images with optional titles, boxes and heat-map overlays; returns the figure.
+
+    images: ``(H, W)`` arrays (uint8 0..255 shown on that scale; bool on 0..1; float maps on
+        their own range), a string (a text cell: the text, wrapped, in the middle of the
+        cell), or None for an empty cell. Filled row by row, ``ncols`` per row (default: all
+        in one row); a nested list (rows of images) sets the rows itself. The per-image
+        arguments below follow the same order (row by row, one entry per cell of the nested list).
+    titles: one per image, "" for none.
+    boxes: per image, a list of ``(x0, y0, x1, y1)`` in that image's pixels (or None), drawn
+        in ``box_color``.
+    overlays: per image, an ``(H, W)`` float map in [0, 1] drawn over it (``overlay_cmap``,
+        half transparent), or None; a masked array leaves its masked pixels clear.
+    row_labels: one per row, written vertically left of the row.
+    cmap: one colour map for all images, or one per image.
+    title_colors: per image, the colour of its title (None: black).
+    frames: per image, the colour of a frame drawn round it (None: no frame), e.g. to mark
+        the selected one.
+    vlims: per image, ``(vmin, vmax)`` of its colour scale, or None for the rule above; one
+        pair applies to every image.
+    cell: inches per image (a row is also as tall as its titles' lines). Text is ``title_size`` pt at the book's width
+        (``BOOK_WIDTH_IN``): a grid wider than that gets proportionally larger text, and
+        titles are wrapped to the cell's width, so keep grids to about 6 columns.
+    (Models: d2l's ``show_images``, diffusers' ``make_image_grid``.)
+    """
+    nested = len(images) > 0 and isinstance(images[0], (list, tuple))
+    rows = [list(r) for r in images] if nested else None
+    if rows is None:
+        ncols = ncols or max(1, len(images))
+        rows = [list(images[i:i + ncols]) for i in range(0, max(1, len(images)), ncols)]
+        if not len(images):
+            rows = [[None]]
+    n = sum(len(r) for r in rows)
+    flat_titles = [t for r in titles for t in r] if nested and titles is not None and n and \
+        isinstance(titles[0], (list, tuple)) else titles
+    flat_titles = _per_cell(flat_titles, n, "titles")
+    boxes, overlays = _per_cell(boxes, n, "boxes"), _per_cell(overlays, n, "overlays")
+    cmaps, colors = _per_cell(cmap, n, "colour maps"), _per_cell(title_colors, n, "title colours")
+    frames, vlims = _per_cell(frames, n, "frames"), _per_cell(vlims, n, "colour scales")
+    if row_labels is not None and len(row_labels) != len(rows):
+        raise ValueError(f"image_grid: {len(row_labels)} row labels for {len(rows)} rows")
+    ncols = max(len(r) for r in rows)
+    width = cell * ncols + (0.3 if row_labels is not None else 0)
+    size = title_size * max(1.0, width / BOOK_WIDTH_IN)  # pt in the figure, so title_size pt in the book
+    line_pt = cell * 72 * 0.95                          # a title line across one cell, in pt
+    flat_titles = [_wrap(t, line_pt, size) if t else t for t in flat_titles]
+    lines = max([t.count("\n") + 1 for t in flat_titles if t] or [0])  # title lines above a row of images
+    head = 0.0
+    if suptitle:
+        suptitle = _wrap(suptitle, width * 72 * 0.95, size + 1)
+        head = (suptitle.count("\n") + 1) * (size + 1) * 1.4 / 72
+    fig, axes = plt.subplots(len(rows), ncols, figsize=(width, (cell + lines * size * 1.3 / 72) * len(rows) + head),
+                             squeeze=False)
+    k = 0
+    for i, r in enumerate(rows):
+        for j in range(ncols):
+            ax = axes[i][j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for side in ax.spines.values():
+                side.set_visible(False)
+            if row_labels is not None and j == 0:
+                ax.set_ylabel(_wrap(row_labels[i], line_pt, size), fontsize=size)
+            if j >= len(r):
+                continue
+            img = r[j]
+            if isinstance(img, str):
+                ax.text(0.5, 0.5, _wrap(img, line_pt, size), ha="center", va="center", fontsize=size, transform=ax.transAxes)
+            elif img is not None:
+                img = np.asarray(img)
+                kw = {"vmin": 0, "vmax": 255} if img.dtype == np.uint8 else {"vmin": 0, "vmax": 1} \
+                    if img.dtype == bool else {}
+                if vlims[k] is not None:
+                    kw = {"vmin": vlims[k][0], "vmax": vlims[k][1]}
+                ax.imshow(img, cmap=cmaps[k], **kw)
+                if overlays[k] is not None:
+                    ax.imshow(overlays[k], cmap=overlay_cmap, alpha=0.45, vmin=0, vmax=1)
+                for x0, y0, x1, y1 in (boxes[k] if boxes[k] is not None else ()):
+                    ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=box_color,
+                                               lw=1.5 * size / title_size))
+            if flat_titles[k]:
+                ax.set_title(flat_titles[k], fontsize=size, color=colors[k] or "black")
+            if frames[k] is not None:
+                for side in ax.spines.values():
+                    side.set_visible(True)
+                    side.set_edgecolor(frames[k])
+                    side.set_linewidth(2.5 * size / title_size)
+            k += 1
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=size + 1)
+    for _ in range(2):  # the second pass sees the titles where the first put the axes (no overlap)
+        fig.tight_layout()
     return fig

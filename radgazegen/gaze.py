@@ -175,18 +175,24 @@ def finding_hva(record, keywords: Sequence[str], sigma_px: float = 64.0,
     return hva_map(fix, record.image_size, sigma_px=sigma_px, out_size=out_size, where=where)
 
 
-def reading_findings(record, truth: pd.DataFrame | None = None) -> list[tuple[str, tuple[str, ...], tuple[float, float, float, float]]]:
+def reading_findings(record, truth: pd.DataFrame | None = None) -> list[tuple[str, tuple[str, ...], tuple[float, float, float, float] | None]]:
     """(finding in the MIMIC-CXR-LT vocabulary, its keywords, box in original pixels) per finding.
 
     truth: the synthetic cohort's ``ground_truth/findings.csv`` (dicom_id, label, xmin, ymin,
     xmax, ymax); None for real data, where the radiologist's REFLACX boxes are used, each box
     label mapped to the MIMIC-CXR-LT classes it stands for (``labels.LT_TO_REFLACX``).
+    EGD-CXR readings on real data have no finding boxes: their findings are the image's
+    positive CheXpert labels (the ``__chx`` columns), with box None; the per-finding map V^m
+    comes from the word-level transcript the §3.2.2 way (``finding_hva``) all the same.
     """
-    from radgazegen.labels import FINDING_KEYWORDS, LT_TO_REFLACX, LT_TO_REFLACX_PHASE_1
+    from radgazegen.labels import EGD_CHEXPERT_COLUMNS, FINDING_KEYWORDS, LT_TO_REFLACX, LT_TO_REFLACX_PHASE_1
 
     if truth is not None:
         rows = truth[truth.dicom_id == record.dicom_id]
         return [(r.label, FINDING_KEYWORDS[r.label], (r.xmin, r.ymin, r.xmax, r.ymax)) for r in rows.itertuples()]
+    if record.source == "egd-cxr":
+        return [(lt, FINDING_KEYWORDS[lt], None) for lt, col in EGD_CHEXPERT_COLUMNS.items()
+                if lt in FINDING_KEYWORDS and record.labels.get(col) == 1.0]
     out = []
     for b in record.boxes:
         for lt in sorted({lt for table in (LT_TO_REFLACX, LT_TO_REFLACX_PHASE_1)

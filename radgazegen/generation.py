@@ -6,18 +6,22 @@ or off. This is exactly what diffusers' ``MultiControlNetModel`` does inside the
 ``StableDiffusionControlNetPipeline``, so generation *is* the stock pipeline built from our
 saved parts: what we generate is what a user of stock diffusers gets with the same seed.
 
-- ``controlnet_pipeline(sd_dir, controlnets)``: SD-CXR + a list of ControlNets (UniPC by default);
-- ``text_pipeline(sd_dir)``: SD-CXR alone (the text-only baseline);
-- ``adapter_pipeline(sd_dir, adapter)``: the T2I-Adapter baseline;
+- ``Sampler(sd_dir)``: SD-CXR loaded once (a stock ``StableDiffusionPipeline``); each method's
+  pipeline derived from it (diffusers' ``from_pipe``), each ControlNet / adapter loaded once;
+  ``Sampler.sample(method, prompts, conditioning, ...)`` samples any ``methods.Method``;
+- ``controlnet_pipeline(sd_dir, controlnets)``, ``text_pipeline(sd_dir)``,
+  ``adapter_pipeline(sd_dir, adapter)``, ``parts_pipeline(parts)``: one pipeline, loading
+  SD-CXR for it (tests, benchmarks, one-off use);
 - ``generate(pipe, prompts, controls, ...)``: a batch with one seed per prompt, returning
   ``(N, H, W)`` uint8 grayscale images;
+- ``control_tensors(conditioning, inputs)``: the control tensors a method's models read;
 - ``write_generation(folder, ...)``: PNGs plus ``manifest.csv`` (prompt, controls, scales, seed, model).
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -25,82 +29,135 @@ import pandas as pd
 import torch
 
 from radgazegen.io import write_bytes, write_text
+from radgazegen.methods import ADAPTER, CONTROLNET, TEXT
+from radgazegen.vocabulary import RADIOMICS_CONTROLS, UNIFIED, unified_maps
 
-SCHEDULERS = ("unipc", "ddim", "ddpm")
-
-
-def _scheduler(name: str, sd_dir: Path):
-    from diffusers import DDIMScheduler, DDPMScheduler, UniPCMultistepScheduler
-
-    cls = {"unipc": UniPCMultistepScheduler, "ddim": DDIMScheduler, "ddpm": DDPMScheduler}.get(name)
-    if cls is None:
-        raise ValueError(f"scheduler: expected one of {SCHEDULERS}, got {name!r}")
-    return cls.from_pretrained(str(sd_dir), subfolder="scheduler")
+SCHEDULERS = {"unipc": "UniPCMultistepScheduler", "ddim": "DDIMScheduler", "ddpm": "DDPMScheduler"}
 
 
-def _common(sd_dir: str | Path, scheduler: str, device: str, dtype):
-    from radgazegen.models import sd_parts
+class Sampler:
+    """Samples any generation method from one SD-CXR, loaded once.
 
-    parts = sd_parts(str(sd_dir))
-    return dict(vae=parts.vae, text_encoder=parts.text_encoder, tokenizer=parts.tokenizer, unet=parts.unet,
-                scheduler=_scheduler(scheduler, Path(sd_dir)), safety_checker=None, feature_extractor=None,
-                requires_safety_checker=False)
+    sd: SD-CXR, a folder saved in diffusers layout (``models.save_sd_parts``; loaded as a stock
+    ``StableDiffusionPipeline``), or ``models.SDParts`` in memory (validation during training).
+    scheduler: sampler of every pipeline (``SCHEDULERS``), made from SD-CXR's scheduler config.
+    Each method's pipeline is derived from the base one with diffusers' ``from_pipe`` (the same
+    U-Net, VAE, text encoder and tokenizer objects; a fresh scheduler each time, as a pipeline
+    loaded from disk has), and each ControlNet / T2I-Adapter folder is loaded once and kept
+    (``clear()`` drops them). The images are those of the stock pipeline of that method.
+    """
+
+    def __init__(self, sd, scheduler: str = "unipc", device: str = "cpu", dtype=torch.float32):
+        import diffusers
+        from diffusers import StableDiffusionPipeline
+
+        if scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler: expected one of {tuple(SCHEDULERS)}, got {scheduler!r}")
+        self.scheduler_class = getattr(diffusers, SCHEDULERS[scheduler])
+        self.device, self.dtype = device, dtype
+        common = dict(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+        if isinstance(sd, (str, Path)):
+            from radgazegen.models import check_sd_directory
+
+            base = StableDiffusionPipeline.from_pretrained(str(check_sd_directory(sd)), use_safetensors=True,
+                                                           local_files_only=True, dtype=dtype, **common)
+        else:
+            base = StableDiffusionPipeline(vae=sd.vae, text_encoder=sd.text_encoder, tokenizer=sd.tokenizer, unet=sd.unet,
+                                           scheduler=sd.scheduler, **common)
+        self.base = base.to(device) if dtype == torch.float32 else base.to(device, dtype)
+        self._loaded: dict[tuple[str, str], object] = {}
+
+    def _model(self, kind: str, model):
+        """A ControlNet / adapter: an object as is, a folder loaded once (then kept)."""
+        if not isinstance(model, (str, Path)):
+            return model
+        key = (kind, str(model))
+        if key not in self._loaded:
+            from diffusers import ControlNetModel, T2IAdapter
+
+            cls = ControlNetModel if kind == CONTROLNET else T2IAdapter
+            loaded = cls.from_pretrained(str(model))
+            self._loaded[key] = loaded.to(self.device) if self.dtype == torch.float32 else loaded.to(self.device, self.dtype)
+        return self._loaded[key]
+
+    def clear(self) -> None:
+        """Drop the ControlNets and adapters loaded so far (memory)."""
+        self._loaded.clear()
+
+    def pipeline(self, controlnets: Sequence = (), adapter=None):
+        """The stock pipeline of SD-CXR alone, with ``controlnets`` (``StableDiffusionControlNetPipeline``;
+        several: ``MultiControlNetModel``) or with ``adapter`` (``StableDiffusionAdapterPipeline``);
+        models as objects or folders saved with ``save_pretrained``."""
+        from diffusers import StableDiffusionAdapterPipeline, StableDiffusionControlNetPipeline, StableDiffusionPipeline
+
+        scheduler = self.scheduler_class.from_config(self.base.scheduler.config)
+        nets = [self._model(CONTROLNET, c) for c in controlnets]
+        if nets and adapter is not None:
+            raise ValueError("give ControlNets or an adapter, not both")
+        if nets:
+            pipe = StableDiffusionControlNetPipeline.from_pipe(self.base, controlnet=nets if len(nets) > 1 else nets[0],
+                                                               scheduler=scheduler, dtype=self.dtype)
+        elif adapter is not None:
+            pipe = StableDiffusionAdapterPipeline.from_pipe(self.base, adapter=self._model(ADAPTER, adapter),
+                                                            scheduler=scheduler, dtype=self.dtype)
+        else:
+            pipe = StableDiffusionPipeline.from_pipe(self.base, scheduler=scheduler, dtype=self.dtype)
+        pipe.set_progress_bar_config(disable=True)
+        return pipe.to(self.device)  # models given as objects (e.g. the one being trained) join SD-CXR's device
+
+    def method_pipeline(self, method):
+        """The pipeline of a ``methods.Method`` (its kind and model folders)."""
+        if method.kind != TEXT and not method.model_dirs:
+            raise ValueError(f"method {method.name!r}: no model folders (a catalogue entry? build the run's registry)")
+        if method.kind == CONTROLNET:
+            return self.pipeline(controlnets=method.model_dirs)
+        if method.kind == ADAPTER:
+            return self.pipeline(adapter=method.model_dirs[0])
+        return self.pipeline()
+
+    def sample(self, method, prompts: Sequence[str], conditioning: Mapping[str, torch.Tensor] | None = None,
+               seeds: Sequence[int] = (0,), steps: int = 20, guidance: float = 7.5, negative_prompt: str | None = None,
+               resolution: int = 512, batch_size: int = 8) -> np.ndarray:
+        """``method``'s images of ``prompts``: ``(N, H, W)`` uint8, as ``generate`` makes them.
+
+        conditioning: control name -> ``(N, C, R, R)`` in [0, 1] (a ``Batch.conditioning``, or
+        ``training_data.conditioning``'s), from which the method's ``inputs`` are taken (unused
+        by text-only methods); scales are the method's.
+        """
+        pipe = self.method_pipeline(method)
+        controls, scales = None, 1.0
+        if method.kind != TEXT:
+            if conditioning is None:
+                raise ValueError(f"method {method.name!r} needs conditioning {list(method.inputs)}")
+            controls = control_tensors(conditioning, method.inputs)
+            controls, scales = (controls[0] if method.kind == ADAPTER else controls), list(method.scales)
+        return generate(pipe, prompts, controls, scales=scales, steps=steps, guidance=guidance, seeds=seeds,
+                        negative_prompt=negative_prompt, resolution=resolution, batch_size=batch_size)
 
 
 def parts_pipeline(parts, controlnets: Sequence = (), scheduler: str = "unipc", device: str = "cpu"):
-    """A stock pipeline over in-memory ``models.SDParts`` (validation during training): text-only,
-    or with ``controlnets`` (``ControlNetModel`` objects)."""
-    from diffusers import StableDiffusionControlNetPipeline, StableDiffusionPipeline
-
-    cls = {"unipc": "UniPCMultistepScheduler", "ddim": "DDIMScheduler", "ddpm": "DDPMScheduler"}.get(scheduler)
-    if cls is None:
-        raise ValueError(f"scheduler: expected one of {SCHEDULERS}, got {scheduler!r}")
-    import diffusers
-
-    common = dict(vae=parts.vae, text_encoder=parts.text_encoder, tokenizer=parts.tokenizer, unet=parts.unet,
-                  scheduler=getattr(diffusers, cls).from_config(parts.scheduler.config), safety_checker=None,
-                  feature_extractor=None, requires_safety_checker=False)
-    nets = list(controlnets)
-    if nets:
-        pipe = StableDiffusionControlNetPipeline(controlnet=nets if len(nets) > 1 else nets[0], **common)
-    else:
-        pipe = StableDiffusionPipeline(**common)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe.to(device)
+    """A stock pipeline over in-memory ``models.SDParts``: text-only, or with ``controlnets``
+    (``ControlNetModel`` objects)."""
+    return Sampler(parts, scheduler, device).pipeline(controlnets=controlnets)
 
 
 def controlnet_pipeline(sd_dir: str | Path, controlnets: Sequence, scheduler: str = "unipc", device: str = "cpu",
                         dtype=torch.float32):
     """``StableDiffusionControlNetPipeline`` of SD-CXR (``sd_dir``) with ``controlnets``
     (``ControlNetModel`` objects or directories saved with ``save_pretrained``)."""
-    from diffusers import ControlNetModel, StableDiffusionControlNetPipeline
-
-    nets = [ControlNetModel.from_pretrained(str(c)) if isinstance(c, (str, Path)) else c for c in controlnets]
-    if not nets:
+    if not list(controlnets):
         raise ValueError("controlnets: give at least one ControlNet (use text_pipeline for SD alone)")
-    pipe = StableDiffusionControlNetPipeline(controlnet=nets if len(nets) > 1 else nets[0],
-                                             **_common(sd_dir, scheduler, device, dtype))
-    pipe.set_progress_bar_config(disable=True)
-    return pipe.to(device) if dtype == torch.float32 else pipe.to(device, dtype)
+    return Sampler(sd_dir, scheduler, device, dtype).pipeline(controlnets=controlnets)
 
 
 def text_pipeline(sd_dir: str | Path, scheduler: str = "unipc", device: str = "cpu", dtype=torch.float32):
     """``StableDiffusionPipeline`` of SD-CXR: the text-only baseline."""
-    from diffusers import StableDiffusionPipeline
-
-    pipe = StableDiffusionPipeline(**_common(sd_dir, scheduler, device, dtype))
-    pipe.set_progress_bar_config(disable=True)
-    return pipe.to(device) if dtype == torch.float32 else pipe.to(device, dtype)
+    return Sampler(sd_dir, scheduler, device, dtype).pipeline()
 
 
 def adapter_pipeline(sd_dir: str | Path, adapter, scheduler: str = "unipc", device: str = "cpu", dtype=torch.float32):
     """``StableDiffusionAdapterPipeline`` of SD-CXR with a ``T2IAdapter`` (object or directory)."""
-    from diffusers import StableDiffusionAdapterPipeline, T2IAdapter
-
-    adapter = T2IAdapter.from_pretrained(str(adapter)) if isinstance(adapter, (str, Path)) else adapter
-    pipe = StableDiffusionAdapterPipeline(adapter=adapter, **_common(sd_dir, scheduler, device, dtype))
-    pipe.set_progress_bar_config(disable=True)
-    return pipe.to(device) if dtype == torch.float32 else pipe.to(device, dtype)
+    return Sampler(sd_dir, scheduler, device, dtype).pipeline(adapter=adapter)
 
 
 def generate(pipe, prompts: Sequence[str], controls: Sequence[torch.Tensor] | torch.Tensor | None = None,
@@ -152,54 +209,21 @@ def write_generation(folder: str | Path, images: np.ndarray, rows: Sequence[dict
     return manifest
 
 
-def radgazegen_spec(rad: dict, hva: dict | None, active: Sequence[str], rad_cn_scale: float = 1.0,
-                    hva_cn_scale: float = 1.0) -> dict:
-    """RadGazeGen with a subset of its controls switched on (the indicator of Eq. 6).
-
-    rad, hva: notebook 05's and 06's ``models.json``; active: control names among
-    ``canny, sobel, gl, segmentation, hva``. Per-map Rad-CN: the ControlNets of inactive maps
-    are dropped (exactly the indicator). Unified Rad-CN: its inactive channels are zeroed
-    (control ``"unified:<maps>"``; the ControlNet still sees the active ones). Returns
-    ``{"controlnets", "controls", "scales"}`` for ``control_tensors`` and ``generate``.
-    """
-    from radgazegen.training_data import GAZE_CONTROL, RADIOMICS_CONTROLS
-
-    unknown = [a for a in active if a not in (*RADIOMICS_CONTROLS, GAZE_CONTROL)]
-    if unknown:
-        raise ValueError(f"active: unknown control(s) {unknown}; expected {[*RADIOMICS_CONTROLS, GAZE_CONTROL]}")
-    maps = [c for c in RADIOMICS_CONTROLS if c in active]
-    nets, controls = [], []
-    if maps:
-        if rad["rad-cn"]["design"] == "unified":
-            nets = list(rad["rad-cn"]["controlnets"])
-            controls = ["unified" if len(maps) == len(RADIOMICS_CONTROLS) else "unified:" + "+".join(maps)]
-        else:
-            pairs = dict(zip(rad["rad-cn"]["controls"], rad["rad-cn"]["controlnets"]))
-            nets, controls = [pairs[m] for m in maps], list(maps)
-    scales = [rad_cn_scale] * len(nets)
-    if GAZE_CONTROL in active:
-        if hva is None:
-            raise ValueError("active: 'hva' needs HVA-CN (notebook 06's models.json)")
-        nets, controls, scales = [*nets, hva["hva-cn"]], [*controls, GAZE_CONTROL], [*scales, hva_cn_scale]
-    return {"controlnets": nets, "controls": controls, "scales": scales}
-
-
-def control_tensors(conditioning: dict[str, torch.Tensor], names: Sequence[str]) -> list[torch.Tensor]:
-    """The control tensors for ``names`` from a ``Batch.conditioning``; ``"unified:a+b"`` is the
-    unified control with every channel but maps a and b set to zero."""
-    from radgazegen.training_data import RADIOMICS_CONTROLS
-
+def control_tensors(conditioning: Mapping[str, torch.Tensor], inputs: Sequence[str]) -> list[torch.Tensor]:
+    """The control tensors of ``inputs`` (a method's) from a conditioning dict (``Batch.conditioning``);
+    a ``vocabulary.unified_key`` with channels off is the unified control with those channels
+    set to zero."""
     out = []
-    for name in names:
-        if name.startswith("unified:"):
-            keep = name.split(":", 1)[1].split("+")
-            x = conditioning["unified"].clone()
-            for j, c in enumerate(RADIOMICS_CONTROLS):
-                if c not in keep:
-                    x[:, j] = 0
-            out.append(x)
-        else:
+    for name in inputs:
+        kept = unified_maps(name)
+        if kept is None or name == UNIFIED:
             out.append(conditioning[name])
+            continue
+        x = conditioning[UNIFIED].clone()
+        for j, c in enumerate(RADIOMICS_CONTROLS):
+            if c not in kept:
+                x[:, j] = 0
+        out.append(x)
     return out
 
 
@@ -217,24 +241,3 @@ def read_generation(folder: str | Path) -> tuple[np.ndarray, pd.DataFrame]:
             raise ValueError(f"{folder / f}: generated image missing or corrupt (field 'file' of {path})")
         images.append(im)
     return np.stack(images), manifest
-
-
-def folder_name(method: str) -> str:
-    """A method's folder under a generation directory: ``"Multi-ControlNet (canny + hva)"`` ->
-    ``"multi-controlnet-canny-hva"``."""
-    import re
-
-    return re.sub(r"[^a-z0-9]+", "-", method.lower()).strip("-")
-
-
-def trained_models(run_dir: str | Path) -> tuple[Path, dict, dict]:
-    """``(SD-CXR directory, Rad-CN models.json, HVA-CN models.json)`` of a run (notebooks 04-06);
-    a missing index raises naming the file and the notebook that writes it."""
-    run_dir = Path(run_dir)
-    out = []
-    for nb in ("05_rad_cn", "06_hva_cn"):
-        path = run_dir / nb / "models.json"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: missing; run notebook {nb} first")
-        out.append(json.loads(path.read_text()))
-    return run_dir / "04_sd_cxr" / "model", out[0], out[1]

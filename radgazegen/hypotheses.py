@@ -13,7 +13,7 @@ For a finding k that a radiologist reported while looking at the image:
 Features (``FeatureExtractor``): TorchXRayVision's DenseNet-121 ``features2`` (1024-d) when
 its weights are in a local folder (``XRVFeatures``), as the authors' code does; otherwise a
 small convolutional encoder the study trains on the cohort's training labels
-(``StudyEncoder``, 128-d). Every output names the extractor it used.
+(``StudyFeatures`` of ``standins.StudyEncoder``, 128-d). Every output names the extractor it used.
 """
 from __future__ import annotations
 
@@ -25,13 +25,9 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from radgazegen.io import load_state, save_state
-from radgazegen.training import fit_epochs
-
-#: The TorchXRayVision weights whose ``features2`` the authors use.
-XRV_WEIGHTS = "densenet121-res224-all"
+from radgazegen.gaze import threshold
+from radgazegen.standins import XRV_WEIGHTS, StudyEncoder, batched, load_xrv_densenet, xrv_input
 
 
 class FeatureExtractor(Protocol):
@@ -39,6 +35,37 @@ class FeatureExtractor(Protocol):
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         """``(N, H, W)`` uint8 radiographs -> ``(N, D)`` float32 features."""
+
+
+def gaze_mask(v: np.ndarray, lam: float, dilate_px: float, image_width: int, iterations: int = 3) -> np.ndarray:
+    """The gaze mask V̂^k of a per-finding HVA map V^k (step 1).
+
+    v: ``(S, S)`` float map in [0, 1] on the control grid; lam: threshold lambda in [0, 1];
+    dilate_px: side of the square dilation kernel in pixels of the ORIGINAL image (authors:
+    100 on ~2,500 px radiographs), rescaled to the grid by ``S / image_width``; iterations of
+    the dilation (authors: 3). Returns ``(S, S)`` uint8, 0 / 255.
+    """
+    kernel = int(round(dilate_px * v.shape[1] / image_width))
+    return threshold(v, lam, dilate_px=kernel, iterations=iterations)
+
+
+def draw_bags(finding: str, labels: dict[str, str], exclude: str, n_bag: int,
+              rng: np.random.Generator) -> tuple[list[str], list[str]] | None:
+    """The bag B^k and the control check's mixed bag, drawn from ``rng`` in that order (step 2).
+
+    labels: training image id -> its single MIMIC-CXR-LT class (the bag candidates; test
+    images excluded by the caller); exclude: the image being read (never in its own bag).
+    Returns (bag: up to ``n_bag`` images labelled ``finding``, sorted; mixed: the bag's first
+    image among ``n_bag - 1`` images of other classes), or None when fewer than 2 candidates
+    or ``n_bag - 1`` others exist.
+    """
+    candidates = sorted(d for d, lab in labels.items() if lab == finding and d != exclude)
+    others = [d for d, lab in labels.items() if lab != finding and d != exclude]
+    if len(candidates) < 2 or len(others) < n_bag - 1:
+        return None
+    bag = sorted(rng.choice(candidates, min(n_bag, len(candidates)), replace=False))
+    mixed = [bag[0], *rng.choice(others, n_bag - 1, replace=False)]
+    return bag, mixed
 
 
 def apply_mask(images: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -99,103 +126,72 @@ def select_hypothesis(finding: str, mask: np.ndarray, bag_ids: Sequence[str], ba
     return Selection(finding, list(bag_ids), scores, int(np.argmax(scores)), extractor.name, hyps)
 
 
-class XRVFeatures:
-    """TorchXRayVision DenseNet-121 ``features2``: ``(N, 1024)`` float32, from local weights only.
+def released_selection(v: np.ndarray, mask: np.ndarray, bag_images: np.ndarray,
+                       extractor: FeatureExtractor) -> tuple[int, np.ndarray, np.ndarray]:
+    """The authors' released hypothesis script's choice, for comparison with the paper's (an ablation).
 
-    weights_dir: folder holding TorchXRayVision's weight file for ``weights`` (the file name of
-    its URL, e.g. ``nih-pc-chex-mimic_ch-google-openi-kaggle-densenet121-d121-tw-lr001-rot45-tr15-sc15-seed0-best.pt``);
-    nothing is downloaded. TorchXRayVision unpickles this file: use only weights you trust.
+    The released code (``../shared/notes/method.md``) compares the features of the gaze
+    heat-map image (``v`` as 0..255 grey) with those of each masked bag image by MSE, keeps the
+    candidate with the LARGEST MSE (the least similar one, where the paper selects the best
+    match), and returns the dilated gaze mask itself as HVA-CN's control, whatever it picked.
+    v: ``(S, S)`` float in [0, 1]; mask: ``(S, S)`` 0 / 255; bag_images: ``(N, S, S)`` uint8.
+    Returns (index of the picked candidate, MSE per candidate ``(N,)``, the control: ``mask``).
+    """
+    heat = np.clip(np.asarray(v) * 255.0, 0, 255).astype(np.uint8)
+    feats = extractor(np.concatenate([heat[None], apply_mask(bag_images, mask)]))
+    mse = ((feats[1:] - feats[:1]) ** 2).mean(axis=1)
+    return int(np.argmax(mse)), mse, np.asarray(mask)
+
+
+def hypothesis_for_report(report: str, hypotheses) -> tuple[str, str] | None:
+    """The gaze control a generator gets for a report it is prompted with, chosen from the report alone.
+
+    report: the prompt (Table 3: the report written for a CheXpert test image).
+    hypotheses: training hypotheses (columns finding, control_path), e.g. chapter 03's
+    ``hypotheses.csv`` restricted to the training split.
+    Returns (finding, control_path) of the first finding the report names (its words in
+    ``labels.FINDING_KEYWORDS``, in reading order, negated statements like "No pleural
+    effusion." skipped) that has a training hypothesis, or None when the report names none:
+    the method then runs without its gaze control (Eq. 6's indicator off). Never uses the
+    labels of the image being scored.
+    """
+    import re
+
+    from radgazegen.labels import FINDING_KEYWORDS
+
+    have = hypotheses.drop_duplicates("finding").set_index("finding")["control_path"]
+    for sentence in re.split(r"(?<=[.!?])\s+", report):
+        words = re.findall(r"[a-z]+", sentence.lower())
+        if not words or words[0] in ("no", "without"):
+            continue
+        for w in words:
+            for finding, keys in FINDING_KEYWORDS.items():
+                if w in keys and finding in have.index:
+                    return finding, str(have[finding])
+    return None
+
+
+class XRVFeatures:
+    """TorchXRayVision DenseNet-121 ``features2``: ``(N, H, W)`` uint8 -> ``(N, 1024)`` float32,
+    from local weights only (``standins.load_xrv_densenet``: ``weights_dir`` holds the file
+    named as TorchXRayVision's URL; nothing is downloaded; the file is unpickled: use only
+    weights you trust).
     """
 
     def __init__(self, weights_dir: str | Path, weights: str = XRV_WEIGHTS, device: str = "cpu", batch_size: int = 16):
-        import torchxrayvision as xrv
-
-        if weights not in xrv.models.model_urls:
-            raise ValueError(f"weights: unknown TorchXRayVision weights {weights!r}")
-        fname = Path(xrv.models.model_urls[weights]["weights_url"]).name
-        path = Path(weights_dir).expanduser() / fname
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: TorchXRayVision weights {weights!r} not found (expected {fname} in "
-                                    f"{weights_dir}; they are not downloaded)")
-        self.model = xrv.models.DenseNet(weights=weights, cache_dir=str(Path(weights_dir).expanduser())).to(device).eval()
+        self.model = load_xrv_densenet(weights_dir, weights).to(device)
         self.name = f"TorchXRayVision DenseNet-121 features2 ({weights})"
         self.device, self.batch_size = device, batch_size
 
     @torch.no_grad()
     def __call__(self, images: np.ndarray) -> np.ndarray:
-        import torchxrayvision as xrv
-
-        out = []
-        for i in range(0, len(images), self.batch_size):
-            batch = np.stack([cv2.resize(im, (224, 224), interpolation=cv2.INTER_AREA) for im in images[i:i + self.batch_size]])
-            x = torch.from_numpy(xrv.datasets.normalize(batch.astype(np.float32), 255))[:, None].to(self.device)
-            out.append(self.model.features2(x).float().cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, 1024), np.float32)
-
-
-class StudyEncoder(nn.Module):
-    """A small CNN trained on the cohort's training labels; its pooled features stand in for
-    TorchXRayVision's when those weights are absent.
-
-    Input ``(N, 1, S, S)`` float in [0, 1] (S = ``size``, default 128); ``features`` returns
-    ``(N, width * 8)`` after global average pooling; ``forward`` returns ``(N, n_classes)`` logits.
-    """
-
-    def __init__(self, n_classes: int, width: int = 16, size: int = 128):
-        super().__init__()
-        chans = [1, width, width * 2, width * 4, width * 8]
-        layers = []
-        for cin, cout in zip(chans[:-1], chans[1:]):
-            layers += [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
-        self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(chans[-1], n_classes)
-        self.config = {"n_classes": n_classes, "width": width, "size": size}
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return F.adaptive_avg_pool2d(self.body(x), 1).flatten(1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
-
-    def to_input(self, images: np.ndarray) -> torch.Tensor:
-        s = self.config["size"]
-        batch = np.stack([cv2.resize(im, (s, s), interpolation=cv2.INTER_AREA) for im in images])
-        return torch.from_numpy(batch.astype(np.float32) / 255.0)[:, None]
-
-    def save(self, folder: str | Path) -> None:
-        """``folder/encoder.safetensors`` + ``config.json`` (written atomically)."""
-        save_state(folder, self, self.config, "encoder.safetensors")
-
-    @classmethod
-    def load(cls, folder: str | Path) -> "StudyEncoder":
-        config, state = load_state(folder, "study encoder", "encoder.safetensors")
-        model = cls(**config)
-        model.load_state_dict(state)
-        return model.eval()
-
-
-def train_study_encoder(images: np.ndarray, targets: np.ndarray, epochs: int = 10, batch_size: int = 32,
-                        lr: float = 1e-3, seed: int = 0, size: int = 128, width: int = 16,
-                        progress: bool = True) -> tuple[StudyEncoder, list[float]]:
-    """Train ``StudyEncoder`` as a multi-label classifier (BCE) on the training radiographs.
-
-    images: ``(N, H, W)`` uint8; targets: ``(N, C)`` in {0, 1}. Deterministic for a seed on CPU.
-    Returns the model (eval mode) and the mean loss of each epoch.
-    """
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    model = StudyEncoder(targets.shape[1], width=width, size=size)
-    x, y = model.to_input(images), torch.as_tensor(targets, dtype=torch.float32)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    def loss_fn(idx):
-        return F.binary_cross_entropy_with_logits(model(x[idx]), y[idx])
-
-    losses = fit_epochs(model, loss_fn, len(x), epochs, batch_size, opt, gen, "study encoder", progress)
-    return model.eval(), losses
+        return batched(lambda b: self.model.features2(xrv_input(b).to(self.device)).float().cpu().numpy(),
+                       images, self.batch_size, 1024)
 
 
 class StudyFeatures:
-    """``StudyEncoder.features`` as a ``FeatureExtractor``: ``(N, H, W)`` uint8 -> ``(N, D)`` float32."""
+    """``standins.StudyEncoder.features`` as a ``FeatureExtractor``: ``(N, H, W)`` uint8 ->
+    ``(N, D)`` float32 (D = 8 x the encoder's width)."""
 
     name = "study encoder trained on the cohort (TorchXRayVision weights absent)"
 

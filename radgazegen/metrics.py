@@ -5,25 +5,25 @@
   and the control it was given; IoU between the lung mask of the generated image and the
   control mask, averaged over images (mIoU); CLIP score (torchmetrics) of image vs prompt.
 - Classification (Tables 3, 4): AUC, macro-F1, balanced accuracy (scikit-learn).
+- Localisation (notebook 13, not in the paper): ``box_masks`` and the ``pointing_game``.
 
 Images are ``(N, H, W)`` uint8 arrays in 0..255 unless said otherwise. Where a metric needs
 pretrained weights that are absent (Inception for FID, CLIP), a model the study trains on the
-cohort stands in and the metric's ``name`` says so; every table shows that name.
+cohort (``radgazegen.standins``) stands in and the metric's ``name`` says so; every table
+shows that name. Feature models are built once per table: ``FID.set_real`` keeps the real
+images' features, ``clip_score_local`` keeps its CLIP model.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Sequence
 
-import cv2
 import numpy as np
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
-from radgazegen.io import load_state, save_state
-from radgazegen.training import fit_epochs
+from radgazegen.standins import StudyEncoder, StudyImageFeatures
 
 
 def _check(images: np.ndarray, what: str) -> np.ndarray:
@@ -81,16 +81,17 @@ def controllability(generated: np.ndarray, controls: dict[str, np.ndarray],
     of ``lung_mask(image)`` (notebook 02's segmenter) with the control mask.
     """
     from radgazegen import controls as filters
+    from radgazegen.vocabulary import CANNY, GL, RADIOMICS_MAPS, SEGMENTATION, SOBEL
 
     out = {}
     size = generated.shape[1:]
     for name, ctl in controls.items():
-        if name == "segmentation":
+        if name == SEGMENTATION:
             if lung_mask is None:
                 raise ValueError("controllability: segmentation needs a lung_mask function")
             out["segmentation (mIoU)"] = mean_iou(np.stack([lung_mask(g) for g in generated]), ctl)
-        elif name in ("canny", "sobel", "gl"):
-            fn = {"canny": filters.canny, "sobel": filters.sobel, "gl": filters.gaussian_laplace}[name]
+        elif name in RADIOMICS_MAPS:
+            fn = {CANNY: filters.canny, SOBEL: filters.sobel, GL: filters.gaussian_laplace}[name]
             out[f"{name} (SSIM)"] = ssim(np.stack([fn(g, size=(size[1], size[0])) for g in generated]), ctl)
         else:
             raise ValueError(f"controllability: unknown control {name!r}; expected canny, sobel, gl or segmentation")
@@ -99,36 +100,23 @@ def controllability(generated: np.ndarray, controls: dict[str, np.ndarray],
 
 # ---------------------------------------------------------------- FID
 
-class StudyImageFeatures(nn.Module):
-    """A study-trained encoder's pooled features as a torchmetrics FID feature extractor.
-
-    Input ``(N, 3, H, W)`` uint8 (what torchmetrics passes); output ``(N, D)`` float64."""
-
-    def __init__(self, encoder):
-        super().__init__()
-        self.encoder = encoder.eval()
-        self.num_features = int(encoder.features(torch.zeros(1, 1, 32, 32)).shape[1])
-
-    @torch.no_grad()
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = self.encoder.config["size"]
-        x = x[:, :1].float() / 255.0
-        x = F.interpolate(x, size=(s, s), mode="area")
-        return self.encoder.features(x).double()
-
-
 @dataclass
 class FID:
     """Fréchet distance between feature distributions of real and generated images.
 
     ``FID.inception(weights_path)``: torchmetrics' Inception-v3 (2048-d pool features) with the
     FID Inception weights from a local file (torch-fidelity's ``pt_inception-2015-12-05``);
-    ``FID.study(encoder)``: a ``hypotheses.StudyEncoder`` trained on the cohort, named
+    ``FID.study(encoder)``: a ``standins.StudyEncoder`` trained on the cohort, named
     "FID (study features)". Images are fed at their own size (torchmetrics resizes for Inception).
+
+    Use: ``fid.set_real(real)`` once per table (the feature network is built and the real
+    images' features extracted once), then ``fid(generated)`` per set of generated images.
+    ``fid(real, generated)`` is ``set_real(real)`` followed by ``fid(generated)``.
     """
     feature: object
     name: str
     weights: Path | None = None
+    _metric: object = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def inception(cls, weights_path: str | Path) -> "FID":
@@ -139,116 +127,93 @@ class FID:
         return cls(2048, f"FID (Inception-v3, {path.name})", path)
 
     @classmethod
-    def study(cls, encoder) -> "FID":
+    def study(cls, encoder: StudyEncoder) -> "FID":
         return cls(StudyImageFeatures(encoder), "FID (study features)")
 
-    def __call__(self, real: np.ndarray, generated: np.ndarray) -> float:
-        """FID between two sets of ``(N, H, W)`` uint8 images (at least 2 each)."""
+    def set_real(self, real: np.ndarray) -> "FID":
+        """Extract the features of the real ``(N, H, W)`` uint8 images (N >= 2) once; returns self."""
         from torchmetrics.image.fid import FrechetInceptionDistance
 
-        real, generated = _check(real, "fid (real)"), _check(generated, "fid (generated)")
-        if len(real) < 2 or len(generated) < 2:
-            raise ValueError(f"fid: need at least 2 images per set, got {len(real)} real and {len(generated)} generated")
+        real = _check(real, "fid (real)")
+        if len(real) < 2:
+            raise ValueError(f"fid: need at least 2 real images, got {len(real)}")
         kw = {"feature_extractor_weights_path": str(self.weights)} if self.weights else {}
-        metric = FrechetInceptionDistance(feature=self.feature, normalize=False, **kw)
-        for images, real_set in ((real, True), (generated, False)):
-            for i in range(0, len(images), 64):
-                metric.update(torch.from_numpy(images[i:i + 64])[:, None].repeat(1, 3, 1, 1), real=real_set)
-        return float(metric.compute())
+        self._metric = FrechetInceptionDistance(feature=self.feature, normalize=False, reset_real_features=False, **kw)
+        _fid_update(self._metric, real, True)
+        return self
+
+    def __call__(self, real_or_generated: np.ndarray, generated: np.ndarray | None = None) -> float:
+        """``fid(generated)``: FID of ``(N, H, W)`` uint8 images (N >= 2) against the real set of
+        ``set_real``; ``fid(real, generated)``: against ``real`` (which becomes the real set)."""
+        if generated is None:
+            generated = real_or_generated
+        else:
+            self.set_real(real_or_generated)
+        if self._metric is None:
+            raise ValueError("fid: no real images; call set_real(real) first or give fid(real, generated)")
+        generated = _check(generated, "fid (generated)")
+        if len(generated) < 2:
+            raise ValueError(f"fid: need at least 2 generated images, got {len(generated)}")
+        self._metric.reset()  # the generated set's statistics only: the real ones are kept
+        _fid_update(self._metric, generated, False)
+        return float(self._metric.compute())
+
+
+def _fid_update(metric, images: np.ndarray, real: bool) -> None:
+    """Feed ``(N, H, W)`` uint8 images to torchmetrics' FID as ``(64, 3, H, W)`` uint8 chunks."""
+    for i in range(0, len(images), 64):
+        metric.update(torch.from_numpy(images[i:i + 64])[:, None].repeat(1, 3, 1, 1), real=real)
 
 
 # ---------------------------------------------------------------- CLIP score
 
-class StudyCLIP(nn.Module):
-    """An image-report contrastive model trained on the cohort; stands in for CLIP.
+@lru_cache(maxsize=2)
+def _local_clip(model_dir: str):
+    """torchmetrics ``CLIPScore`` of the CLIP model in ``model_dir``, built once per folder.
 
-    Image tower: a small CNN on ``(N, 1, S, S)`` float in [0, 1]; text tower: mean of token
-    embeddings (CLIP's BPE ids from ``models.clip_tokenizer``). Both project to ``dim`` and are
-    L2-normalised; ``score`` is torchmetrics' CLIP-score definition, ``100 * max(cos, 0)``.
-    """
-
-    def __init__(self, vocab_size: int = 49408, dim: int = 64, width: int = 16, size: int = 64):
-        super().__init__()
-        chans = [1, width, width * 2, width * 4]
-        layers = []
-        for cin, cout in zip(chans[:-1], chans[1:]):
-            layers += [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
-        self.image_tower = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(chans[-1], dim))
-        self.text_tower = nn.EmbeddingBag(vocab_size, dim, mode="mean", padding_idx=0)
-        self.logit_scale = nn.Parameter(torch.tensor(np.log(10.0), dtype=torch.float32))
-        self.config = {"vocab_size": vocab_size, "dim": dim, "width": width, "size": size}
-        self.name = "CLIP score (study image-report model; CLIP weights absent)"
-
-    def to_input(self, images: np.ndarray) -> torch.Tensor:
-        s = self.config["size"]
-        return torch.from_numpy(np.stack([cv2.resize(im, (s, s), interpolation=cv2.INTER_AREA)
-                                          for im in images]).astype(np.float32) / 255.0)[:, None]
-
-    def embed(self, x: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return F.normalize(self.image_tower(x), dim=-1), F.normalize(self.text_tower(ids), dim=-1)
-
-    @torch.no_grad()
-    def score(self, images: np.ndarray, token_ids: torch.Tensor) -> np.ndarray:
-        """Per-pair CLIP score ``100 * max(cos(image, text), 0)``, ``(N,)``."""
-        self.eval()
-        i, t = self.embed(self.to_input(_check(images, "clip score")), token_ids)
-        return (100 * (i * t).sum(-1).clamp(min=0)).numpy()
-
-    def save(self, folder: str | Path) -> None:
-        """``folder/model.safetensors`` + ``config.json`` (written atomically)."""
-        save_state(folder, self, self.config)
-
-    @classmethod
-    def load(cls, folder: str | Path) -> "StudyCLIP":
-        config, state = load_state(folder, "study CLIP")
-        model = cls(**config)
-        model.load_state_dict(state)
-        return model.eval()
-
-
-def token_ids(tokenizer, prompts: Sequence[str]) -> torch.Tensor:
-    """``(N, 77)`` CLIP BPE ids with padding as 0 (for ``StudyCLIP``'s bag of tokens)."""
-    ids = tokenizer(list(prompts), padding="max_length", truncation=True, max_length=77, return_tensors="pt").input_ids
-    mask = torch.zeros_like(ids, dtype=torch.bool)
-    for row, seq in zip(mask, ids):  # keep tokens up to the first end-of-text
-        end = int((seq == tokenizer.eos_token_id).nonzero()[0]) if (seq == tokenizer.eos_token_id).any() else len(seq)
-        row[:end + 1] = True
-    return torch.where(mask, ids, torch.zeros_like(ids))
-
-
-def train_study_clip(images: np.ndarray, ids: torch.Tensor, epochs: int = 20, batch_size: int = 32,
-                     lr: float = 2e-3, seed: int = 0, size: int = 64, progress: bool = True) -> tuple[StudyCLIP, list[float]]:
-    """Train ``StudyCLIP`` with CLIP's symmetric contrastive loss on (image, report) pairs.
-
-    images: ``(N, H, W)`` uint8; ids: ``(N, 77)`` from ``token_ids``. Deterministic per seed on
-    CPU. Returns the model (eval mode) and each epoch's mean loss."""
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    model = StudyCLIP(size=size)
-    x = model.to_input(_check(images, "train_study_clip"))
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    def loss_fn(idx):
-        im, tx = model.embed(x[idx], ids[idx])
-        logits = model.logit_scale.exp() * im @ tx.T
-        target = torch.arange(len(idx))
-        return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
-
-    losses = fit_epochs(model, loss_fn, len(x), epochs, batch_size, opt, gen, "study CLIP", progress, min_batch=2)
-    return model.eval(), losses
-
-
-def clip_score_local(images: np.ndarray, prompts: Sequence[str], model_dir: str | Path) -> float:
-    """torchmetrics ``CLIPScore`` with a CLIP model from a local directory (e.g. ViT-B/16 in
-    transformers layout): mean of ``100 * max(cos, 0)``. Nothing is downloaded."""
+    The model and processor are loaded here as torchmetrics loads ``openai/...`` names
+    (``CLIPModel`` / ``CLIPProcessor.from_pretrained``): torchmetrics itself refuses a local
+    folder whose path does not contain "openai"."""
     from torchmetrics.multimodal.clip_score import CLIPScore
+    from transformers import CLIPModel, CLIPProcessor
 
     path = Path(model_dir).expanduser()
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path / 'config.json'}: local CLIP model not found (transformers layout expected)")
-    metric = CLIPScore(model_name_or_path=str(path))
-    x = torch.from_numpy(_check(images, "clip score"))[:, None].repeat(1, 3, 1, 1)
-    return float(metric(x, list(prompts)))
+    return CLIPScore(model_name_or_path=lambda: (CLIPModel.from_pretrained(str(path)), CLIPProcessor.from_pretrained(str(path))))
 
+
+def clip_score_local(images: np.ndarray, prompts: Sequence[str], model_dir: str | Path) -> float:
+    """torchmetrics ``CLIPScore`` with a CLIP model from a local directory (e.g. ViT-B/16 in
+    transformers layout): mean over the ``(N, H, W)`` uint8 images of ``100 * max(cos, 0)``
+    with their prompts. The model is loaded on the first call per directory and kept;
+    nothing is downloaded."""
+    metric = _local_clip(str(model_dir))
+    x = torch.from_numpy(_check(images, "clip score"))[:, None].repeat(1, 3, 1, 1)
+    metric.reset()
+    metric.update(x, list(prompts))
+    return float(metric.compute())
+
+
+# ---------------------------------------------------------------- localisation
+
+def box_masks(boxes: Sequence[Sequence[tuple[float, float, float, float]]], sizes: Sequence[tuple[int, int]],
+              size: int) -> np.ndarray:
+    """``(N, size, size)`` float32 masks: 1 inside each image's boxes ``(x1, y1, x2, y2)`` given in
+    pixels of an image of ``sizes[i] = (width, height)``, else 0."""
+    out = np.zeros((len(boxes), size, size), np.float32)
+    for m, bs, (w, h) in zip(out, boxes, sizes):
+        for x1, y1, x2, y2 in bs:
+            m[int(y1 * size / h):int(np.ceil(y2 * size / h)), int(x1 * size / w):int(np.ceil(x2 * size / w))] = 1
+    return out
+
+
+def pointing_game(heatmaps: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Per image: 1 if the ``(N, S, S)`` heatmap's maximum lies inside the ``(N, S, S)`` mask,
+    else 0; ``(N,)`` float32. The chance level of a random point is the mask's area fraction
+    (``masks.mean((1, 2))``)."""
+    flat = heatmaps.reshape(len(heatmaps), -1).argmax(1)
+    return masks.reshape(len(masks), -1)[np.arange(len(masks)), flat].astype(np.float32)
 
 # ---------------------------------------------------------------- classification
 

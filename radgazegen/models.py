@@ -156,27 +156,17 @@ def sd_parts(source: str, tokenizer_dir: str | Path = "runs/tokenizer", resoluti
 
 
 def save_sd_parts(parts: SDParts, folder: str | Path) -> Path:
-    """Save all parts in diffusers layout (safetensors) with a ``model_index.json``, loadable by
+    """Save all parts as a stock ``StableDiffusionPipeline`` saves itself (``save_pretrained``:
+    diffusers layout, safetensors, ``model_index.json``, the tokenizer's files), loadable by
     ``StableDiffusionPipeline.from_pretrained(folder)`` and by ``sd_parts(folder)``."""
+    from diffusers import StableDiffusionPipeline
+
     folder = Path(folder)
-    parts.tokenizer.save_pretrained(str(folder / "tokenizer"))
-    parts.text_encoder.save_pretrained(str(folder / "text_encoder"), safe_serialization=True)
-    parts.vae.save_pretrained(str(folder / "vae"), safe_serialization=True)
-    parts.unet.save_pretrained(str(folder / "unet"), safe_serialization=True)
-    parts.scheduler.save_pretrained(str(folder / "scheduler"))
-    write_json(folder / "model_index.json", {
-        "_class_name": "StableDiffusionPipeline", "_diffusers_version": _diffusers_version(),
-        "tokenizer": ["transformers", "CLIPTokenizer"], "text_encoder": ["transformers", "CLIPTextModel"],
-        "vae": ["diffusers", "AutoencoderKL"], "unet": ["diffusers", "UNet2DConditionModel"],
-        "scheduler": ["diffusers", "DDPMScheduler"], "safety_checker": [None, None],
-        "feature_extractor": [None, None], "requires_safety_checker": False})
+    pipe = StableDiffusionPipeline(vae=parts.vae, text_encoder=parts.text_encoder, tokenizer=parts.tokenizer,
+                                   unet=parts.unet, scheduler=parts.scheduler, safety_checker=None,
+                                   feature_extractor=None, requires_safety_checker=False)
+    pipe.save_pretrained(str(folder), safe_serialization=True)
     return folder
-
-
-def _diffusers_version() -> str:
-    import diffusers
-
-    return diffusers.__version__
 
 
 def encode_prompt(parts: SDParts, prompts: list[str], device="cpu", where: str = "prompt"):

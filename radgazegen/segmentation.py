@@ -17,6 +17,7 @@ Every method returns a ``(H, W)`` uint8 mask: 0 background, 1 the patient's righ
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import cv2
@@ -184,15 +185,23 @@ def unet_lung_mask(model: LungUNet, image: np.ndarray, size: int = 512) -> np.nd
     return split_lungs(lungs)
 
 
-def pspnet_lung_mask(image: np.ndarray, cache_dir: str | Path) -> np.ndarray:
-    """Lung mask with TorchXRayVision's PSPNet; its weights must be in ``cache_dir`` (no download)."""
+@lru_cache(maxsize=2)
+def _pspnet(cache_dir: str):
+    """TorchXRayVision's PSPNet from ``cache_dir``, built once per folder."""
     path = Path(cache_dir).expanduser() / PSPNET_WEIGHTS_NAME
     if not path.is_file():
         raise FileNotFoundError(f"{path}: TorchXRayVision PSPNet weights not found (expected {PSPNET_WEIGHTS_NAME} "
                                 "in cache_dir; they are not downloaded)")
     import torchxrayvision as xrv
 
-    model = xrv.baseline_models.chestx_det.PSPNet(cache_dir=str(cache_dir))
+    return xrv.baseline_models.chestx_det.PSPNet(cache_dir=str(cache_dir)).eval()
+
+
+def pspnet_lung_mask(image: np.ndarray, cache_dir: str | Path) -> np.ndarray:
+    """Lung mask with TorchXRayVision's PSPNet; its weights must be in ``cache_dir`` (no download)."""
+    import torchxrayvision as xrv
+
+    model = _pspnet(str(cache_dir))
     h, w = image.shape
     x = torch.from_numpy(xrv.datasets.normalize(image.astype(np.float32), 255))[None, None]
     with torch.no_grad():
@@ -202,3 +211,20 @@ def pspnet_lung_mask(image: np.ndarray, cache_dir: str | Path) -> np.ndarray:
     mask[(out[PSPNET_RIGHT_LUNG] > 0).numpy()] = 1   # patient's right lung, image left
     mask[(out[PSPNET_LEFT_LUNG] > 0).numpy()] = 2
     return mask
+
+
+def lung_segmenter(lung_unet_weights: str | Path = "", pspnet_cache_dir: str | Path = ""):
+    """The segmenter that makes Rad-CN's segmentation control: ``(name, fn)``, fn ``(H, W)`` uint8
+    radiograph -> ``(H, W)`` uint8 mask in {0, 1, 2}.
+
+    The paper's is the lung U-Net of ref. [70] (``lung_unet_weights``); TorchXRayVision's
+    PSPNet (``pspnet_cache_dir``) is the next choice; without weights, the weight-free
+    ``classical_lung_mask``, named as the stand-in it is.
+    """
+    if lung_unet_weights:
+        model = load_lung_unet(lung_unet_weights)
+        return "lung U-Net of ref. [70]", lambda im: unet_lung_mask(model, im)
+    if pspnet_cache_dir:
+        _pspnet(str(pspnet_cache_dir))  # fail now, naming the missing file, not at the first image
+        return "TorchXRayVision PSPNet", lambda im: pspnet_lung_mask(im, pspnet_cache_dir)
+    return "weight-free stand-in (Otsu + morphology; no segmentation weights given)", classical_lung_mask

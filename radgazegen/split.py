@@ -8,7 +8,9 @@ evaluation.
 
 Rules, per image (``dicom_id``):
 
-1. test  = REFLACX images with readings by more than one radiologist;
+1. test  = REFLACX images with readings by more than one radiologist (REFLACX phases 1-2,
+   the images read by five radiologists: an image of those phases stays in test even when
+   discarded eye tracking leaves it a single usable reading);
 2. train = REFLACX single-reader images not in test, each with its REFLACX reading;
 3. train += EGD-CXR images that are neither in test nor already in train (the overlap
    with REFLACX is removed from EGD-CXR, as the paper says).
@@ -30,11 +32,14 @@ def paper_split(reflacx: Sequence, egd: Sequence) -> pd.DataFrame:
     ("reflacx" | "egd-cxr"), reading_ids ("|"-joined), n_readers; sorted by split, dicom_id.
     """
     readings: dict[str, list[str]] = {}
+    multi_phase: set[str] = set()
     for r in reflacx:
         readings.setdefault(r.dicom_id, []).append(r.reading_id)
+        if (getattr(r, "extra", None) or {}).get("phase") in (1, 2):
+            multi_phase.add(r.dicom_id)
     rows = []
     for dicom_id, ids in readings.items():
-        split = "test" if len(ids) > 1 else "train"
+        split = "test" if len(ids) > 1 or dicom_id in multi_phase else "train"
         rows.append((dicom_id, split, "reflacx", "|".join(sorted(ids)), len(ids)))
     taken = set(readings)
     egd_readings: dict[str, list[str]] = {}

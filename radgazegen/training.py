@@ -1,11 +1,17 @@
 """One training loop for SD-CXR, Rad-CN and HVA-CN (§3.1-3.2.2), on accelerate.
 
-- **SD-CXR**: the U-Net of Stable Diffusion fine-tuned on radiographs and their reports
+- **SD-CXR**: the U-Net of Stable Diffusion fine-tuned on radiographs x and their reports c
   (epsilon prediction, MSE on the noise).
-- **Rad-CN** / any single-control ControlNet: a ControlNet initialised from SD-CXR's U-Net,
-  trained with the U-Net, VAE and text encoder frozen.
-- **HVA-CN**: a ControlNet on the gaze control, trained while frozen ControlNets (the trained
-  Rad-CN) stay active: their residuals are added to HVA-CN's before the U-Net (§3.2.2).
+- **Rad-CN** / any single-control ControlNet: a ControlNet F^R_θ initialised from SD-CXR's
+  U-Net, trained with the U-Net, VAE and text encoder frozen (L_R-CN, Eq. 4).
+- **HVA-CN**: a ControlNet F^V_θ on the gaze control V, trained while frozen ControlNets (the
+  trained Rad-CN) stay active: their residuals are added to HVA-CN's before the U-Net, the ⊕
+  of Eq. 6 (L_HVA-CN, Eq. 5; §3.2.2).
+- **T2I-Adapter** (a baseline): an adapter whose features enter the frozen U-Net's down blocks.
+
+Symbols (§3.1-3.2): z_0 the VAE latents of x, ε ~ N(0, I) the noise, t the timestep, z_t the
+noised latents, c the text states, R the control(s), ε_θ(z_t, t, c, R) the predicted noise.
+The mode (U-Net / ControlNet / adapter) is chosen once per run (``_NoiseObjective``).
 
 ``train(...)`` handles mixed precision, gradient accumulation, gradient checkpointing,
 max-grad-norm clipping, checkpoints every ``checkpoint_every`` optimiser steps and resuming
@@ -14,7 +20,8 @@ GPU, or several through ``accelerate launch``.
 
 Determinism: the batch and the noise of optimiser step ``s`` come from generators seeded by
 ``(seed, s)``, so a run resumed from a checkpoint ends with the same weights as an
-uninterrupted one. Checkpoints hold only safetensors and JSON: nothing is unpickled.
+uninterrupted one. Checkpoints (``training_checkpoints``) hold only safetensors and JSON:
+nothing is unpickled.
 """
 from __future__ import annotations
 
@@ -30,6 +37,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from radgazegen.io import write_bytes, write_json, write_text
+from radgazegen.training_checkpoints import checkpoints, fingerprint, resume_run, save_checkpoint
 
 
 @dataclass
@@ -41,6 +49,9 @@ class TrainConfig:
     checkpoint_every: optimiser steps between checkpoints (0 = only at the end);
     keep_checkpoints: how many to keep; log_every: steps between metric records;
     validate_every: optimiser steps between validation images (0 = none).
+    proportion_empty_prompts: share of training prompts replaced by the empty prompt
+        (diffusers' ``proportion_empty_prompts``), so that the unconditional branch that
+        classifier-free guidance samples with is trained too; 0 = never.
     """
     max_steps: int = 100
     batch_size: int = 4
@@ -55,82 +66,16 @@ class TrainConfig:
     log_every: int = 1
     validate_every: int = 0
     seed: int = 0
+    proportion_empty_prompts: float = 0.0
 
     def __post_init__(self):
         if self.mixed_precision not in ("no", "fp16", "bf16"):
             raise ValueError(f"mixed_precision: expected 'no', 'fp16' or 'bf16', got {self.mixed_precision!r}")
+        if not 0 <= self.proportion_empty_prompts <= 1:
+            raise ValueError(f"proportion_empty_prompts: expected a fraction in [0, 1], got {self.proportion_empty_prompts!r}")
         for name in ("max_steps", "batch_size", "grad_accum"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)!r}")
-
-
-# ----------------------------------------------------------------------------- checkpoints
-def _optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
-    sd = opt.state_dict()
-    tensors, meta = {}, {"param_groups": sd["param_groups"], "state": {}}
-    for pid, st in sd["state"].items():
-        meta["state"][str(pid)] = {}
-        for k, v in st.items():
-            if torch.is_tensor(v):
-                tensors[f"{pid}.{k}"] = v.detach().cpu().contiguous()
-                meta["state"][str(pid)][k] = "tensor"
-            else:
-                meta["state"][str(pid)][k] = v
-    return tensors, meta
-
-
-def _load_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict) -> None:
-    state = {}
-    for pid, st in meta["state"].items():
-        state[int(pid)] = {k: (tensors[f"{pid}.{k}"] if v == "tensor" else v) for k, v in st.items()}
-    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-
-
-def save_checkpoint(folder: Path, model, optimizer, step: int, metrics: list[dict], key: str = "") -> Path:
-    """``folder/checkpoint-<step>/``: the trained model (``save_pretrained``, safetensors), the
-    optimiser state (safetensors + JSON) and ``state.json``. Written to a temp folder, then renamed."""
-    from safetensors.torch import save_file
-
-    final = folder / f"checkpoint-{step:07d}"
-    tmp = folder / f".tmp-checkpoint-{step:07d}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(str(tmp / "model"), safe_serialization=True)
-    tensors, meta = _optimizer_tensors(optimizer)
-    save_file(tensors, str(tmp / "optimizer.safetensors"))
-    write_json(tmp / "optimizer.json", meta)
-    write_json(tmp / "state.json", {"step": step, "metrics": metrics, "fingerprint": key})
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)
-    return final
-
-
-def fingerprint(config: TrainConfig, dataset, n_items: int, modules: Sequence[torch.nn.Module],
-                names: Sequence[str]) -> str:
-    """Hash of what a training run starts from: config, items, controls and initial weights.
-
-    ``max_steps`` and the checkpoint / log cadence are left out (a run may be extended).
-    A checkpoint is resumed only if its run had the same fingerprint; otherwise (new data,
-    retrained SD-CXR, other settings) the folder's old checkpoints are discarded.
-    """
-    import hashlib
-
-    settings = {k: v for k, v in asdict(config).items()
-                if k not in ("max_steps", "checkpoint_every", "keep_checkpoints", "log_every", "validate_every")}
-    h = hashlib.sha256(json.dumps({"config": settings, "n_items": n_items, "controls": list(names)},
-                                  sort_keys=True).encode())
-    for it in getattr(dataset, "items", []):
-        h.update(f"{getattr(it, 'dicom_id', it)}|{getattr(it, 'prompt', '')}|{sorted(getattr(it, 'controls', {}).items())}".encode())
-    h.update(str(getattr(dataset, "resolution", "")).encode())
-    for m in modules:
-        for k, v in m.state_dict().items():
-            h.update(k.encode())
-            h.update(v.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
-def checkpoints(folder: Path) -> list[Path]:
-    """Complete checkpoints in ``folder``, oldest first."""
-    return sorted(p for p in Path(folder).glob("checkpoint-*") if (p / "state.json").is_file())
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -141,30 +86,6 @@ class Batch:
     pixel_values: torch.Tensor
     prompts: list[str]
     conditioning: dict[str, torch.Tensor]
-
-
-def fit_epochs(model: torch.nn.Module, loss_fn: Callable[[torch.Tensor], torch.Tensor], n: int, epochs: int,
-               batch_size: int, optimizer, generator: torch.Generator, desc: str, progress: bool = True,
-               min_batch: int = 1) -> list[float]:
-    """The small models' loop (study encoder, study CLIP, classifiers, localiser): each epoch
-    shuffles the ``n`` items with ``generator``, steps ``optimizer`` on ``loss_fn(indices)`` per
-    mini-batch (batches smaller than ``min_batch`` are skipped: BatchNorm and contrastive losses
-    need two) and records the epoch's mean loss. Returns the losses, one per epoch."""
-    losses = []
-    for _ in tqdm(range(epochs), desc=desc, disable=not progress):
-        model.train()
-        order, total = torch.randperm(n, generator=generator), 0.0
-        for i in range(0, n, batch_size):
-            idx = order[i:i + batch_size]
-            if len(idx) < min_batch:
-                continue
-            loss = loss_fn(idx)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * len(idx)
-        losses.append(total / n)
-    return losses
 
 
 def accelerator(mixed_precision: str = "no", grad_accum: int = 1):
@@ -182,6 +103,164 @@ def accelerator(mixed_precision: str = "no", grad_accum: int = 1):
     if AcceleratorState._shared_state and PartialState().num_processes == 1:
         AcceleratorState._reset_state()
     return Accelerator(mixed_precision=mixed_precision, gradient_accumulation_steps=grad_accum)
+
+
+def _add_residuals(down, mid, d, m):
+    """The ControlNets' ⊕ (Eq. 6): down-block residuals summed per block, mid-block residuals
+    summed (``down``/``mid`` None: nothing yet)."""
+    return (d if down is None else [a + b for a, b in zip(down, d)]), (m if mid is None else mid + m)
+
+
+class _NoiseObjective:
+    """The loss of one micro-batch, ``|| ε - ε_θ(z_t, t, c, R) ||²`` (MSE): SD-CXR's without a
+    control (the U-Net trained), Rad-CN's L_R-CN (Eq. 4) with R = the radiomics maps, HVA-CN's
+    L_HVA-CN (Eq. 5) with R = the gaze control V, and the T2I-Adapter's.
+
+    ``mode`` ("unet" | "controlnet" | "adapter") picks ε_θ once; the frozen parts (VAE, text
+    encoder, U-Net when not trained, ``frozen_controlnets``) are moved to the accelerator's
+    device in the weight dtype of its mixed precision.
+    """
+
+    def __init__(self, parts, acc, mode: str, names: Sequence[str], frozen_controlnets: Sequence[tuple[object, str, float]],
+                 proportion_empty_prompts: float = 0.0):
+        self.parts, self.acc, self.names, self.frozen_controlnets = parts, acc, list(names), list(frozen_controlnets)
+        self.p_empty = proportion_empty_prompts
+        self.device = acc.device
+        self.wdtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(acc.mixed_precision, torch.float32)
+        frozen = [parts.vae, parts.text_encoder] + ([parts.unet] if mode != "unet" else [])
+        for m in frozen + [c for c, _, _ in self.frozen_controlnets]:
+            m.to(self.device) if self.wdtype == torch.float32 else m.to(self.device, dtype=self.wdtype)
+        self.latent_scale = getattr(parts.vae.config, "scaling_factor", 0.18215)
+        self.eps_theta = {"unet": self._eps_unet, "controlnet": self._eps_controlnet, "adapter": self._eps_adapter}[mode]
+
+    def __call__(self, trained, batch: Batch, gen: torch.Generator) -> torch.Tensor:
+        """The loss (scalar float32) of ``batch``; ``gen`` draws z_0, ε, t and (with prompt
+        dropout) which prompts are emptied, in that order."""
+        z_t, t, c, eps = self._noised(batch, gen)
+        frozen = self._frozen_residuals(batch, z_t, t, c)
+        with self.acc.autocast():
+            pred = self.eps_theta(trained, batch, z_t, t, c, frozen)
+        return F.mse_loss(pred.float(), eps.float())  # || ε - ε_θ(z_t, t, c, R) ||², Eq. 4 / Eq. 5
+
+    def _noised(self, batch: Batch, gen: torch.Generator):
+        """z_t = sqrt(ᾱ_t) z_0 + sqrt(1 - ᾱ_t) ε (the scheduler's forward process, Eq. 1) with z_0 the
+        VAE latents of x, t uniform over the training timesteps; c: the prompts' text states."""
+        parts, device, wdtype = self.parts, self.device, self.wdtype
+        px = batch.pixel_values.to(device, dtype=wdtype)
+        with torch.no_grad():
+            z_0 = parts.vae.encode(px).latent_dist.sample(generator=gen) * self.latent_scale
+        eps = torch.randn(z_0.shape, generator=gen, dtype=z_0.dtype).to(device)
+        t = torch.randint(0, parts.scheduler.config.num_train_timesteps, (z_0.shape[0],), generator=gen).to(device)
+        prompts = list(batch.prompts)
+        if self.p_empty > 0:  # c = the empty prompt's states for a share of the batch (trains the unconditional branch)
+            empty = (torch.rand(len(prompts), generator=gen) < self.p_empty).tolist()
+            prompts = ["" if e else p for p, e in zip(prompts, empty)]
+        with torch.no_grad():
+            from radgazegen.models import encode_prompt
+
+            c = encode_prompt(parts, prompts, device=device, where="training prompt").to(wdtype)
+        return parts.scheduler.add_noise(z_0, eps, t), t, c, eps
+
+    def _frozen_residuals(self, batch: Batch, z_t, t, c):
+        """F^R_θ̂: the frozen ControlNets' (down, mid) residuals on their own controls, each scaled
+        by its conditioning scale and summed (``(None, None)`` without frozen ControlNets)."""
+        down = mid = None
+        for cn, name, scale in self.frozen_controlnets:  # frozen controls stay active (Rad-CN under HVA-CN)
+            with torch.no_grad():
+                d, m = cn(z_t, t, encoder_hidden_states=c, controlnet_cond=batch.conditioning[name].to(self.device, self.wdtype),
+                          conditioning_scale=scale, return_dict=False)
+            down, mid = _add_residuals(down, mid, d, m)
+        return down, mid
+
+    def _control(self, batch: Batch) -> torch.Tensor:
+        """R: the trained model's control(s), stacked as channels ``(B, sum C, S, S)``."""
+        return torch.cat([batch.conditioning[n] for n in self.names], dim=1).to(self.device)
+
+    def _eps_unet(self, trained, batch: Batch, z_t, t, c, frozen):
+        """SD-CXR: ε_θ(z_t, t, c) of the trained U-Net (frozen ControlNets, if any, are not used)."""
+        return trained(z_t, t, encoder_hidden_states=c).sample
+
+    def _eps_controlnet(self, trained, batch: Batch, z_t, t, c, frozen):
+        """Rad-CN / HVA-CN: the frozen U-Net with the residuals of F_θ (the trained ControlNet on R)
+        ⊕ ``frozen`` (F^R_θ̂ of the trained Rad-CN while HVA-CN trains)."""
+        d, m = trained(z_t, t, encoder_hidden_states=c, controlnet_cond=self._control(batch), return_dict=False)
+        # Eq. 6's ⊕ at training time: F^R_θ̂ (frozen Rad-CN) ⊕ F^V_θ (HVA-CN being trained), residuals summed per block
+        down, mid = _add_residuals(*frozen, d, m)
+        return self.parts.unet(z_t.to(self.wdtype), t, encoder_hidden_states=c,
+                               down_block_additional_residuals=[x.to(self.wdtype) for x in down],
+                               mid_block_additional_residual=mid.to(self.wdtype)).sample
+
+    def _eps_adapter(self, trained, batch: Batch, z_t, t, c, frozen):
+        """T2I-Adapter: the frozen U-Net with the adapter's features of R added in its down blocks
+        (frozen ControlNets, if any, are not used)."""
+        feats = trained(self._control(batch))
+        return self.parts.unet(z_t.to(self.wdtype), t, encoder_hidden_states=c,
+                               down_intrablock_additional_residuals=[f.to(self.wdtype) for f in feats]).sample
+
+
+def _trained_model(parts, controlnet, adapter) -> tuple[str, torch.nn.Module]:
+    """(mode, the model whose weights train): the ControlNet, the adapter, or SD-CXR's U-Net."""
+    if controlnet is not None and adapter is not None:
+        raise ValueError("train: give a controlnet or an adapter, not both")
+    if controlnet is not None:
+        return "controlnet", controlnet
+    return ("adapter", adapter) if adapter is not None else ("unet", parts.unet)
+
+
+def _clear_validation(output_dir: Path, start: int) -> Path:
+    """Validation images belong to the run being resumed: those after ``start`` (all, from step 0) go."""
+    vdir = output_dir / "validation"
+    for old in sorted(vdir.glob("step-*.png")) if vdir.exists() else []:
+        if start == 0 or int(old.stem.split("-")[1]) > start:
+            old.unlink()
+    return vdir
+
+
+def _optimiser_step(acc, trained, optimizer, objective: _NoiseObjective, dataset, n_items: int, config: TrainConfig,
+                    step: int) -> list[float]:
+    """One optimiser step over ``config.grad_accum`` micro-batches; the batch and noise of each
+    come from generators seeded by ``(seed, step, micro)``. Returns the micro-batches' losses."""
+    losses = []
+    for micro in range(config.grad_accum):
+        rng = np.random.default_rng([config.seed, step, micro])
+        idx = rng.choice(n_items, size=config.batch_size, replace=n_items < config.batch_size)
+        gen = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
+        with acc.accumulate(trained):
+            loss = objective(trained, dataset(idx), gen)
+            acc.backward(loss)
+            if acc.sync_gradients and config.max_grad_norm > 0:
+                acc.clip_grad_norm_(trained.parameters(), config.max_grad_norm)
+            optimizer.step()
+            optimizer.zero_grad()
+        losses.append(float(loss.detach()))
+    return losses
+
+
+def _validation_images(acc, trained, validate: Callable, step: int, output_dir: Path) -> None:
+    """``validate(model, step)``'s ``(N, H, W)`` uint8 images side by side in ``validation/step-<step>.png``."""
+    import cv2
+
+    model = acc.unwrap_model(trained)
+    model.eval()
+    with torch.no_grad(), acc.autocast():
+        images = validate(model, step)
+    model.train()
+    ok, buf = cv2.imencode(".png", np.concatenate(list(images), axis=1))
+    write_bytes(output_dir / "validation" / f"step-{step:07d}.png", buf.tobytes())
+
+
+def _save_final(acc, trained, output_dir: Path, metrics: list[dict], config: TrainConfig) -> Path:
+    """``output_dir/final`` (``save_pretrained``), ``metrics.jsonl`` and ``train_config.json``."""
+    final = output_dir / "final"
+    if acc.is_main_process:
+        tmp = output_dir / ".tmp-final"
+        shutil.rmtree(tmp, ignore_errors=True)
+        acc.unwrap_model(trained).save_pretrained(str(tmp), safe_serialization=True)
+        write_text(output_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in metrics))
+        write_json(output_dir / "train_config.json", asdict(config))
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)
+    return final
 
 
 def train(parts, dataset: Callable[[np.ndarray], Batch], n_items: int, config: TrainConfig, output_dir: str | Path,
@@ -205,10 +284,9 @@ def train(parts, dataset: Callable[[np.ndarray], Batch], n_items: int, config: T
     """
     output_dir = Path(output_dir)
     acc = accelerator(config.mixed_precision, config.grad_accum)
-    if controlnet is not None and adapter is not None:
-        raise ValueError("train: give a controlnet or an adapter, not both")
-    trained = controlnet if controlnet is not None else adapter if adapter is not None else parts.unet
-    for m in (parts.vae, parts.text_encoder, parts.unet, *[c for c, _, _ in frozen_controlnets]):
+    mode, trained = _trained_model(parts, controlnet, adapter)
+    frozen_nets = [c for c, _, _ in frozen_controlnets]
+    for m in (parts.vae, parts.text_encoder, parts.unet, *frozen_nets):
         m.requires_grad_(False)
     trained.requires_grad_(True)
     trained.train()
@@ -218,125 +296,30 @@ def train(parts, dataset: Callable[[np.ndarray], Batch], n_items: int, config: T
     optimizer = torch.optim.AdamW(trained.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
     names = [control_name] if isinstance(control_name, str) else list(control_name or [])
-    key = fingerprint(config, dataset, n_items, [trained, parts.unet, parts.vae, *[c for c, _, _ in frozen_controlnets]], names)
-    start, metrics, resumed_from = 0, [], None
-    done = checkpoints(output_dir)
-    if done and json.loads((done[-1] / "state.json").read_text()).get("fingerprint") != key:
-        if progress:
-            print(f"{output_dir}: checkpoints from another setup (data, weights or settings changed): starting afresh")
-        for old in done:
-            shutil.rmtree(old, ignore_errors=True)
-        done = []
-    if resume and done:
-        from safetensors.torch import load_file
-
-        last = done[-1]
-        state = json.loads((last / "state.json").read_text())
-        fresh = type(trained).from_pretrained(str(last / "model"))
-        trained.load_state_dict(fresh.state_dict())
-        _load_optimizer(optimizer, load_file(str(last / "optimizer.safetensors")),
-                        json.loads((last / "optimizer.json").read_text()))
-        start, metrics, resumed_from = state["step"], state["metrics"], str(last)
-    # validation images belong to the run being resumed; a run from step 0 starts a new series
-    vdir = output_dir / "validation"
-    for old in sorted(vdir.glob("step-*.png")) if vdir.exists() else []:
-        if start == 0 or int(old.stem.split("-")[1]) > start:
-            old.unlink()
+    key = fingerprint(config, dataset, n_items, [trained, parts.unet, parts.vae, *frozen_nets], names)
+    start, metrics, resumed_from = resume_run(output_dir, key, trained, optimizer, resume, progress)
+    vdir = _clear_validation(output_dir, start)
     trained, optimizer = acc.prepare(trained, optimizer)
-    device, wdtype = acc.device, torch.float32
-    if acc.mixed_precision == "fp16":
-        wdtype = torch.float16
-    elif acc.mixed_precision == "bf16":
-        wdtype = torch.bfloat16
-    frozen = [parts.vae, parts.text_encoder] + ([parts.unet] if trained is not parts.unet else [])
-    frozen += [c for c, _, _ in frozen_controlnets]
-    for m in frozen:
-        m.to(device) if wdtype == torch.float32 else m.to(device, dtype=wdtype)
-    sched = parts.scheduler
-    latent_scale = getattr(parts.vae.config, "scaling_factor", 0.18215)
-
-    def step_loss(batch: Batch, gen: torch.Generator) -> torch.Tensor:
-        px = batch.pixel_values.to(device, dtype=wdtype)
-        with torch.no_grad():
-            latents = parts.vae.encode(px).latent_dist.sample(generator=gen) * latent_scale
-            from radgazegen.models import encode_prompt
-
-            hidden = encode_prompt(parts, batch.prompts, device=device, where="training prompt").to(wdtype)
-        noise = torch.randn(latents.shape, generator=gen, dtype=latents.dtype).to(device)
-        t = torch.randint(0, sched.config.num_train_timesteps, (latents.shape[0],), generator=gen).to(device)
-        noisy = sched.add_noise(latents, noise, t)
-        down = mid = None
-        for cn, name, scale in frozen_controlnets:  # frozen controls stay active (Rad-CN under HVA-CN)
-            with torch.no_grad():
-                d, m = cn(noisy, t, encoder_hidden_states=hidden, controlnet_cond=batch.conditioning[name].to(device, wdtype),
-                          conditioning_scale=scale, return_dict=False)
-            down = d if down is None else [a + b for a, b in zip(down, d)]
-            mid = m if mid is None else mid + m
-        with acc.autocast():
-            if adapter is not None:
-                cond = torch.cat([batch.conditioning[n] for n in names], dim=1).to(device)
-                feats = trained(cond)
-                pred = parts.unet(noisy.to(wdtype), t, encoder_hidden_states=hidden,
-                                  down_intrablock_additional_residuals=[f.to(wdtype) for f in feats]).sample
-            elif controlnet is None:
-                pred = trained(noisy, t, encoder_hidden_states=hidden).sample
-            else:
-                cond = torch.cat([batch.conditioning[n] for n in names], dim=1).to(device)
-                d, m = trained(noisy, t, encoder_hidden_states=hidden, controlnet_cond=cond, return_dict=False)
-                down = d if down is None else [a + b for a, b in zip(down, d)]
-                mid = m if mid is None else mid + m
-                pred = parts.unet(noisy.to(wdtype), t, encoder_hidden_states=hidden,
-                                  down_block_additional_residuals=[x.to(wdtype) for x in down],
-                                  mid_block_additional_residual=mid.to(wdtype)).sample
-        return F.mse_loss(pred.float(), noise.float())
+    objective = _NoiseObjective(parts, acc, mode, names, frozen_controlnets, config.proportion_empty_prompts)
 
     bar = tqdm(total=config.max_steps, initial=start, desc="training", disable=not progress or not acc.is_main_process)
     for step in range(start, config.max_steps):
-        losses = []
-        for micro in range(config.grad_accum):
-            rng = np.random.default_rng([config.seed, step, micro])
-            idx = rng.choice(n_items, size=config.batch_size, replace=n_items < config.batch_size)
-            gen = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
-            with acc.accumulate(trained):
-                loss = step_loss(dataset(idx), gen)
-                acc.backward(loss)
-                if acc.sync_gradients and config.max_grad_norm > 0:
-                    acc.clip_grad_norm_(trained.parameters(), config.max_grad_norm)
-                optimizer.step()
-                optimizer.zero_grad()
-            losses.append(float(loss.detach()))
-        if (step + 1) % config.log_every == 0 or step + 1 == config.max_steps:
+        losses = _optimiser_step(acc, trained, optimizer, objective, dataset, n_items, config, step)
+        last = step + 1 == config.max_steps
+        if (step + 1) % config.log_every == 0 or last:
             metrics.append({"step": step + 1, "loss": float(np.mean(losses))})
         bar.update(1)
         bar.set_postfix(loss=f"{np.mean(losses):.4f}")
-        if validate is not None and config.validate_every and acc.is_main_process and (
-                (step + 1) % config.validate_every == 0 or step + 1 == config.max_steps):
-            model = acc.unwrap_model(trained)
-            model.eval()
-            with torch.no_grad(), acc.autocast():
-                images = validate(model, step + 1)
-            model.train()
-            import cv2
-
-            ok, buf = cv2.imencode(".png", np.concatenate(list(images), axis=1))
-            path = output_dir / "validation" / f"step-{step + 1:07d}.png"
-            write_bytes(path, buf.tobytes())
-        if acc.is_main_process and ((config.checkpoint_every and (step + 1) % config.checkpoint_every == 0)
-                                    or step + 1 == config.max_steps):
+        if (validate is not None and config.validate_every and acc.is_main_process
+                and ((step + 1) % config.validate_every == 0 or last)):
+            _validation_images(acc, trained, validate, step + 1, output_dir)
+        if acc.is_main_process and ((config.checkpoint_every and (step + 1) % config.checkpoint_every == 0) or last):
             save_checkpoint(output_dir, acc.unwrap_model(trained), optimizer, step + 1, metrics, key)
             for old in checkpoints(output_dir)[:-config.keep_checkpoints]:
                 shutil.rmtree(old, ignore_errors=True)
     bar.close()
     acc.wait_for_everyone()
-    final = output_dir / "final"
-    if acc.is_main_process:
-        tmp = output_dir / ".tmp-final"
-        shutil.rmtree(tmp, ignore_errors=True)
-        acc.unwrap_model(trained).save_pretrained(str(tmp), safe_serialization=True)
-        write_text(output_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in metrics))
-        write_json(output_dir / "train_config.json", asdict(config))
-        shutil.rmtree(final, ignore_errors=True)
-        tmp.rename(final)
+    final = _save_final(acc, trained, output_dir, metrics, config)
     return {"steps": config.max_steps, "resumed_from": resumed_from, "final": final, "metrics": metrics,
             "validation": sorted(vdir.glob("step-*.png"))}
 

@@ -10,13 +10,17 @@ a ``training.Batch``:
   as the stock ControlNet pipelines feed a control image), plus ``"unified"``: the radiomics
   maps and the lung mask stacked as channels ``(B, 4, R, R)`` (the paper's unified control).
 
-The lung mask {0, 1, 2} (background, right, left lung) is shown as {0, 127, 254} / 255.
+``conditioning(maps, resolution)`` builds that dict from control maps in memory (``(H, W)``
+uint8 each); ``ControlDataset`` builds it from the cached control files, and any chapter that
+makes its own maps (Table 3's CheXpert images) calls it. Control names are
+``radgazegen.vocabulary``'s. The lung mask {0, 1, 2} (background, right, left lung) is shown
+as {0, 127, 254} / 255.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -24,11 +28,7 @@ import torch
 
 from radgazegen.data import DataError
 from radgazegen.training import Batch
-
-#: Controls of Rad-CN, in the order of the unified control's channels.
-RADIOMICS_CONTROLS = ("canny", "sobel", "gl", "segmentation")
-#: The gaze control of HVA-CN.
-GAZE_CONTROL = "hva"
+from radgazegen.vocabulary import GAZE_CONTROL, RADIOMICS_CONTROLS, SEGMENTATION, UNIFIED
 
 
 @dataclass
@@ -54,20 +54,43 @@ def control_array(name: str, control: np.ndarray, resolution: int) -> np.ndarray
     """A control map ``(H, W)`` uint8 as the ControlNets read it: ``(R, R)`` float32 in [0, 1].
     Maps are area-resized and scaled by 1/255; the lung mask's labels {0, 1, 2} are resized
     nearest and become {0, 127, 254} / 255."""
-    if name == "segmentation":
+    if name == SEGMENTATION:
         m = cv2.resize(control, (resolution, resolution), interpolation=cv2.INTER_NEAREST)
         return (m.astype(np.float32) * 127.0) / 255.0
     return cv2.resize(control, (resolution, resolution), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
 
 
-def control_image(name: str, path: Path, resolution: int) -> np.ndarray:
-    """A control file (notebook 02/03's cache) as ``control_array`` gives it: ``(R, R)`` float32 in [0, 1]."""
+def read_control(name: str, path: Path) -> np.ndarray:
+    """A control file (notebook 02/03's cache) as stored: ``(H, W)`` uint8 (the lung mask's labels
+    unchanged); clear error if missing or unreadable."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"{path}: control {name!r} not found")
-    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED if name == "segmentation" else cv2.IMREAD_GRAYSCALE)
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED if name == SEGMENTATION else cv2.IMREAD_GRAYSCALE)
     if raw is None:
         raise DataError(f"{path}: control {name!r} is corrupt or unreadable")
-    return control_array(name, raw, resolution)
+    return raw
+
+
+def control_image(name: str, path: Path, resolution: int) -> np.ndarray:
+    """A control file (notebook 02/03's cache) as ``control_array`` gives it: ``(R, R)`` float32 in [0, 1]."""
+    return control_array(name, read_control(name, path), resolution)
+
+
+def conditioning(maps: Mapping[str, np.ndarray | Sequence[np.ndarray]], resolution: int) -> dict[str, torch.Tensor]:
+    """The conditioning of a batch from its control maps, as the ControlNets read it.
+
+    maps: control name -> the batch's maps, ``(N, H, W)`` uint8 or a sequence of ``(H, W)``
+    uint8 (sizes may differ; the lung mask as labels {0, 1, 2}). Returns control name ->
+    ``(N, 3, R, R)`` float32 in [0, 1] (``control_array``, replicated to RGB), plus ``"unified"``
+    ``(N, 4, R, R)`` (the radiomics controls as channels) when all of them are given.
+    """
+    cond = {}
+    for name, batch in maps.items():
+        arrays = np.stack([control_array(name, m, resolution) for m in batch])
+        cond[name] = torch.from_numpy(arrays)[:, None].repeat(1, 3, 1, 1)
+    if all(c in cond for c in RADIOMICS_CONTROLS):
+        cond[UNIFIED] = torch.cat([cond[c][:, :1] for c in RADIOMICS_CONTROLS], dim=1)
+    return cond
 
 
 class ControlDataset:
@@ -91,12 +114,7 @@ class ControlDataset:
         r = self.resolution
         items = [self.items[int(i)] for i in indices]
         px = np.stack([read_gray(it.image_path, r, "radiograph") for it in items]).astype(np.float32) / 127.5 - 1.0
-        cond = {}
-        for name in self.controls:
-            maps = np.stack([control_image(name, it.controls[name], r) for it in items])
-            cond[name] = torch.from_numpy(maps)[:, None].repeat(1, 3, 1, 1)
-        if all(c in cond for c in RADIOMICS_CONTROLS):
-            cond["unified"] = torch.cat([cond[c][:, :1] for c in RADIOMICS_CONTROLS], dim=1)
+        cond = conditioning({name: [read_control(name, it.controls[name]) for it in items] for name in self.controls}, r)
         return Batch(torch.from_numpy(px)[:, None].repeat(1, 3, 1, 1), [it.prompt for it in items], cond)
 
 
@@ -106,43 +124,33 @@ def to_uint8(images: torch.Tensor | np.ndarray) -> np.ndarray:
     return np.clip((x.mean(axis=1) + 1.0) * 127.5, 0, 255).round().astype(np.uint8)
 
 
-def run_items(run_dir: str | Path, mimic_cxr_jpg_root: str | Path, mimic_cxr_reports_root: str | Path,
+def run_items(run, mimic_cxr_jpg_root: str | Path, mimic_cxr_reports_root: str | Path,
               which: str = "train", gaze: bool = False) -> list[Item]:
     """The training (or test) items of a run, with the controls its earlier chapters cached.
 
-    Reads ``01_data_preparation/split.csv`` (images), the MIMIC-CXR reports (prompts),
-    ``02_control_maps/controls.json`` (radiomics and lung-mask cache folders) and, with
-    ``gaze=True``, ``03_hypotheses/hypotheses.csv``: then one item per (image, finding) whose
-    ``"hva"`` control is the selected hypothesis. A report without text gets the prompt
-    "chest radiograph".
+    run: the run (``artifacts.Run``) or its directory. Reads the split (images), the
+    MIMIC-CXR reports (prompts), the control-map folders and, with ``gaze=True``, the
+    hypotheses: then one item per (image, finding) whose gaze control is the selected
+    hypothesis. A report without text gets the prompt "chest radiograph".
     """
-    import json
-
-    import pandas as pd
-
+    from radgazegen.artifacts import as_run
     from radgazegen.data import read_mimic_cxr
 
-    run_dir = Path(run_dir)
-    split = pd.read_csv(run_dir / "01_data_preparation" / "split.csv")
+    run = as_run(run)
+    split = run.read_split()
     ids = list(split.dicom_id[split.split == which])
     records = {r.dicom_id: r for r in read_mimic_cxr(mimic_cxr_jpg_root, mimic_cxr_reports_root) if r.dicom_id in set(ids)}
     missing = [d for d in ids if d not in records]
     if missing:
         raise DataError(f"{mimic_cxr_jpg_root}: {len(missing)} image(s) of split.csv not in MIMIC-CXR, e.g. {missing[:3]}")
-    spec = run_dir / "02_control_maps" / "controls.json"
-    if not spec.is_file():
-        raise FileNotFoundError(f"{spec}: not found; run the control-maps chapter first")
-    folders = json.loads(spec.read_text())
+    folders = run.read_controls()
     items = [Item(d, records[d].image_path, records[d].report or "chest radiograph",
                   {name: Path(folder) / f"{d}.png" for name, folder in folders.items()}) for d in ids]
     if not gaze:
         return items
-    hyp = run_dir / "03_hypotheses" / "hypotheses.csv"
-    if not hyp.is_file():
-        raise FileNotFoundError(f"{hyp}: not found; run the hypotheses chapter first")
     by_id = {it.dicom_id: it for it in items}
     out = []
-    for row in pd.read_csv(hyp).itertuples():
+    for row in run.read_hypotheses().itertuples():
         base = by_id.get(row.dicom_id)
         if base is not None:
             out.append(Item(base.dicom_id, base.image_path, base.prompt,

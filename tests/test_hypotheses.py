@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from radgazegen import gaze, hypotheses
+from radgazegen import gaze, hypotheses, standins
 from radgazegen.data import Record
 from radgazegen.split import gaze_readings
 
@@ -63,15 +63,15 @@ def test_study_encoder_trains_deterministically_and_round_trips(tmp_path):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, (12, 64, 64), dtype=np.uint8)
     targets = np.eye(3, dtype=np.float32)[np.arange(12) % 3]
-    m1, l1 = hypotheses.train_study_encoder(images, targets, epochs=2, batch_size=4, size=32, width=4, progress=False)
-    m2, l2 = hypotheses.train_study_encoder(images, targets, epochs=2, batch_size=4, size=32, width=4, progress=False)
+    m1, l1 = standins.train_study_encoder(images, targets, epochs=2, batch_size=4, size=32, width=4, progress=False)
+    m2, l2 = standins.train_study_encoder(images, targets, epochs=2, batch_size=4, size=32, width=4, progress=False)
     assert l1 == l2 and len(l1) == 2
     m1.save(tmp_path / "enc")
-    loaded = hypotheses.StudyEncoder.load(tmp_path / "enc")
+    loaded = standins.StudyEncoder.load(tmp_path / "enc")
     f1, f2 = hypotheses.StudyFeatures(m1)(images), hypotheses.StudyFeatures(loaded)(images)
     assert f1.shape == (12, 32) and np.allclose(f1, f2)
     with pytest.raises(FileNotFoundError, match="config.json"):
-        hypotheses.StudyEncoder.load(tmp_path / "nothing")
+        standins.StudyEncoder.load(tmp_path / "nothing")
 
 
 def test_xrv_features_from_a_local_folder_only(tmp_path):
@@ -120,3 +120,65 @@ def test_gaze_readings_names_a_missing_reading():
     assert gaze_readings(split, [r1], [e1]) == [r1, e1]
     with pytest.raises(KeyError, match="image a: reflacx reading R1"):
         gaze_readings(split, [], [e1])
+
+
+def test_gaze_mask_scales_the_dilation_from_original_pixels():
+    v = np.zeros((64, 64), np.float32)
+    v[32, 32] = 1.0
+    # 100 px of a 1,600 px radiograph = 4 px on a 64 px grid: a 4x4 square, once
+    m = hypotheses.gaze_mask(v, 0.5, dilate_px=100, image_width=1600, iterations=1)
+    assert m.dtype == np.uint8 and set(np.unique(m)) == {0, 255} and (m > 0).sum() == 16
+    assert (hypotheses.gaze_mask(v, 0.5, dilate_px=100, image_width=1600, iterations=3) > 0).sum() == 100  # 10x10
+    assert not hypotheses.gaze_mask(np.zeros((8, 8), np.float32), 0.5, 100, 1600).any()
+
+
+def test_draw_bags_excludes_the_read_image_and_is_seeded():
+    labels = {f"e{i}": "Pleural Effusion" for i in range(6)} | {f"o{i}": "Fracture" for i in range(5)}
+    bag, mixed = hypotheses.draw_bags("Pleural Effusion", labels, "e0", 3, np.random.default_rng(1))
+    assert len(bag) == 3 and bag == sorted(bag) and "e0" not in bag
+    assert all(labels[d] == "Pleural Effusion" for d in bag)
+    assert mixed[0] == bag[0] and len(mixed) == 3 and all(labels[d] == "Fracture" for d in mixed[1:])
+    again = hypotheses.draw_bags("Pleural Effusion", labels, "e0", 3, np.random.default_rng(1))
+    assert (bag, mixed) == again
+    assert hypotheses.draw_bags("Fracture", {"o1": "Fracture", "e1": "Pleural Effusion"}, "x", 3,
+                                np.random.default_rng(0)) is None  # fewer than 2 candidates
+
+
+def test_released_selection_keeps_the_least_similar_and_returns_the_mask():
+    """The authors' released script (an ablation): largest feature MSE to the heat map; control = the mask."""
+    v = np.zeros((64, 64), np.float32)
+    v[20:40, 20:40] = 1.0
+    mask = np.where(v > 0.5, 255, 0).astype(np.uint8)
+    bag = np.zeros((3, 64, 64), np.uint8)
+    bag[0, 20:40, 20:40] = 255   # bright where the gaze is: its hypothesis resembles the heat map
+    bag[1, 20:40, 20:40] = 120
+    bag[2, :10, :10] = 255       # nothing under the mask: the least similar
+    pick, mse, control = hypotheses.released_selection(v, mask, bag, PixelFeatures())
+    assert pick == 2 and mse.shape == (3,) and mse[0] < mse[1] < mse[2]
+    assert control is not None and np.array_equal(control, mask)
+
+
+def test_the_gaze_control_comes_from_the_report_not_the_labels():
+    """Table 3's protocol: the control is chosen from the prompt alone; permuting the scored
+    images' labels cannot change it (the leak the method-fidelity issue removed)."""
+    hyps = pd.DataFrame({"finding": ["Pleural Effusion", "Cardiomegaly", "Pleural Effusion"],
+                         "control_path": ["eff-1.png", "cmg-1.png", "eff-2.png"]})
+    reports = ["The heart size is normal. No pneumothorax. A small right pleural effusion is present.",
+               "Moderate cardiomegaly is present. There is a left pleural effusion.",
+               "No pleural effusion. No pneumothorax.",
+               "There is a displaced left rib fracture."]  # no hypothesis of that finding
+    labels = [{"Pleural Effusion": 1.0}, {"Cardiomegaly": 1.0, "Pleural Effusion": 1.0}, {"Edema": 1.0}, {"Fracture": 1.0}]
+    records = [Record("chexpert", f"img{i}", None, (8, 8), report=r, labels=lab)
+               for i, (r, lab) in enumerate(zip(reports, labels))]
+
+    def controls(recs):
+        return [hypotheses.hypothesis_for_report(r.report, hyps) for r in recs]
+
+    first = controls(records)
+    assert first == [("Pleural Effusion", "eff-1.png"), ("Cardiomegaly", "cmg-1.png"), None, None]
+    rng = np.random.default_rng(0)
+    for _ in range(5):  # permute the labels of the scored images: the controls stay
+        perm = rng.permutation(len(records))
+        for rec, lab in zip(records, [labels[k] for k in perm]):
+            rec.labels = lab
+        assert controls(records) == first

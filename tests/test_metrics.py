@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from radgazegen import metrics
-from radgazegen.classifiers import box_masks, load_classifier, pointing_game, predict, save_classifier, train_classifier
+from radgazegen import metrics, standins
+from radgazegen.metrics import box_masks, pointing_game
+from radgazegen.standins import load_classifier, predict, save_classifier, train_classifier
 
 
 def _images(n=6, size=32, seed=0):
@@ -53,7 +54,7 @@ def test_controllability_of_an_image_against_its_own_filters():
 
 
 def test_fid_with_study_features_is_zero_on_identical_sets_and_grows_with_a_shift():
-    from radgazegen.hypotheses import StudyEncoder
+    from radgazegen.standins import StudyEncoder
 
     torch.manual_seed(0)
     fid = metrics.FID.study(StudyEncoder(3, width=8, size=32))
@@ -90,14 +91,14 @@ def test_study_clip_learns_to_match_images_to_their_reports(tmp_path):
         im[:, side * 16:(side + 1) * 16] = 200
         im += rng.integers(0, 30, im.shape).astype(np.uint8)
         prompts.append("opacity in the left lung." if side == 0 else "opacity in the right lung.")
-    ids = metrics.token_ids(tok, prompts)
-    model, losses = metrics.train_study_clip(images, ids, epochs=15, size=32, progress=False)
+    ids = standins.token_ids(tok, prompts)
+    model, losses = standins.train_study_clip(images, ids, epochs=15, size=32, progress=False)
     assert losses[-1] < losses[0]
     matched = model.score(images, ids).mean()
-    swapped = model.score(images, metrics.token_ids(tok, prompts[1:] + prompts[:1])).mean()
+    swapped = model.score(images, standins.token_ids(tok, prompts[1:] + prompts[:1])).mean()
     assert matched > swapped + 10  # CLIP-score points
     model.save(tmp_path / "clip")
-    assert np.allclose(metrics.StudyCLIP.load(tmp_path / "clip").score(images, ids), model.score(images, ids))
+    assert np.allclose(standins.StudyCLIP.load(tmp_path / "clip").score(images, ids), model.score(images, ids))
 
 
 def test_classifier_learns_separable_classes_and_round_trips(tmp_path):
@@ -144,7 +145,7 @@ def test_claims_on_the_papers_own_tables():
 def test_xrv_classifier_loads_local_weights_only_and_maps_table3_columns(tmp_path):
     import torchxrayvision as xrv
 
-    from radgazegen.classifiers import XRVClassifier
+    from radgazegen.standins import XRVClassifier
     from radgazegen.labels import TABLE3_PATHOLOGIES
 
     with pytest.raises(FileNotFoundError, match="not downloaded"):
@@ -156,3 +157,20 @@ def test_xrv_classifier_loads_local_weights_only_and_maps_table3_columns(tmp_pat
     assert all(x in clf.pathologies for _, _, x in TABLE3_PATHOLOGIES)  # every Table 3 column has an output
     prob = clf(np.random.default_rng(0).integers(0, 255, (2, 256, 256), dtype=np.uint8))
     assert prob.shape == (2, len(clf.pathologies)) and np.isfinite(prob).all()
+
+
+def test_torchxrayvision_input_is_its_own_preprocessing():
+    """Center crop then resize (TorchXRayVision's transforms), in [-1024, 1024]: a wide image is cropped, not squashed."""
+    import torchxrayvision as xrv
+
+    from radgazegen.standins import xrv_input
+
+    img = np.full((300, 450), 100, np.uint8)
+    img[:, :60] = 255  # a bright strip on the left, outside the central 300x300 square
+    x = xrv_input(img[None]).numpy()
+    assert x.shape == (1, 1, 224, 224) and x.dtype == np.float32
+    expected = xrv.datasets.normalize(img[:, 75:375].astype(np.float32), 255)
+    assert np.allclose(x[0, 0], expected[0, 0]) and np.allclose(x, expected.mean())
+    assert x.max() < 1024 * (2 * 255 / 255 - 1) - 1  # the strip is cropped away
+    with pytest.raises(ValueError, match="expected .H, W. uint8"):
+        xrv_input(np.zeros((1, 4, 4), np.float32))

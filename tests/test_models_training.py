@@ -223,7 +223,12 @@ def test_bf16_mixed_precision_trains_every_model_kind(tok_dir, tmp_path, kind):
 
 
 def test_eq6_indicator_switches_controls_off_in_both_designs():
-    from radgazegen.generation import control_tensors, radgazegen_spec
+    from radgazegen.generation import control_tensors
+    from radgazegen.methods import eq6
+
+    def radgazegen_spec(*args):  # the method's models, inputs and scales, as lists
+        m = eq6(*args)
+        return {"controlnets": list(m.model_dirs), "controls": list(m.inputs), "scales": list(m.scales)}
 
     hva = {"hva-cn": "H"}
     unified = {"rad-cn": {"design": "unified", "controlnets": ["U"], "controls": ["unified"]}}
@@ -239,3 +244,29 @@ def test_eq6_indicator_switches_controls_off_in_both_designs():
     cond = {"unified": torch.ones(2, 4, 8, 8), "hva": torch.ones(2, 3, 8, 8)}
     x, h = control_tensors(cond, ["unified:sobel+segmentation", "hva"])
     assert x[:, [1, 3]].eq(1).all() and x[:, [0, 2]].eq(0).all() and cond["unified"].eq(1).all() and h is cond["hva"]
+
+
+def test_prompt_dropout_empties_a_seeded_share_of_prompts(monkeypatch, tok_dir):
+    """proportion_empty_prompts (diffusers' name): the unconditional branch of guidance is trained."""
+    from radgazegen import models, training
+
+    seen = []
+    real = models.encode_prompt
+    monkeypatch.setattr(models, "encode_prompt", lambda parts, prompts, **kw: seen.append(list(prompts)) or real(parts, prompts, **kw))
+    with pytest.raises(ValueError, match="proportion_empty_prompts"):
+        training.TrainConfig(proportion_empty_prompts=1.5)
+
+    class Acc:
+        device, mixed_precision = torch.device("cpu"), "no"
+
+    parts = models.sd_parts("tiny", tok_dir, resolution=32)
+    batch = training.Batch(torch.zeros(64, 3, 32, 32), [f"prompt {i}" for i in range(64)], {})
+    for p, expect in ((0.0, 0), (0.5, None), (1.0, 64)):
+        objective = training._NoiseObjective(parts, Acc(), "unet", [], [], proportion_empty_prompts=p)
+        objective._noised(batch, torch.Generator().manual_seed(0))
+        emptied = seen[-1].count("")
+        assert emptied == expect if expect is not None else 16 < emptied < 48
+    objective._noised(batch, torch.Generator().manual_seed(0))
+    again = seen[-1]
+    objective._noised(batch, torch.Generator().manual_seed(0))
+    assert seen[-1] == again  # seeded

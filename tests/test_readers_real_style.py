@@ -165,3 +165,35 @@ def test_egd_reader_on_real_style_files(root):
     win = gaze.finding_window(rec.words, ["effusion"])
     assert win[0] == pytest.approx(2.6 - 1.5) and 3.5 < win[1] <= 4.0
     assert gaze.finding_fixations(rec.fixations, win).x.tolist() == pytest.approx([700], abs=2)
+
+
+def test_egd_findings_and_their_maps_come_from_labels_and_transcript(root):
+    """Real EGD-CXR has no finding boxes: its findings are the positive __chx labels, and V^m
+    comes from the word-level transcript (§3.2.2), as for REFLACX."""
+    rec = data.read_egd_cxr(root / "egd-cxr", root / "mimic-cxr-jpg")[0]
+    found = gaze.reading_findings(rec)
+    assert [(f, box) for f, _, box in found] == [("Cardiomegaly", None), ("Pleural Effusion", None)]
+    keys = dict((f, k) for f, k, _ in found)
+    v = gaze.finding_hva(rec, keys["Pleural Effusion"], sigma_px=64.0, out_size=(256, 256))
+    y, x = np.unravel_index(np.argmax(v), v.shape)
+    assert abs(x - 700 * 256 / W) < 3 and abs(y - 2200 * 256 / H) < 3  # the fixation made while it was said
+
+
+def test_dicom_is_read_with_its_display_window(tmp_path):
+    """RG1_UNCR.dcm (MONOCHROME1, window 15000 / 30000): VOI LUT applied, then inverted."""
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file("RG1_UNCR.dcm")
+    img = data.load_dicom(path)
+    ds = pydicom.dcmread(path)
+    assert img.shape == ds.pixel_array.shape and img.dtype == np.uint8
+    raw = ds.pixel_array.astype(float)
+    # the window maps stored values linearly onto 0..2^15-1; MONOCHROME1: high stored = dark
+    i, j = np.unravel_index(np.argmax(raw), raw.shape)
+    expected = 255 * (1 - np.clip(((raw[i, j] - 15000 + 0.5) / 29999 + 0.5), 0, 1))
+    assert abs(int(img[i, j]) - expected) <= 2
+    bad = tmp_path / "bad.dcm"
+    bad.write_bytes(b"not a dicom")
+    with pytest.raises(data.DataError, match="bad.dcm: not a readable DICOM"):
+        data.load_dicom(bad)

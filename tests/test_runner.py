@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from radgazegen.runner import RunnerError, StepFailed, Study
+from radgazegen.runner import STEP_VARIABLE, RunnerError, StepFailed, Study
 
 HEADER = """\
 # ---
@@ -44,8 +45,19 @@ run_dir: str = "."  # run directory
 scale: float = 1.0  # multiplier
 
 # %%
+import json, os
 from pathlib import Path
-total = scale * sum(int(v) for v in Path(run_dir, "numbers.txt").read_text().split())
+
+def use(name, path, writer):
+    """Record a read as radgazegen.artifacts does (the runner names the step)."""
+    log = Path(run_dir, ".state", "reads", os.environ["RADGAZEGEN_STEP"] + ".json")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    reads = json.loads(log.read_text()) if log.exists() else {}
+    reads[name] = {"path": path, "writer": writer}
+    log.write_text(json.dumps(reads))
+    return Path(run_dir, path)
+
+total = scale * sum(int(v) for v in use("numbers", "numbers.txt", "00_produce").read_text().split())
 print("total", total)
 ''')
 
@@ -164,6 +176,148 @@ def test_notebook_specific_override(study):
     steps = {s.name: s for s in study.resolve("p", ["01_consume.scale=0.5"])}
     assert steps["01_consume"].params["scale"] == 0.5
     assert steps["00_produce"].params["n"] == 4
+
+
+def test_reads_are_recorded_under_the_step_name_and_the_variable_is_restored(study):
+    before = os.environ.get(STEP_VARIABLE)
+    study.run("p", log=lambda *_: None)
+    assert os.environ.get(STEP_VARIABLE) == before
+    reads = json.loads(study.reads_file("p", "01_consume").read_text())
+    assert reads == {"numbers": {"path": "numbers.txt", "writer": "00_produce"}}
+    state = json.loads(study.state_file("p", "01_consume").read_text())
+    assert set(state["reads"]) == {"numbers"} and len(state["reads"]["numbers"]["sha256"]) == 64
+    assert not study.reads_file("p", "02_side").exists() and state["format"] == 2
+    assert json.loads(study.state_file("p", "02_side").read_text())["reads"] == {}
+
+
+def test_state_of_the_previous_format_is_stale(study):
+    study.run("p", log=lambda *_: None)
+    study.state_file("p", "02_side").write_text(json.dumps({"key": "0123456789abcdef", "notebook": "02_side"}))
+    assert dict(study.status("p"))["02_side"] == "stale: state from an older runner"
+    assert dict(study.status("p"))["00_produce"] == "current"
+
+
+def test_only_the_package_modules_a_notebook_imports_matter(tmp_path):
+    """Edits to a module the notebook does not import (directly or transitively) leave it
+    current; edits to one it imports, or to a data file that module names, make it stale."""
+    pkg = tmp_path / "lib" / "fakepkg"
+    (pkg / "sub").mkdir(parents=True)
+    files = {
+        "__init__.py": '"""A fake study package."""\n',
+        "a.py": '"""Imports b relatively."""\nfrom . import b\n',
+        "b.py": 'from pathlib import Path\nfrom fakepkg.sub import c\nTABLE = Path(__file__).with_name("table.yaml")\n',
+        "sub/__init__.py": "",
+        "sub/c.py": '"""Leaf."""\nX = 1\n',
+        "unrelated.py": '"""Not imported by anything."""\n',
+        "table.yaml": "x: 1\n",
+        "other.yaml": "y: 2\n",
+    }
+    for name, text in files.items():
+        (pkg / name).write_text(text)
+    nb, params = tmp_path / "notebooks", tmp_path / "params" / "p"
+    nb.mkdir()
+    params.mkdir(parents=True)
+    (nb / "00_uses_a.py").write_text(notebook('''
+    # %% tags=["parameters"]
+    profile: str = "x"  # profile
+    run_dir: str = "."  # run directory
+
+    # %%
+    def never_called():
+        from fakepkg import a  # a static dependency: the kernel never imports it
+        return a
+    '''))
+    (params / "00_uses_a.yml").write_text("{}\n")
+    study = Study(notebooks=nb, params=tmp_path / "params", runs=tmp_path / "runs", package=pkg)
+    assert set(study.resolve("p")[0].modules) == {"fakepkg", "fakepkg.a", "fakepkg.b", "fakepkg.sub", "fakepkg.sub.c"}
+    study.run("p", log=lambda *_: None)
+    assert study.status("p") == [("00_uses_a", "current")]
+
+    (pkg / "unrelated.py").write_text('"""Reworded docstring of a module nobody imports."""\n')
+    (pkg / "other.yaml").write_text("y: 3\n")
+    (pkg / "new_module.py").write_text("Z = 0\n")
+    assert study.status("p") == [("00_uses_a", "current")]
+
+    (pkg / "sub" / "c.py").write_text('"""Leaf, reworded."""\nX = 1\n')  # imported through a -> b -> c
+    assert study.status("p") == [("00_uses_a", "stale: fakepkg.sub.c changed")]
+    (pkg / "sub" / "c.py").write_text(files["sub/c.py"])  # content, not time, decides
+    assert study.status("p") == [("00_uses_a", "current")]
+    (pkg / "table.yaml").write_text("x: 2\n")  # a data file b names
+    assert study.status("p") == [("00_uses_a", "stale: fakepkg.b changed")]
+    assert statuses(study.run("p", log=lambda *_: None)) == {"00_uses_a": "ran"}
+    assert study.status("p") == [("00_uses_a", "current")]
+
+
+def test_shared_study_constants_are_set_once(study):
+    """params/<profile>/_study.yml: one value for every notebook declaring the key, set in one file."""
+    (study.params / "p" / "00_produce.yml").write_text("{}\n")
+    (study.params / "p" / "_study.yml").write_text("n: 7\n")
+    steps = {s.name: s for s in study.resolve("p")}
+    assert steps["00_produce"].params["n"] == 7 and "n" not in steps["01_consume"].params
+    (study.params / "p" / "00_produce.yml").write_text("n: 4\n")
+    with pytest.raises(RunnerError, match=r"00_produce\.yml: \['n'\] already set in .*_study\.yml; set each once"):
+        study.resolve("p")
+    (study.params / "p" / "00_produce.yml").write_text("{}\n")
+    (study.params / "p" / "_study.yml").write_text("n: 7\nsigma: 3\n")
+    with pytest.raises(RunnerError, match=r"_study\.yml: no notebook of profile 'p' declares \['sigma'\]"):
+        study.resolve("p")
+
+
+def test_real_notebooks_depend_on_the_modules_they_import():
+    steps = {s.name: s for s in Study().resolve("smoke")}
+    controls = steps["02_control_maps"].modules
+    assert {"radgazegen", "radgazegen.controls", "radgazegen.gaze", "radgazegen.synthetic.phantom"} <= set(controls)
+    assert "radgazegen.paper" in steps["14_results"].modules  # which names paper_values.yaml
+    assert not any("radgazegen.bench" in s.modules for s in steps.values())  # no chapter imports it
+
+
+def test_downstream_follows_the_content_of_what_it_read(study):
+    study.run("p", log=lambda *_: None)
+    produce = study.notebooks / "00_produce.py"
+    produce.write_text(produce.read_text().replace('print("wrote", n)', 'print("wrote", n, "numbers")'))
+    assert dict(study.status("p")) == {
+        "00_produce": "stale: source changed",
+        "01_consume": "stale: upstream 00_produce is stale",
+        "02_side": "current",
+    }
+    # 00 re-runs and rewrites numbers.txt with the same bytes: 01 stays current
+    again = statuses(study.run("p", log=lambda *_: None))
+    assert again == {"00_produce": "ran", "01_consume": "skipped", "02_side": "skipped"}
+    # different content: 01 is stale, naming the artifact
+    study.run("p", only=["00"], overrides=["n=5"], log=lambda *_: None)
+    assert dict(study.status("p", ["n=5"]))["01_consume"] == "stale: numbers.txt changed"
+    assert dict(study.status("p", ["n=5"]))["02_side"] == "current"
+    assert statuses(study.run("p", overrides=["n=5"], log=lambda *_: None))["01_consume"] == "ran"
+    assert "total 60.0" in output_text(study, "01_consume")  # 2 * (0 + 1 + 4 + 9 + 16)
+    (study.run_dir("p") / "numbers.txt").unlink()
+    assert dict(study.status("p", ["n=5"]))["01_consume"] == "stale: numbers.txt is missing"
+
+
+def test_a_read_outside_the_declared_upstream_is_refused(study):
+    side = study.notebooks / "02_side.py"
+    reader = CONSUMER.replace("#     name: python3\n", "#     name: python3\n#   radgazegen:\n#     upstream: []\n")
+    assert "upstream: []" in reader
+    # a writer that is not a step of the profile is an external input: allowed, and tracked
+    (study.run_dir("p")).mkdir(parents=True)
+    (study.run_dir("p") / "numbers.txt").write_text("1 2")
+    side.write_text(reader.replace('"00_produce"', '"00_synthetic_cohort"'))
+    (study.params / "p" / "02_side.yml").write_text("{}\n")
+    assert statuses(study.run("p", only=["02"], log=lambda *_: None)) == {"02_side": "ran"}
+    assert dict(study.status("p"))["02_side"] == "current"
+    (study.run_dir("p") / "numbers.txt").write_text("1 2 3")
+    assert dict(study.status("p"))["02_side"] == "stale: numbers.txt changed"
+    # written by a step of the profile that is not upstream of 02: a one-line error
+    side.write_text(reader)
+    with pytest.raises(RunnerError) as info:
+        study.run("p", log=lambda *_: None)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "02_side.py" in message and "'numbers'" in message and "00_produce" in message
+    assert "add it to radgazegen.upstream" in message
+    assert not study.state_file("p", "02_side").exists()
+    assert not study.executed("p", "02_side").exists()
+    assert dict(study.status("p"))["02_side"] == "stale: never run"
+    assert study.executed("p", "01_consume").exists()  # its own declared upstream: fine
 
 
 def test_project_notebooks_declare_documented_parameters():

@@ -55,3 +55,19 @@ def test_split_lungs_and_dice_known_answers():
     assert dice(m, m) == 1.0 and dice(m, ~m) == 0.0 and dice(np.zeros(3), np.zeros(3)) == 1.0
     shifted = np.roll(m, 1, axis=0)
     assert dice(m, shifted) == pytest.approx(2 * 30 / 72)
+
+
+def test_the_segmentation_control_prefers_the_papers_segmenter(tmp_path):
+    import torch
+
+    from radgazegen.segmentation import LungUNet, classical_lung_mask, lung_segmenter
+
+    name, fn = lung_segmenter()
+    assert fn is classical_lung_mask and "stand-in" in name
+    torch.save(LungUNet().state_dict(), tmp_path / "unet-6v.pt")
+    name, fn = lung_segmenter(tmp_path / "unet-6v.pt", pspnet_cache_dir=tmp_path)
+    assert name == "lung U-Net of ref. [70]"
+    mask = fn(np.full((96, 80), 120, np.uint8))
+    assert mask.shape == (96, 80) and mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 1, 2}
+    with pytest.raises(FileNotFoundError, match="PSPNet weights not found"):
+        lung_segmenter("", pspnet_cache_dir=tmp_path)

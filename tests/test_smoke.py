@@ -10,7 +10,7 @@ import json
 import nbformat
 import pytest
 
-from radgazegen.book import build_book
+from radgazegen.publish import build_book
 from radgazegen.runner import Study
 
 pytestmark = pytest.mark.slow

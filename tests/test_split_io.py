@@ -35,6 +35,15 @@ def test_paper_split_rules():
     assert split.index.is_unique
 
 
+def test_multi_reader_phase_stays_in_test_with_one_usable_reading():
+    """REFLACX phases 1-2 are the five-reader images: discarded eye tracking can leave one reading."""
+    reflacx = [R(dicom_id="img-f", reading_id="P203R1", extra={"phase": 2}),
+               R(dicom_id="img-g", reading_id="P300R1", extra={"phase": 3})]
+    split = paper_split(reflacx, []).set_index("dicom_id")
+    assert split.loc["img-f", "split"] == "test" and split.loc["img-f", "n_readers"] == 1
+    assert split.loc["img-g", "split"] == "train"
+
+
 def test_overlap_summary_and_count_check():
     summary = overlap_summary(*readings())
     assert summary == {

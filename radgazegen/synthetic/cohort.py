@@ -19,6 +19,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from radgazegen import io as rio
+from radgazegen.artifacts import record_path
 from radgazegen.labels import LT_CLASS_WEIGHTS, MIMIC_LT_CLASSES
 from radgazegen.synthetic.chexpert import write_chexpert
 from radgazegen.synthetic.config import REAL_HEIGHT_RANGE, REAL_WIDTH_RANGE, Case, CohortConfig, CohortSummary
@@ -174,6 +175,7 @@ def generator_digest() -> str:
 
 def read_ground_truth(root: str | Path) -> pd.DataFrame:
     """The drawn findings: dicom_id, label, side, zone, xmin, ymin, xmax, ymax (pixels, max exclusive)."""
+    record_path(root)
     path = Path(root) / "ground_truth" / "findings.csv"
     if not path.exists():
         raise FileNotFoundError(f"{path}: no ground truth (is {root} a synthetic cohort?)")
@@ -184,6 +186,7 @@ def load_lung_mask(root: str | Path, dicom_id: str) -> np.ndarray:
     """(H, W) uint8 lung mask of a MIMIC image: 0 background, 1 patient-right, 2 patient-left lung."""
     import cv2
 
+    record_path(root)
     path = Path(root) / "ground_truth" / "lung_masks" / f"{dicom_id}.png"
     mask = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if mask is None:

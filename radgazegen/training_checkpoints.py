@@ -1,0 +1,109 @@
+"""Checkpoints of ``training.train``: the run's fingerprint, saving and resuming.
+
+``output_dir/checkpoint-<step>/`` holds the trained model (``save_pretrained``, safetensors),
+the optimiser state (``optimizer.safetensors`` + ``optimizer.json``) and ``state.json``
+(step, metrics so far, fingerprint). Nothing is unpickled. A checkpoint is resumed only by a
+run with the same fingerprint (config, data, controls, initial weights).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from radgazegen.io import write_json
+
+
+def _optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    sd = opt.state_dict()
+    tensors, meta = {}, {"param_groups": sd["param_groups"], "state": {}}
+    for pid, st in sd["state"].items():
+        meta["state"][str(pid)] = {}
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"{pid}.{k}"] = v.detach().cpu().contiguous()
+                meta["state"][str(pid)][k] = "tensor"
+            else:
+                meta["state"][str(pid)][k] = v
+    return tensors, meta
+
+
+def _load_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    state = {}
+    for pid, st in meta["state"].items():
+        state[int(pid)] = {k: (tensors[f"{pid}.{k}"] if v == "tensor" else v) for k, v in st.items()}
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def save_checkpoint(folder: Path, model, optimizer, step: int, metrics: list[dict], key: str = "") -> Path:
+    """``folder/checkpoint-<step>/``: the trained model (``save_pretrained``, safetensors), the
+    optimiser state (safetensors + JSON) and ``state.json``. Written to a temp folder, then renamed."""
+    from safetensors.torch import save_file
+
+    final = folder / f"checkpoint-{step:07d}"
+    tmp = folder / f".tmp-checkpoint-{step:07d}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp / "model"), safe_serialization=True)
+    tensors, meta = _optimizer_tensors(optimizer)
+    save_file(tensors, str(tmp / "optimizer.safetensors"))
+    write_json(tmp / "optimizer.json", meta)
+    write_json(tmp / "state.json", {"step": step, "metrics": metrics, "fingerprint": key})
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    return final
+
+
+def fingerprint(config, dataset, n_items: int, modules: Sequence[torch.nn.Module],
+                names: Sequence[str]) -> str:
+    """Hash of what a training run starts from: config (a ``training.TrainConfig``), items,
+    controls and initial weights.
+
+    ``max_steps`` and the checkpoint / log cadence are left out (a run may be extended).
+    A checkpoint is resumed only if its run had the same fingerprint; otherwise (new data,
+    retrained SD-CXR, other settings) the folder's old checkpoints are discarded.
+    """
+    import hashlib
+
+    settings = {k: v for k, v in asdict(config).items()
+                if k not in ("max_steps", "checkpoint_every", "keep_checkpoints", "log_every", "validate_every")}
+    h = hashlib.sha256(json.dumps({"config": settings, "n_items": n_items, "controls": list(names)},
+                                  sort_keys=True).encode())
+    for it in getattr(dataset, "items", []):
+        h.update(f"{getattr(it, 'dicom_id', it)}|{getattr(it, 'prompt', '')}|{sorted(getattr(it, 'controls', {}).items())}".encode())
+    h.update(str(getattr(dataset, "resolution", "")).encode())
+    for m in modules:
+        for k, v in m.state_dict().items():
+            h.update(k.encode())
+            h.update(v.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def checkpoints(folder: Path) -> list[Path]:
+    """Complete checkpoints in ``folder``, oldest first."""
+    return sorted(p for p in Path(folder).glob("checkpoint-*") if (p / "state.json").is_file())
+
+
+def resume_run(output_dir: Path, key: str, trained, optimizer, resume: bool, progress: bool) -> tuple[int, list[dict], str | None]:
+    """(start step, metrics so far, checkpoint resumed from): the last checkpoint of a run with
+    fingerprint ``key`` is loaded into ``trained`` and ``optimizer``; another run's are deleted."""
+    done = checkpoints(output_dir)
+    if done and json.loads((done[-1] / "state.json").read_text()).get("fingerprint") != key:
+        if progress:
+            print(f"{output_dir}: checkpoints from another setup (data, weights or settings changed): starting afresh")
+        for old in done:
+            shutil.rmtree(old, ignore_errors=True)
+        done = []
+    if not (resume and done):
+        return 0, [], None
+    from safetensors.torch import load_file
+
+    last = done[-1]
+    state = json.loads((last / "state.json").read_text())
+    fresh = type(trained).from_pretrained(str(last / "model"))
+    trained.load_state_dict(fresh.state_dict())
+    _load_optimizer(optimizer, load_file(str(last / "optimizer.safetensors")), json.loads((last / "optimizer.json").read_text()))
+    return state["step"], state["metrics"], str(last)
