@@ -35,8 +35,8 @@ control_size: int = 512  # side of every control image, pixels
 canny_low: float = 40.0  # Canny lower hysteresis threshold (authors 40)
 canny_high: float = 50.0  # Canny upper hysteresis threshold (authors 50)
 gl_sigma: float = 1.0  # sigma of the Laplacian of Gaussian, pixels (authors 1)
-hva_sigma_px: float = 64.0  # HVA Gaussian sigma, pixels of the original image (authors 64)
-hva_lambda: float = 0.5  # threshold lambda of the HVA map, fraction of its maximum
+hva_sigma_px: float = 64.0  # HVA Gaussian sigma, pixels of a real ~2,544 px radiograph, rescaled with the image (authors 64)
+hva_lambda: float = 0.47  # threshold lambda of the HVA map, fraction of its maximum (authors 120 of 255)
 lung_unet_weights: str = ""  # path of the lung U-Net weights unet-6v.pt of ref. [70], or "" if absent
 pspnet_cache_dir: str = ""  # folder holding TorchXRayVision's PSPNet weights, or "" if absent
 sweep_lambdas: list = [0.2, 0.35, 0.5, 0.65, 0.8]  # lambdas of the localisation sweep
@@ -121,8 +121,9 @@ pd.DataFrame({k: {"computed": c.misses, "reused from cache": c.hits, "folder": c
 # ## HVA maps: the whole reading and each finding
 # The whole-reading map accumulates every fixation; the per-finding map V^m keeps only the
 # fixations made from 1.5 s before the sentence naming the finding until its word was last
-# said (§3.2.2). Both are blurred with a Gaussian of sigma = `hva_sigma_px` original-image
-# pixels and normalised to [0, 1]; V^m >= lambda gives the binary gaze control.
+# said (§3.2.2). Both are blurred with a Gaussian of sigma = `hva_sigma_px` pixels of a real
+# ~2,544 px radiograph, rescaled with the image (12.9 px on a 512 px one, as 64 px on a real
+# one), and normalised to [0, 1]; V^m >= lambda gives the binary gaze control.
 
 # %%
 truth = read_ground_truth(ground_truth_root) if ground_truth_root else None
@@ -137,14 +138,16 @@ def to_control(box, rec) -> tuple[float, float, float, float]:
     return gaze.box_to_grid(box, rec.image_size, size)
 
 
-whole = MapCache(run_dir, "hva-reading", {"sigma_px": hva_sigma_px, "size": control_size}, fmt="npz")
+whole = MapCache(run_dir, "hva-reading", {"sigma_px": hva_sigma_px, "size": control_size,
+                                           "reference_width_px": gaze.REFERENCE_WIDTH_PX}, fmt="npz")
 per_finding = FindingHVAMaps(run_dir, hva_sigma_px, control_size)  # V^m, shared with the hypotheses chapter
 hva_whole, hva_finding = {}, {}
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always", gaze.EmptyHVAWarning)
     for rec in tqdm(records, desc="HVA maps", disable=None):
         hva_whole[rec.dicom_id] = whole.get(rec.dicom_id, lambda: gaze.hva_map(
-            rec.fixations, rec.image_size, sigma_px=hva_sigma_px, out_size=size, where=f"reading {rec.reading_id}"))
+            rec.fixations, rec.image_size, sigma_px=gaze.at_image_scale(hva_sigma_px, rec.image_size[0]),
+            out_size=size, where=f"reading {rec.reading_id}"))
         for name, keys, box in findings_of(rec):
             hva_finding[rec.dicom_id, name] = per_finding(rec, name, keys)
 caught = [w for w in caught if issubclass(w.category, gaze.EmptyHVAWarning)]

@@ -36,9 +36,9 @@ egd_cxr_root: str = "runs/smoke/cohort/egd-cxr"  # EGD-CXR root
 mimic_lt_root: str = "runs/smoke/cohort/mimic-cxr-lt"  # MIMIC-CXR-LT root: the labels of the bags
 ground_truth_root: str = "runs/smoke/cohort"  # synthetic cohort root with ground_truth/, or "" for real data
 control_size: int = 512  # side of every control image, pixels
-hva_sigma_px: float = 64.0  # HVA Gaussian sigma, original pixels (must match the control-maps chapter)
+hva_sigma_px: float = 64.0  # HVA Gaussian sigma, pixels of a real ~2,544 px radiograph, rescaled with the image (authors 64)
 hva_lambda: float = 0.47  # threshold lambda of V^k (authors: 120 of 255)
-mask_dilate_px: int = 100  # side of the dilation kernel, original pixels (authors 100, 0 for none)
+mask_dilate_px: int = 100  # side of the dilation kernel, pixels of a real radiograph, rescaled as sigma (authors 100; 0 none)
 mask_dilate_iterations: int = 3  # dilation iterations (authors 3)
 n_bag: int = 5  # images per bag B^k (authors: up to 5)
 xrv_weights_dir: str = ""  # folder with TorchXRayVision DenseNet weights, or "" to train the study encoder
@@ -140,7 +140,8 @@ print("features:", extractor.name)
 
 # %%
 hva_maps = FindingHVAMaps(run_dir, hva_sigma_px, control_size)  # V^k, shared with the control-maps chapter
-hyp_cache = MapCache(run_dir, "hypothesis", {"sigma_px": hva_sigma_px, "size": control_size, "lambda": hva_lambda,
+hyp_cache = MapCache(run_dir, "hypothesis", {"sigma_px": hva_sigma_px, "reference_width_px": gaze.REFERENCE_WIDTH_PX,
+                                             "size": control_size, "lambda": hva_lambda,
                                              "dilate_px": mask_dilate_px, "iterations": mask_dilate_iterations,
                                              "n_bag": n_bag, "seed": seed, "features": extractor.name})
 
@@ -169,7 +170,7 @@ with warnings.catch_warnings():
             if not v.any():
                 skipped["empty HVA map"] += 1
                 continue
-            mask = hypotheses.gaze_mask(v, hva_lambda, mask_dilate_px, rec.image_size[0], mask_dilate_iterations)
+            mask = hypotheses.gaze_mask(v, hva_lambda, mask_dilate_px, mask_dilate_iterations)
             drawn = hypotheses.draw_bags(finding, lt_label, rec.dicom_id, n_bag,
                                          np.random.default_rng([seed, i, MIMIC_LT_CLASSES.index(finding)]))
             if drawn is None:

@@ -34,6 +34,7 @@ run_dir: str = "runs/smoke"  # folder of this profile's artifacts (set by the ru
 mimic_cxr_jpg_root: str = "runs/smoke/cohort/mimic-cxr-jpg"  # MIMIC-CXR-JPG root
 mimic_cxr_reports_root: str = "runs/smoke/cohort/mimic-cxr"  # MIMIC-CXR reports root
 sd_source: str = "tiny"  # "tiny", "small", or a Stable Diffusion v1.5 hub id or local directory
+train_images: str = "gaze-train"  # "mimic-train": MIMIC-CXR's train split minus the held-out test images (the paper); "gaze-train": the split's training images
 resolution: int = 64  # training and sampling resolution, pixels
 vae_steps: int = 0  # steps training the VAE first (parts built from scratch: teach), 0 to keep it as is
 max_steps: int = 30  # optimiser steps (paper 50,000)
@@ -60,7 +61,7 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from radgazegen import figures, generation, models, training, training_data
+from radgazegen import data, figures, generation, models, training, training_data
 from radgazegen.artifacts import Run
 from radgazegen.book import profile_banner
 
@@ -71,10 +72,23 @@ display(profile_banner(profile))
 
 # %% [markdown]
 # ## Training pairs: radiograph and report
-# The training images of the split with the FINDINGS and IMPRESSION of their reports.
+# The paper fine-tunes SD on MIMIC-CXR radiographs and their reports. With
+# `train_images: mimic-train` (the `full` profile) the pairs are every image of MIMIC-CXR's
+# official train split except the study's held-out test images, which SD-CXR never sees;
+# with `gaze-train` (`smoke`, `teach`: the cohort is small) they are the split's training
+# images. The prompt is the report's FINDINGS and IMPRESSION.
 
 # %%
-items = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root)
+if train_images == "mimic-train":
+    held_out = set(run.read_split().query("split == 'test'").dicom_id)
+    items = [training_data.Item(r.dicom_id, r.image_path, r.report or "chest radiograph", {})
+             for r in data.read_mimic_cxr(mimic_cxr_jpg_root, mimic_cxr_reports_root)
+             if r.split == "train" and r.dicom_id not in held_out]
+elif train_images == "gaze-train":
+    items = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root)
+else:
+    raise ValueError(f"train_images: expected 'mimic-train' or 'gaze-train', got {train_images!r}")
+print(f"{len(items)} training pairs ({train_images})")
 dataset = training_data.ControlDataset(items, resolution)
 pd.DataFrame([{"dicom_id": it.dicom_id, "prompt": it.prompt[:120]} for it in items[:5]])
 

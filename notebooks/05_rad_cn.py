@@ -18,8 +18,14 @@
 # **Overview.** Rad-CN steers SD-CXR with the radiomics filter maps of §3.2.1 (Canny, Sobel,
 # GL) and the lung mask. It is a ControlNet: a trainable copy of SD-CXR's U-Net encoder
 # whose outputs, through zero-initialised convolutions, are added to the frozen U-Net's skip
-# connections. The paper calls the maps "unified controls"; the authors' inference code
-# instead combines one ControlNet per map. Both designs are here (parameter `design`).
+# connections. The paper trains individual ControlNets and combines them zero-shot (its
+# "unified controls" are their combination); the authors' released inference sums one
+# ControlNet per control (Canny, Sobel, GL, segmentation) with HVA-CN. That is the default
+# here (`design: per-map`): Rad-CN is the four single-control ControlNets, so every subset of
+# Eq. 6 (Tables 1 and 5) runs models in their training distribution. The variant
+# `design: unified` (one ControlNet, the four maps as channels) is kept for comparison; its
+# Eq. 6 subsets zero channels it always saw filled, which is outside its training, so read
+# its per-map rows with that in mind.
 #
 # The same code trains the baselines of Tables 1 and 2 on the same controls: one
 # single-control ControlNet per map (combined, they are the Multi-ControlNet baseline) and
@@ -32,11 +38,12 @@ profile: str = "smoke"  # parameter profile this run belongs to (set by the runn
 run_dir: str = "runs/smoke"  # folder of this profile's artifacts (set by the runner)
 mimic_cxr_jpg_root: str = "runs/smoke/cohort/mimic-cxr-jpg"  # MIMIC-CXR-JPG root
 mimic_cxr_reports_root: str = "runs/smoke/cohort/mimic-cxr"  # MIMIC-CXR reports root
-design: str = "unified"  # "unified": one ControlNet, maps as channels; "per-map": one ControlNet per map
+design: str = "per-map"  # "per-map": one ControlNet per map (the paper, the authors' inference); "unified": maps as channels
 controls: list = ["canny", "sobel", "gl", "segmentation"]  # radiomics controls of Rad-CN
 train_baselines: bool = True  # also train a single-control ControlNet and a T2I-Adapter per control
 resolution: int = 64  # training and sampling resolution, pixels (SD-CXR's)
-max_steps: int = 20  # optimiser steps per model
+max_steps: int = 20  # optimiser steps per model (used when epochs is 0)
+epochs: int = 0  # passes over the training items (paper: 10); steps derived from it when > 0
 batch_size: int = 4  # images per micro-batch
 grad_accum: int = 1  # micro-batches per optimiser step
 lr: float = 1e-4  # AdamW learning rate
@@ -81,6 +88,9 @@ display(profile_banner(profile))
 # %%
 items = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root)
 dataset = training_data.ControlDataset(items, resolution, controls=training_data.RADIOMICS_CONTROLS)
+if epochs > 0:  # the paper's length, in epochs: steps = ceil(epochs x items / (batch x accumulation))
+    max_steps = -(-epochs * len(dataset) // (batch_size * grad_accum))
+    print(f"{epochs} epochs of {len(dataset)} items = {max_steps} optimiser steps (batch {batch_size} x {grad_accum})")
 config = training.TrainConfig(max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr,
                               mixed_precision=mixed_precision, gradient_checkpointing=gradient_checkpointing,
                               checkpoint_every=checkpoint_every, validate_every=validate_every, seed=seed,

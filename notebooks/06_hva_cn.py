@@ -35,7 +35,8 @@ mimic_cxr_reports_root: str = "runs/smoke/cohort/mimic-cxr"  # MIMIC-CXR reports
 rad_cn_scale: float = 1.0  # conditioning scale of the frozen Rad-CN while HVA-CN trains
 train_baselines: bool = True  # also train the gaze-only ControlNet and T2I-Adapter
 resolution: int = 64  # training and sampling resolution, pixels (SD-CXR's)
-max_steps: int = 8  # optimiser steps per model
+max_steps: int = 8  # optimiser steps per model (used when epochs is 0)
+epochs: int = 0  # passes over the training items (paper: 10); steps derived from it when > 0
 batch_size: int = 4  # images per micro-batch
 grad_accum: int = 1  # micro-batches per optimiser step
 lr: float = 1e-4  # AdamW learning rate
@@ -77,6 +78,9 @@ display(profile_banner(profile))
 controls = [*training_data.RADIOMICS_CONTROLS, training_data.GAZE_CONTROL]
 items = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, gaze=True)
 dataset = training_data.ControlDataset(items, resolution, controls=controls)
+if epochs > 0:  # the paper's length, in epochs: steps = ceil(epochs x items / (batch x accumulation))
+    max_steps = -(-epochs * len(dataset) // (batch_size * grad_accum))
+    print(f"{epochs} epochs of {len(dataset)} items = {max_steps} optimiser steps (batch {batch_size} x {grad_accum})")
 config = training.TrainConfig(max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr,
                               mixed_precision=mixed_precision, gradient_checkpointing=gradient_checkpointing,
                               checkpoint_every=checkpoint_every, validate_every=validate_every, seed=seed,

@@ -27,6 +27,15 @@
 # and a manifest per method go to `07_generation/<method>/`; the table chapters read them.
 # Then the analogues of the paper's Figs. 5, 6 and 7.
 #
+# **Sampler.** The `full` profile uses the authors' released inference settings (their
+# repository's generation script, `../shared/notes/method.md`): UniPC, 50 steps, the
+# negative prompt "monochrome, lowres, bad anatomy, worst quality, low quality", seed 3407,
+# conditioning scales 0.1 for each radiomics ControlNet and 0.001 for HVA-CN (their REFLACX
+# setting); guidance is diffusers' default 7.5 (the script sets none). `teach` and `smoke`
+# sample with fewer steps and unit scales to fit their budgets, and say so in their
+# parameter files. Guidance is trained: prompts were emptied at `proportion_empty_prompts`
+# during training (chapters 04-06), so the unconditional branch is not an untrained model.
+#
 # **Prerequisites.** SD-CXR, Rad-CN, HVA-CN and the baselines.
 
 # %% tags=["parameters"]
@@ -37,9 +46,9 @@ mimic_cxr_reports_root: str = "runs/smoke/cohort/mimic-cxr"  # MIMIC-CXR reports
 ground_truth_root: str = "runs/smoke/cohort"  # synthetic cohort root with ground_truth/, or "" for real data
 roentgen_dir: str = ""  # local RoentGen directory (diffusers layout), or "" if not available
 scheduler: str = "unipc"  # sampler (authors: UniPC)
-sample_steps: int = 10  # denoising steps (authors 20)
-guidance: float = 3.0  # classifier-free guidance scale (authors 7.5)
-negative_prompt: str = ""  # negative prompt, "" for none
+sample_steps: int = 10  # denoising steps (authors' released inference: 50)
+guidance: float = 3.0  # classifier-free guidance scale (the authors' script sets none: diffusers' 7.5)
+negative_prompt: str = ""  # negative prompt, "" for none (authors: "monochrome, lowres, bad anatomy, worst quality, low quality")
 rad_cn_scale: float = 1.0  # conditioning scale of Rad-CN in RadGazeGen (Eq. 6)
 hva_cn_scale: float = 1.0  # conditioning scale of HVA-CN in RadGazeGen (Eq. 6)
 n_generate: int = 6  # test (image, finding) items generated per method, -1 for all

@@ -23,9 +23,14 @@
 # pathologies.
 #
 # **Here.** Prompts are `reports.csv` (the user supplies reports for real CheXpert; the
-# cohort writes its own). The HVA control of a test image is the gaze-guided hypothesis
-# (notebook 03) of its first positive pathology, an empty map when it has none: CheXpert has
-# no gaze. The classifier is TorchXRayVision's DenseNet-121 when its weights are given
+# cohort writes its own). CheXpert has no gaze, so the HVA control of a test image is a
+# gaze-guided hypothesis (notebook 03) chosen from what the method is given, the report that
+# is also its prompt: the training hypothesis of the first finding the report names
+# (negated sentences such as "No pleural effusion." skipped). A report that names no
+# finding with a hypothesis gets no gaze control: for that image RadGazeGen runs with Eq. 6's
+# HVA indicator off, which is Rad-CN. The control never depends on the image's labels, which
+# are only the answers the classifier is scored against (tested: permuting the labels
+# leaves every control unchanged). The classifier is TorchXRayVision's DenseNet-121 when its weights are given
 # (`xrv_weights_dir`), otherwise a DenseNet-121 trained here from scratch on the cohort's
 # MIMIC-CXR-LT training images, named as such.
 #
@@ -58,7 +63,7 @@ import torch
 from IPython.display import display
 from tqdm.auto import tqdm
 
-from radgazegen import controls, evaluation, generation, methods, metrics, standins, training_data
+from radgazegen import controls, evaluation, generation, hypotheses, methods, metrics, standins, training_data
 from radgazegen.artifacts import Run
 from radgazegen.book import profile_banner
 from radgazegen.data import read_chexpert, read_mimic_lt
@@ -91,19 +96,13 @@ hyp = run.read_hypotheses()
 hyp = hyp[hyp.split == "train"]
 
 
-def hva_control(rec) -> np.ndarray:
-    """The stored hypothesis (uint8) of the image's first positive pathology, an empty map when none."""
-    for c in observations:
-        if rec.labels.get(c, 0.0) == 1.0 and (hyp.finding == c).any():
-            return training_data.read_control(HVA, Path(hyp[hyp.finding == c].control_path.iloc[0]))
-    return np.zeros((R, R), np.uint8)
-
-
-maps[HVA] = [hva_control(r) for r in records]
-cond = training_data.conditioning(maps, R)  # the ControlNets' conditioning, as training_data.ControlDataset makes it
 prompts = [r.report for r in records]
+picked = [hypotheses.hypothesis_for_report(p, hyp) for p in prompts]  # from the prompt alone, never the labels
+gazed = np.array([p is not None for p in picked])
+maps[HVA] = [training_data.read_control(HVA, Path(p[1])) if p else np.zeros((R, R), np.uint8) for p in picked]
+cond = training_data.conditioning(maps, R)  # the ControlNets' conditioning, as training_data.ControlDataset makes it
 pd.DataFrame({"images": [len(records)], "positives per pathology (mean)": [truth.sum(0).mean()],
-              "with an HVA hypothesis": [int((cond[HVA].flatten(1).amax(1) > 0).sum())]})
+              "reports naming a finding with a hypothesis": [int(gazed.sum())]})
 
 # %% [markdown]
 # ## Generation: SD, T2I-Adapter (Canny) and RadGazeGen, same prompts and seeds
@@ -112,12 +111,29 @@ pd.DataFrame({"images": [len(records)], "positives per pathology (mean)": [truth
 registry = methods.build(rad, hva, control_scale, control_scale, control_scale)
 chosen = [registry[methods.SD], registry.single(methods.T2I_ADAPTER, CANNY), registry[methods.RADGAZEGEN]]
 sampler = generation.Sampler(sd_dir, scheduler, device)
+
+
+def sample(method: methods.Method, r: int) -> np.ndarray:
+    """Replicate ``r`` of ``method`` for every test image; a method that sees the gaze runs as
+    Rad-CN (Eq. 6's HVA indicator off) on the images whose report named no finding."""
+    seeds = [seed + 1000 * r + i for i in range(len(prompts))]
+    groups = [(method, np.arange(len(prompts)))]
+    if method.uses_gaze:
+        groups = [(method, np.nonzero(gazed)[0]), (registry[methods.RAD_CN], np.nonzero(~gazed)[0])]
+    images = [None] * len(prompts)
+    for m, idx in groups:
+        if len(idx):
+            out = sampler.sample(m, [prompts[i] for i in idx], {k: v[torch.from_numpy(idx)] for k, v in cond.items()},
+                                 seeds=[seeds[i] for i in idx], steps=sample_steps, guidance=guidance,
+                                 negative_prompt=negative_prompt or None, resolution=R)
+            for i, image in zip(idx, out):
+                images[i] = image
+    return np.stack(images)
+
+
 generated = {}
 for method in tqdm([m for m in chosen if m is not None], desc="methods", disable=None):
-    generated[method.name] = [sampler.sample(method, prompts, cond, seeds=[seed + 1000 * r + i for i in range(len(prompts))],
-                                             steps=sample_steps, guidance=guidance,
-                                             negative_prompt=negative_prompt or None, resolution=R)
-                              for r in range(n_replicates)]
+    generated[method.name] = [sample(method, r) for r in range(n_replicates)]
     generation.write_generation(run.chapter_dir("10_table3_classification") / method.folder,
                                 np.concatenate(generated[method.name]),
                                 [{"name": rec.dicom_id, "prompt": p, "replicate": r, "model": method.name}

@@ -71,15 +71,20 @@ class FindingHVAMaps:
     ``maps(record, finding, keywords)`` is ``gaze.finding_hva`` at ``(size, size)`` pixels,
     float32 in [0, 1] (all zeros when nothing was fixated while the finding was dictated),
     stored as ``maps/hva-finding-<hash>/<dicom_id>-<finding>.npz``.
-    sigma_px: Gaussian sigma in pixels of the original image; size: control grid, pixels.
+    sigma_px: Gaussian sigma in pixels of a real radiograph (``gaze.REFERENCE_WIDTH_PX`` wide;
+    authors 64), rescaled with each image's width (``gaze.at_image_scale``); size: control grid, pixels.
     """
 
     def __init__(self, run_dir: str | Path, sigma_px: float, size: int):
         self.sigma_px, self.size = float(sigma_px), int(size)
-        self.cache = MapCache(run_dir, "hva-finding", {"sigma_px": self.sigma_px, "size": self.size}, fmt="npz")
+        from radgazegen.gaze import REFERENCE_WIDTH_PX
+
+        self.cache = MapCache(run_dir, "hva-finding", {"sigma_px": self.sigma_px, "size": self.size,
+                                                       "reference_width_px": REFERENCE_WIDTH_PX}, fmt="npz")
 
     def __call__(self, record, finding: str, keywords) -> np.ndarray:
-        from radgazegen.gaze import finding_hva
+        from radgazegen.gaze import at_image_scale, finding_hva
 
+        sigma = at_image_scale(self.sigma_px, record.image_size[0])
         return self.cache.get(f"{record.dicom_id}-{finding}",
-                              lambda: finding_hva(record, keywords, self.sigma_px, out_size=(self.size, self.size)))
+                              lambda: finding_hva(record, keywords, sigma, out_size=(self.size, self.size)))

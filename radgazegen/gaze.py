@@ -29,6 +29,17 @@ class EmptyHVAWarning(UserWarning):
 #: Seconds before the start of the sentence naming a finding that its window opens.
 WINDOW_LEAD_S = 1.5
 
+#: Width of the real radiographs the authors' pixel constants are given for (MIMIC-CXR-JPG,
+#: about 2,500 px): sigma 64 px, dilation 100 px. The study states those lengths at this
+#: width and rescales them with each image (``at_image_scale``), so that a 512 px synthetic
+#: radiograph gets the same proportions (sigma 12.9 px) as a real one.
+REFERENCE_WIDTH_PX = 2544
+
+
+def at_image_scale(px: float, image_width: int) -> float:
+    """A length in pixels of a real radiograph ``REFERENCE_WIDTH_PX`` wide -> pixels of an image ``image_width`` wide."""
+    return float(px) * image_width / REFERENCE_WIDTH_PX
+
 
 def _clean_fixations(fixations: pd.DataFrame, image_size: tuple[int, int], where: str) -> tuple[pd.DataFrame, int]:
     missing = [c for c in ("x", "y", "start", "end") if c not in fixations.columns]

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from radgazegen.gaze import threshold
+from radgazegen.gaze import REFERENCE_WIDTH_PX, threshold
 from radgazegen.standins import XRV_WEIGHTS, StudyEncoder, batched, load_xrv_densenet, xrv_input
 
 
@@ -37,15 +37,16 @@ class FeatureExtractor(Protocol):
         """``(N, H, W)`` uint8 radiographs -> ``(N, D)`` float32 features."""
 
 
-def gaze_mask(v: np.ndarray, lam: float, dilate_px: float, image_width: int, iterations: int = 3) -> np.ndarray:
+def gaze_mask(v: np.ndarray, lam: float, dilate_px: float, iterations: int = 3) -> np.ndarray:
     """The gaze mask V̂^k of a per-finding HVA map V^k (step 1).
 
-    v: ``(S, S)`` float map in [0, 1] on the control grid; lam: threshold lambda in [0, 1];
-    dilate_px: side of the square dilation kernel in pixels of the ORIGINAL image (authors:
-    100 on ~2,500 px radiographs), rescaled to the grid by ``S / image_width``; iterations of
-    the dilation (authors: 3). Returns ``(S, S)`` uint8, 0 / 255.
+    v: ``(S, S)`` float map in [0, 1] on the control grid of an image; lam: threshold lambda
+    in [0, 1]; dilate_px: side of the square dilation kernel in pixels of a real radiograph
+    (``gaze.REFERENCE_WIDTH_PX`` wide; authors 100), rescaled with the image as the HVA sigma
+    is, i.e. ``dilate_px * S / REFERENCE_WIDTH_PX`` on the grid; iterations of the dilation
+    (authors: 3). Returns ``(S, S)`` uint8, 0 / 255.
     """
-    kernel = int(round(dilate_px * v.shape[1] / image_width))
+    kernel = int(round(dilate_px * v.shape[1] / REFERENCE_WIDTH_PX))
     return threshold(v, lam, dilate_px=kernel, iterations=iterations)
 
 

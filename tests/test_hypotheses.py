@@ -122,14 +122,15 @@ def test_gaze_readings_names_a_missing_reading():
         gaze_readings(split, [], [e1])
 
 
-def test_gaze_mask_scales_the_dilation_from_original_pixels():
+def test_gaze_mask_scales_the_dilation_from_a_real_radiographs_pixels():
     v = np.zeros((64, 64), np.float32)
     v[32, 32] = 1.0
-    # 100 px of a 1,600 px radiograph = 4 px on a 64 px grid: a 4x4 square, once
-    m = hypotheses.gaze_mask(v, 0.5, dilate_px=100, image_width=1600, iterations=1)
+    # 159 px of a real (2,544 px) radiograph = 4 px on a 64 px grid: a 4x4 square, once
+    m = hypotheses.gaze_mask(v, 0.5, dilate_px=159, iterations=1)
     assert m.dtype == np.uint8 and set(np.unique(m)) == {0, 255} and (m > 0).sum() == 16
-    assert (hypotheses.gaze_mask(v, 0.5, dilate_px=100, image_width=1600, iterations=3) > 0).sum() == 100  # 10x10
-    assert not hypotheses.gaze_mask(np.zeros((8, 8), np.float32), 0.5, 100, 1600).any()
+    assert (hypotheses.gaze_mask(v, 0.5, dilate_px=159, iterations=3) > 0).sum() == 100  # 10x10
+    assert not hypotheses.gaze_mask(np.zeros((8, 8), np.float32), 0.5, 100).any()
+    assert gaze.at_image_scale(64, 512) == pytest.approx(12.88, abs=0.01)
 
 
 def test_draw_bags_excludes_the_read_image_and_is_seeded():
