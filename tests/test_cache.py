@@ -38,10 +38,12 @@ def test_finding_hva_maps_are_the_gaze_definition_cached(tmp_path):
                  fixations=pd.DataFrame({"x": [100.0, 700.0, 710.0], "y": [100.0, 500.0, 520.0],
                                          "start": [1.0, 4.5, 5.2], "end": [1.2, 4.9, 5.6]}),
                  words=pd.DataFrame({"word": toks, "start": t, "end": t + 0.3}))
-    maps = FindingHVAMaps(tmp_path, 64.0, 128)
+    maps = FindingHVAMaps(tmp_path, 64.0, 128)  # sigma: 64 px of a real radiograph, rescaled to this 1,000 px image
     v = maps(rec, "Pleural Effusion", ("effusion",))
     assert v.shape == (128, 128) and v.max() == 1.0
-    assert np.array_equal(v, gaze.finding_hva(rec, ("effusion",), 64.0, out_size=(128, 128)))
+    sigma = gaze.at_image_scale(64.0, 1000)
+    assert sigma == 64.0 * 1000 / gaze.REFERENCE_WIDTH_PX
+    assert np.array_equal(v, gaze.finding_hva(rec, ("effusion",), sigma, out_size=(128, 128)))
     # the peak lies on the fixations made while the finding was dictated, not on the early one
     y, x = np.unravel_index(np.argmax(v), v.shape)
     assert abs(x - 705 * 128 / 1000) < 4 and abs(y - 510 * 128 / 800) < 4
