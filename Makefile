@@ -6,7 +6,7 @@ CONSTRAINTS ?= constraints/cpu.txt
 PROFILE ?= smoke
 PY := $(VENV)/bin/python
 
-.PHONY: study test book bench setup clean-runs
+.PHONY: study test book bench setup clean-runs wheelhouse offline-install study-offline gpu-teach teach-import
 
 setup: $(VENV)/.installed $(VENV)/.startup-hook
 
@@ -38,3 +38,56 @@ bench: setup
 
 clean-runs:
 	rm -rf runs/$(PROFILE) _build book/chapters
+
+## Offline install on an air-gapped GPU server that already has a CUDA PyTorch stack (README,
+## "Offline install (air-gapped GPU server)"). Here, with network: the wheels the server lacks.
+WHEELHOUSE ?= wheelhouse
+WHEEL_PYTHON ?= 3.12
+WHEEL_PLATFORM ?= manylinux_2_28_x86_64
+# the server's packages (never shipped; known versions pinned): one name a line
+PREINSTALLED ?= constraints/offline.txt
+# a Python of WHEEL_PYTHON's version to resolve with (found on PATH or in pyenv when empty)
+WHEEL_RESOLVER ?=
+WHEELHOUSE_MAX_MB ?= 40
+# 1: ship torchxrayvision and pydicom-data without the data files the study never reads (as
+# version X+slim; radgazegen/offline.py's SLIM says which and why); 0: whole (90 MB)
+WHEEL_SLIM ?= 1
+wheelhouse:
+	$(PYTHON) -m radgazegen.offline wheelhouse --dest $(WHEELHOUSE) --python-version $(WHEEL_PYTHON) \
+	  --platform $(WHEEL_PLATFORM) --preinstalled $(PREINSTALLED) --pins $(CONSTRAINTS) \
+	  --max-mb $(WHEELHOUSE_MAX_MB) $(if $(WHEEL_RESOLVER),--resolver $(WHEEL_RESOLVER)) \
+	  $(if $(filter 1 yes true,$(WHEEL_SLIM)),,--no-slim)
+
+## There, without network: install into OFFLINE_PYTHON's own environment (no venv; nothing the
+## server has is upgraded or replaced), then run a profile (teach unless PROFILE is given).
+OFFLINE_PYTHON ?= python3
+OFFLINE_PIP_ARGS ?=
+OFFLINE_PROFILE ?= $(if $(filter file,$(origin PROFILE)),teach,$(PROFILE))
+offline-install:
+	$(OFFLINE_PYTHON) -m radgazegen.offline install --wheelhouse $(WHEELHOUSE) $(foreach a,$(OFFLINE_PIP_ARGS),--pip-arg=$(a))
+
+study-offline: offline-install
+	$(OFFLINE_PYTHON) -m radgazegen run --profile $(OFFLINE_PROFILE)
+
+## On a lent GPU machine (one command, re-runnable on the same machine to go on where a time
+## limit stopped it): offline install, the teach profile under TEACH_LIMIT_S seconds, then the
+## executed chapters, the runner's progress log and the machine's description packed into
+## GPU_OUT (small enough to bring back). Here, `make teach-import GPU_OUT=...` puts them in
+## book/teach/ for the published book.
+GPU_OUT ?= gpu-out
+TEACH_LIMIT_S ?= 480
+gpu-teach: offline-install
+	mkdir -p $(GPU_OUT)
+	(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; echo "CPU cores: $$(nproc)"; \
+	  $(OFFLINE_PYTHON) -c "import sys, torch, transformers, diffusers; print('python', sys.version.split()[0], 'torch', torch.__version__, 'transformers', transformers.__version__, 'diffusers', diffusers.__version__)") \
+	  > $(GPU_OUT)/device.txt 2>&1 || true
+	-PYTHONUNBUFFERED=1 timeout $(TEACH_LIMIT_S) $(OFFLINE_PYTHON) -m radgazegen run --profile teach 2>&1 | tee -a $(GPU_OUT)/teach.log
+	tar czf $(GPU_OUT)/teach-chapters.tgz -C runs/teach notebooks progress.log
+
+teach-import:
+	mkdir -p book/teach
+	tar xzf $(GPU_OUT)/teach-chapters.tgz -C book/teach --strip-components=1 --wildcards 'notebooks/[0-9][0-9]_*.ipynb'
+	tar xzf $(GPU_OUT)/teach-chapters.tgz -C book/teach progress.log
+	cp $(GPU_OUT)/device.txt book/teach/ 2>/dev/null || true
+	cp $(GPU_OUT)/bench.txt book/teach/ 2>/dev/null || true
+	rm -f book/teach/*.running.ipynb book/teach/*.failed.ipynb

@@ -193,13 +193,14 @@ def _parts(size: str, tokenizer_dir: str, resolution: int):
                    DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012), "sd15 (random weights)")
 
 
-def controlnet_step_benchmark(size: str = "sd15", resolution: int = 512, batch: int = 4, steps: int = 10,
+def controlnet_step_benchmark(size: str = "sd15", resolution: int = 512, batch: int = 4, steps: int = 20,
                               mixed_precision: str = "bf16", device: str | None = None) -> dict[str, float]:
     """ControlNet training: our loop (``training.train``) against the same step written as in
     diffusers' ``examples/controlnet/train_controlnet.py``; steps/s, images/s, peak GPU memory.
 
     Our loop's per-step time is (time of 2N steps - time of N steps) / N, which removes its
-    fixed costs (weight fingerprint, final save).
+    fixed costs (weight fingerprint, final save), after a 2-step warm-up run: without it the
+    first run carries the GPU's warm-up and the difference came out negative (H200, 2026-11-27).
     """
     import tempfile
 
@@ -222,7 +223,7 @@ def controlnet_step_benchmark(size: str = "sd15", resolution: int = 512, batch: 
     with tempfile.TemporaryDirectory() as tmp:
         parts = _parts(size, tmp + "/tok", resolution)
         times = []
-        for n in (steps, 2 * steps):
+        for n in (2, steps, 2 * steps):  # a 2-step warm-up first (CUDA context, cuDNN's kernel choice), then N and 2N
             if cuda:
                 torch.cuda.reset_peak_memory_stats()
             t0 = time.perf_counter()
@@ -230,7 +231,7 @@ def controlnet_step_benchmark(size: str = "sd15", resolution: int = 512, batch: 
                                                        mixed_precision=mixed_precision if cuda else "no"),
                   f"{tmp}/ours{n}", controlnet=new_controlnet(parts), control_name=CANNY, progress=False)
             times.append(time.perf_counter() - t0)
-        out["ours: steps/s"] = steps / (times[1] - times[0])
+        out["ours: steps/s"] = steps / (times[2] - times[1])
         if cuda:
             out["ours: peak GPU memory (GiB)"] = torch.cuda.max_memory_allocated() / 2 ** 30
             torch.cuda.reset_peak_memory_stats()
@@ -264,6 +265,11 @@ def controlnet_step_benchmark(size: str = "sd15", resolution: int = 512, batch: 
             opt.zero_grad(set_to_none=True)
 
         example_step()
+        from torch.utils.flop_counter import FlopCounterMode
+
+        with FlopCounterMode(display=False) as counter:  # the model FLOPs of one step (forward + backward)
+            example_step()
+        out["model FLOPs per step (TFLOP)"] = counter.get_total_flops() / 1e12
         if cuda:
             torch.cuda.synchronize()
         t0 = time.perf_counter()
@@ -277,54 +283,101 @@ def controlnet_step_benchmark(size: str = "sd15", resolution: int = 512, batch: 
     out["ours: images/s"] = out["ours: steps/s"] * batch
     out["diffusers example: images/s"] = out["diffusers example: steps/s"] * batch
     out["ratio ours / example (steps/s)"] = out["ours: steps/s"] / out["diffusers example: steps/s"]
+    peak = peak_bf16_flops(device)
+    if peak:  # model FLOP utilisation: model FLOPs per second over the chip's dense bf16 peak
+        for who in ("ours", "diffusers example"):
+            out[f"{who}: MFU"] = out["model FLOPs per step (TFLOP)"] * 1e12 * out[f"{who}: steps/s"] / peak
     return out
+
+
+#: Dense bf16 tensor-core peaks (FLOP/s) by GPU name, from NVIDIA's data sheets (SXM parts).
+PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
+
+
+def peak_bf16_flops(device: str) -> float | None:
+    """The dense bf16 peak of ``device``'s GPU (``PEAK_BF16``), None on a CPU or another GPU."""
+    import torch
+
+    if not device.startswith("cuda"):
+        return None
+    name = torch.cuda.get_device_name()
+    return next((v for k, v in PEAK_BF16.items() if k in name), None)
 
 
 def two_controlnet_generation_benchmark(size: str = "sd15", resolution: int = 512, n_images: int = 8, steps: int = 20,
                                         device: str | None = None) -> dict[str, float]:
     """Images/s generating with two ControlNets: ``generation.generate`` against a direct call of the
-    stock ``StableDiffusionControlNetPipeline`` on the same batch (fp16 on GPU, fp32 on CPU)."""
+    stock ``StableDiffusionControlNetPipeline`` on the same batch (fp16 on GPU, fp32 on CPU).
+
+    ``generate`` drives that same stock pipeline (one generator per image), so the ratio
+    measures our wrapper's cost, not a speed-up: the study adds no faster sampler of its own."""
     import tempfile
 
     import torch
 
-    from radgazegen.generation import controlnet_pipeline, generate
-    from radgazegen.models import new_controlnet, save_sd_parts
+    from radgazegen.generation import Sampler, generate
+    from radgazegen.models import new_controlnet
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.float16 if device.startswith("cuda") else torch.float32
     prompts = ["right pleural effusion"] * n_images
     controls = [torch.rand(n_images, 3, resolution, resolution, generator=torch.Generator().manual_seed(i)) for i in range(2)]
     with tempfile.TemporaryDirectory() as tmp:
-        parts = _parts(size, tmp + "/tok", resolution)
-        save_sd_parts(parts, f"{tmp}/sd")
-        pipe = controlnet_pipeline(f"{tmp}/sd", [new_controlnet(parts), new_controlnet(parts)], device=device, dtype=dtype)
-        generate(pipe, prompts[:1], [c[:1] for c in controls], scales=[1.0, 1.0], steps=2, seeds=[0], resolution=resolution)
+        parts = _parts(size, tmp + "/tok", resolution)  # in memory: no 4 GB save and reload at SD v1.5 size
+        pipe = Sampler(parts, "unipc", device, dtype).pipeline(controlnets=[new_controlnet(parts), new_controlnet(parts)])
+        pipe.controlnet.to(device, dtype)
+        def stock(n_steps):
+            return pipe(prompts, image=[c.to(device, dtype) for c in controls], num_inference_steps=n_steps,
+                        height=resolution, width=resolution, controlnet_conditioning_scale=[1.0, 1.0], output_type="np",
+                        generator=[torch.Generator().manual_seed(i) for i in range(n_images)])
+
+        # warm-up at the timed batch shape for both (cuDNN picks its kernels per shape)
+        generate(pipe, prompts, controls, scales=[1.0, 1.0], steps=2, seeds=list(range(n_images)),
+                 resolution=resolution, batch_size=n_images)
+        stock(2)
         sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
         t0 = time.perf_counter()
         generate(pipe, prompts, controls, scales=[1.0, 1.0], steps=steps, seeds=list(range(n_images)),
                  resolution=resolution, batch_size=n_images)
         sync()
         ours = n_images / (time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        pipe(prompts, image=[c.to(device, dtype) for c in controls], num_inference_steps=steps, height=resolution,
-             width=resolution, controlnet_conditioning_scale=[1.0, 1.0], output_type="np",
-             generator=[torch.Generator().manual_seed(i) for i in range(n_images)])
         sync()
-        stock = n_images / (time.perf_counter() - t0)
-    return {"size": size, "device": device, "steps": steps, "ours: images/s": ours, "stock pipeline: images/s": stock,
-            "ratio ours / stock": ours / stock}
+        t0 = time.perf_counter()
+        stock(steps)
+        sync()
+        stock_rate = n_images / (time.perf_counter() - t0)
+    return {"size": size, "device": device, "steps": steps, "ours: images/s": ours, "stock pipeline: images/s": stock_rate,
+            "ratio ours / stock": ours / stock_rate}
 
 
-def gpu_main() -> None:
-    """``python -m radgazegen bench --gpu``: the SD v1.5-size ControlNet benchmarks (needs a GPU)."""
+def gpu_main(sections: tuple[str, ...] = ("sd15", "teach")) -> None:
+    """``python -m radgazegen bench --gpu``: the SD v1.5-size ControlNet benchmarks and the same
+    two measurements at the teach profile's size (small parts, 128x128, batch 128), which size
+    that profile's training steps and generation batches (needs a GPU). A failing section is
+    reported in one line and the next one still runs."""
     import torch
 
     if not torch.cuda.is_available():
         print("no GPU: the SD v1.5-size benchmarks need one (python -m radgazegen bench --gpu on a GPU machine)")
         return
-    print(f"device: {torch.cuda.get_device_name()}")
-    for k, v in controlnet_step_benchmark().items():
-        print(f"ControlNet training, SD v1.5 size, 512x512, batch 4, bf16: {k} = {v:.3f}" if isinstance(v, float) else f"  {k}: {v}")
-    for k, v in two_controlnet_generation_benchmark().items():
-        print(f"generation with two ControlNets, 512x512, fp16: {k} = {v:.3f}" if isinstance(v, float) else f"  {k}: {v}")
+    print(f"device: {torch.cuda.get_device_name()}; torch {torch.__version__}", flush=True)
+    runs = {
+        "sd15": [("ControlNet training, SD v1.5 size, 512x512, batch 4, bf16", lambda: controlnet_step_benchmark()),
+                 ("generation with two ControlNets, SD v1.5 size, 512x512, 8 images, fp16",
+                  lambda: two_controlnet_generation_benchmark())],
+        "teach": [("ControlNet training, teach size, 128x128, batch 128, bf16",
+                   lambda: controlnet_step_benchmark(size="small", resolution=128, batch=128, steps=20)),
+                  ("generation with two ControlNets, teach size, 128x128, 128 images, fp16",
+                   lambda: two_controlnet_generation_benchmark(size="small", resolution=128, n_images=128, steps=20))],
+    }
+    for section in sections:
+        for title, bench in runs[section]:
+            t0 = time.perf_counter()
+            try:
+                figures = bench()
+            except Exception as exc:  # noqa: BLE001 - a benchmark that fails is reported, not fatal
+                print(f"{title}: failed: {type(exc).__name__}: {exc}", flush=True)
+                continue
+            for k, v in figures.items():
+                print(f"{title}: {k} = {v:.3f}" if isinstance(v, float) else f"{title}: {k}: {v}", flush=True)
+            print(f"{title}: benchmark wall time = {time.perf_counter() - t0:.1f} s", flush=True)

@@ -117,7 +117,7 @@ class Sampler:
 
     def sample(self, method, prompts: Sequence[str], conditioning: Mapping[str, torch.Tensor] | None = None,
                seeds: Sequence[int] = (0,), steps: int = 20, guidance: float = 7.5, negative_prompt: str | None = None,
-               resolution: int = 512, batch_size: int = 8) -> np.ndarray:
+               resolution: int = 512, batch_size: int | None = None) -> np.ndarray:
         """``method``'s images of ``prompts``: ``(N, H, W)`` uint8, as ``generate`` makes them.
 
         conditioning: control name -> ``(N, C, R, R)`` in [0, 1] (a ``Batch.conditioning``, or
@@ -160,16 +160,28 @@ def adapter_pipeline(sd_dir: str | Path, adapter, scheduler: str = "unipc", devi
     return Sampler(sd_dir, scheduler, device, dtype).pipeline(adapter=adapter)
 
 
+#: Prompts per pipeline call by device type: small on a CPU (memory), large on a GPU, where
+#: the small models of smoke/teach are bound by per-call overhead, not arithmetic.
+BATCH_SIZE = {"cpu": 8, "cuda": 128}
+
+
+def default_batch_size(pipe) -> int:
+    """Prompts per pipeline call on ``pipe``'s device (``BATCH_SIZE``; 8 for other devices)."""
+    return BATCH_SIZE.get(getattr(getattr(pipe, "device", None), "type", "cpu"), 8)
+
+
 def generate(pipe, prompts: Sequence[str], controls: Sequence[torch.Tensor] | torch.Tensor | None = None,
              scales: Sequence[float] | float = 1.0, steps: int = 20, guidance: float = 7.5, seeds: Sequence[int] = (0,),
-             negative_prompt: str | None = None, resolution: int = 512, batch_size: int = 8) -> np.ndarray:
+             negative_prompt: str | None = None, resolution: int = 512, batch_size: int | None = None) -> np.ndarray:
     """Generate one image per prompt: ``(N, H, W)`` uint8 grayscale (mean of the RGB output).
 
     controls: per ControlNet a ``(N, C, R, R)`` tensor in [0, 1] (one tensor for a single
     ControlNet or an adapter); scales: conditioning scale per ControlNet; seeds: one per
     prompt. Prompts go through the pipeline ``batch_size`` at a time, each with its own
     generator, so image i depends only on (prompt i, controls i, seed i), not on the batching.
+    ``batch_size`` None: ``default_batch_size`` of the pipeline's device.
     """
+    batch_size = batch_size or default_batch_size(pipe)
     if len(seeds) != len(prompts):
         raise ValueError(f"seeds: expected one per prompt ({len(prompts)}), got {len(seeds)}")
     single = isinstance(controls, torch.Tensor) or (controls is not None and len(controls) == 1)

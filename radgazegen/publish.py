@@ -53,7 +53,55 @@ def collect_chapters(profile: str, study: Study | None = None, source: Path | No
         if not src.exists():
             raise RunnerError(f"{src}: executed notebook missing")
         copies.append(Path(shutil.copy2(src, chapters / src.name)))
-    return copies
+    record = run_record_page(profile, Path(source), chapters / "99_run_record.md")
+    return copies + ([record] if record else [])
+
+
+#: Files of a run that ``run_record_page`` reads, beside the executed notebooks or one folder up.
+RUN_RECORD_FILES = {"progress": "progress.log", "device": "device.txt", "bench": "bench.txt"}
+
+
+def _run_file(source: Path, name: str) -> Path | None:
+    return next((p for p in (source / name, source.parent / name) if p.is_file()), None)
+
+
+def run_record_page(profile: str, source: Path, dest: Path) -> Path | None:
+    """Write the book's page on the run itself: each chapter's wall time (the last "done in"
+    line per chapter of the runner's ``progress.log``), the machine (``device.txt``) and the
+    GPU benchmark's printed figures (``bench.txt``, ``python -m radgazegen bench --gpu``).
+    None (no page) when the run left no ``progress.log``."""
+    import re
+
+    progress = _run_file(source, RUN_RECORD_FILES["progress"])
+    if progress is None:
+        return None
+    times: dict[str, float] = {}
+    for line in progress.read_text(encoding="utf-8").splitlines():
+        m = re.search(r"\] (\d\d_\w+): done in ([0-9.]+) s", line)
+        if m:
+            times[m.group(1)] = float(m.group(2))
+    lines = [f"# The run behind these chapters ({profile} profile)", "",
+             f"Every chapter of this book was executed by the run recorded here; the figures below are "
+             f"that run's own logs, not edited.", ""]
+    device = _run_file(source, RUN_RECORD_FILES["device"])
+    if device is not None:
+        lines += ["## Machine", "", "```text", device.read_text(encoding="utf-8").strip(), "```", ""]
+    lines += ["## Wall time per chapter", "", "| chapter | seconds |", "| --- | ---: |"]
+    lines += [f"| {name} | {sec:.1f} |" for name, sec in sorted(times.items())]
+    lines += [f"| **all chapters** | **{sum(times.values()):.1f}** |", ""]
+    bench = _run_file(source, RUN_RECORD_FILES["bench"])
+    if bench is not None:
+        lines += ["## GPU benchmark at Stable Diffusion v1.5 size", "",
+                  "`python -m radgazegen bench --gpu`: random weights from the standard configs, 512x512. "
+                  "Training: our ControlNet step against the step of diffusers' `train_controlnet.py` "
+                  "example (batch 4, bf16); generation: `generation.generate` against the stock "
+                  "`StableDiffusionControlNetPipeline` with two ControlNets (fp16). MFU: model FLOPs "
+                  "per second over the GPU's dense bf16 peak.", "", "```text",
+                  bench.read_text(encoding="utf-8").strip(), "```", ""]
+    from radgazegen.io import write_text
+
+    write_text(dest, "\n".join(lines))
+    return dest
 
 
 def build_book(profile: str, study: Study | None = None, source: Path | None = None) -> Path:

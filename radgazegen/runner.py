@@ -65,6 +65,8 @@ INJECTED = ("profile", "run_dir")
 STEP_VARIABLE = "RADGAZEGEN_STEP"
 #: Version of the ``.state/<step>.json`` layout; other versions are stale.
 STATE_FORMAT = 2
+#: The run directory's append-only log of the runner's lines (chapter started / done in s).
+PROGRESS_LOG = "progress.log"
 _TYPES = {"int": int, "float": (int, float), "str": str, "bool": bool, "list": list, "dict": dict}
 
 
@@ -241,6 +243,7 @@ class Study:
         is decided when its turn comes, after its upstream steps ran.
         """
         steps = self.resolve(profile, overrides)
+        log = _ProgressLog(self.run_dir(profile) / PROGRESS_LOG, log)
         by_name = {s.name: s for s in steps}
         selected = [_match(o, by_name) for o in only] if only else list(by_name)
         wanted = set(selected)
@@ -259,6 +262,9 @@ class Study:
             t0 = time.perf_counter()
             try:
                 self._execute(profile, step)
+            except BaseException as exc:
+                log(f"[{profile}] {step.name}: stopped after {time.perf_counter() - t0:.1f} s ({type(exc).__name__})")
+                raise
             finally:
                 step.checks.forget()  # files changed: decide later steps afresh
             dt = time.perf_counter() - t0
@@ -450,6 +456,22 @@ class _Digests:
             kept = {k: v for k, v in self.cache.items() if (self.run_dir / k).is_file()}
             write_json(self.file, kept)
             self.changed = False
+
+
+class _ProgressLog:
+    """The runner's console lines, also appended (UTC-stamped, flushed per line) to
+    ``runs/<profile>/progress.log``, which another command can read while a run goes on or
+    after it stopped (e.g. per-chapter times of a run on a remote GPU machine)."""
+
+    def __init__(self, path: Path, echo):
+        self.path, self.echo = path, echo
+
+    def __call__(self, line: str) -> None:
+        self.echo(line)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(f"{stamp} {line}\n")
 
 
 def _temporary(path: Path) -> bool:

@@ -26,7 +26,7 @@ LAYERS: dict[str, int] = {
     # 5: figures and what a chapter shows about itself in the book
     "figures": 5, "book": 5,
 }
-APART = {"__init__", "__main__", "runner", "publish", "bench"}
+APART = {"__init__", "__main__", "runner", "publish", "bench", "offline"}
 
 
 def top_module(path: Path) -> str:

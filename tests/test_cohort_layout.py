@@ -60,6 +60,12 @@ def test_same_seed_gives_byte_identical_files(cohort, tmp_path):
     assert len(first) > 200 and first == second
 
 
+def test_radiographs_drawn_in_worker_processes_give_the_same_files(cohort, tmp_path):
+    """teach draws its 1,000 radiographs on every core: the files must not depend on it."""
+    generate_cohort(tmp_path / "parallel", CohortConfig(seed=7, **SMALL), progress=False, workers=2)
+    assert digest(tmp_path / "parallel") == digest(cohort)
+
+
 def test_other_seed_gives_other_files(cohort, tmp_path):
     generate_cohort(tmp_path / "other", CohortConfig(seed=8, **SMALL), progress=False)
     a, b = digest(cohort), digest(tmp_path / "other")

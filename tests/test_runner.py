@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import textwrap
 from pathlib import Path
@@ -152,6 +153,25 @@ def test_failure_stops_the_run_and_keeps_the_partial_output(study):
     assert not study.state_file("p", "01_consume").exists()
     assert not study.executed("p", "02_side").exists()  # the run stopped at the failure
     assert study.executed("p", "00_produce").exists()  # earlier results are kept
+
+
+def test_progress_log_records_each_chapter_and_the_one_that_stopped(study, tmp_path):
+    """A later command (e.g. on a GPU machine after a time limit) reads how far a run got."""
+    from radgazegen.publish import run_record_page
+
+    study.run("p", log=lambda *_: None)
+    (study.notebooks / "01_consume.py").write_text(FAILING)
+    (study.params / "p" / "01_consume.yml").write_text("{}\n")
+    with pytest.raises(StepFailed):
+        study.run("p", log=lambda *_: None)
+    lines = (study.run_dir("p") / "progress.log").read_text().splitlines()
+    assert [ln.split(" ", 1)[1] for ln in lines[:2]] == ["[p] 00_produce: running (never run)",
+                                                         lines[1].split(" ", 1)[1]]
+    assert re.fullmatch(r"\S+Z \[p\] 00_produce: done in [0-9.]+ s", lines[1])
+    assert "[p] 00_produce: up to date, skipped" in lines[-3]
+    assert re.search(r"\[p\] 01_consume: stopped after [0-9.]+ s \(StepFailed\)$", lines[-1])
+    page = run_record_page("p", study.run_dir("p") / "notebooks", tmp_path / "record.md").read_text()
+    assert "| 00_produce |" in page and "| 02_side |" in page  # the last finished time of each chapter
 
 
 def test_wrong_parameter_type_is_named(study):

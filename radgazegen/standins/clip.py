@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from radgazegen.standins.fitting import fit_epochs, seeded
+from radgazegen.standins.fitting import fit_epochs, seeded, training_device
 from radgazegen.standins.nets import conv_stem, load_module, save_module, to_input
 
 #: CLIP's context length (tokens per prompt, start and end included).
@@ -75,20 +75,24 @@ def token_ids(tokenizer, prompts: Sequence[str]) -> torch.Tensor:
 
 
 def train_study_clip(images: np.ndarray, ids: torch.Tensor, epochs: int = 20, batch_size: int = 32,
-                     lr: float = 2e-3, seed: int = 0, size: int = 64, progress: bool = True) -> tuple[StudyCLIP, list[float]]:
+                     lr: float = 2e-3, seed: int = 0, size: int = 64, progress: bool = True,
+                     device: str | None = None) -> tuple[StudyCLIP, list[float]]:
     """Train ``StudyCLIP`` with CLIP's symmetric contrastive loss on (image, report) pairs.
 
     images: ``(N, H, W)`` uint8; ids: ``(N, 77)`` from ``token_ids``. Deterministic per seed on
-    CPU. Returns the model (eval mode) and each epoch's mean loss."""
+    CPU. Trains on ``training_device(device)``; returns the model (CPU, eval mode) and each
+    epoch's mean loss."""
     gen = seeded(seed)
-    model = StudyCLIP(size=size)
-    x = model.to_input(images, "train_study_clip")
+    dev = training_device(device)
+    model = StudyCLIP(size=size).to(dev)
+    x, ids = model.to_input(images, "train_study_clip").to(dev), ids.to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     def loss_fn(idx):
+        idx = idx.to(dev)
         im, tx = model.embed(x[idx], ids[idx])
         logits = model.logit_scale.exp() * im @ tx.T
-        target = torch.arange(len(idx))
+        target = torch.arange(len(idx), device=dev)
         return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
 
     losses = fit_epochs(model, loss_fn, len(x), epochs, batch_size, opt, gen, "study CLIP", progress, min_batch=2)
-    return model.eval(), losses
+    return model.cpu().eval(), losses

@@ -12,6 +12,13 @@ import torch
 from tqdm.auto import tqdm
 
 
+def training_device(device: str | None = None) -> torch.device:
+    """Where a stand-in trains: ``device`` if given, else the GPU when there is one, else the
+    CPU. The trainers return their model on the CPU (inference code stays device-free); on
+    the CPU, training is deterministic per seed, on a GPU only up to cuDNN's kernel choices."""
+    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
 def seeded(seed: int) -> torch.Generator:
     """Seed torch's global generator (the model's initial weights) with ``seed`` and return a
     CPU ``torch.Generator`` seeded likewise (the epochs' shuffles): one seed, one run."""

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from radgazegen.io import load_state, save_state
-from radgazegen.standins.fitting import fit_epochs, seeded
+from radgazegen.standins.fitting import fit_epochs, seeded, training_device
 
 
 def to_input(images: np.ndarray, size: int, what: str = "input") -> torch.Tensor:
@@ -106,21 +106,24 @@ class StudyEncoder(nn.Module):
 
 def train_study_encoder(images: np.ndarray, targets: np.ndarray, epochs: int = 10, batch_size: int = 32,
                         lr: float = 1e-3, seed: int = 0, size: int = 128, width: int = 16,
-                        progress: bool = True) -> tuple[StudyEncoder, list[float]]:
+                        progress: bool = True, device: str | None = None) -> tuple[StudyEncoder, list[float]]:
     """Train ``StudyEncoder`` as a multi-label classifier (BCE) on the training radiographs.
 
     images: ``(N, H, W)`` uint8; targets: ``(N, C)`` in {0, 1}. Deterministic for a seed on CPU.
-    Returns the model (eval mode) and the mean loss of each epoch.
+    Trains on ``training_device(device)``; returns the model (CPU, eval mode) and the mean
+    loss of each epoch.
     """
     gen = seeded(seed)
-    model = StudyEncoder(targets.shape[1], width=width, size=size)
-    x, y = model.to_input(images), torch.as_tensor(targets, dtype=torch.float32)
+    dev = training_device(device)
+    model = StudyEncoder(targets.shape[1], width=width, size=size).to(dev)
+    x, y = model.to_input(images).to(dev), torch.as_tensor(targets, dtype=torch.float32).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     def loss_fn(idx):
+        idx = idx.to(dev)
         return F.binary_cross_entropy_with_logits(model(x[idx]), y[idx])
 
     losses = fit_epochs(model, loss_fn, len(x), epochs, batch_size, opt, gen, "study encoder", progress)
-    return model.eval(), losses
+    return model.cpu().eval(), losses
 
 
 class StudyImageFeatures(nn.Module):
@@ -173,19 +176,22 @@ class Localiser(nn.Module):
 
 
 def train_localiser(images: np.ndarray, masks: np.ndarray, epochs: int = 20, batch_size: int = 16, lr: float = 2e-3,
-                    seed: int = 0, size: int = 64, progress: bool = True) -> tuple[Localiser, list[float]]:
+                    seed: int = 0, size: int = 64, progress: bool = True,
+                    device: str | None = None) -> tuple[Localiser, list[float]]:
     """Train ``Localiser`` on real images ``(N, H, W)`` uint8 and their lesion box masks
     ``(N, size, size)`` float in {0, 1} (``metrics.box_masks``); BCE with positives up-weighted
-    by the background/foreground ratio. Deterministic per seed. Returns (model in eval mode,
-    mean loss per epoch)."""
+    by the background/foreground ratio. Deterministic per seed on the CPU. Trains on
+    ``training_device(device)``; returns (model on the CPU in eval mode, mean loss per epoch)."""
     gen = seeded(seed)
-    model = Localiser(size=size)
-    x, y = model.to_input(images), torch.from_numpy(masks)[:, None]
+    dev = training_device(device)
+    model = Localiser(size=size).to(dev)
+    x, y = model.to_input(images).to(dev), torch.from_numpy(masks)[:, None].to(dev)
     pos = float(y.mean())
-    weight = torch.tensor((1 - pos) / max(pos, 1e-3))
+    weight = torch.tensor((1 - pos) / max(pos, 1e-3), device=dev)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     def loss_fn(idx):
+        idx = idx.to(dev)
         return F.binary_cross_entropy_with_logits(model(x[idx]), y[idx], pos_weight=weight)
 
     losses = fit_epochs(model, loss_fn, len(x), epochs, batch_size, opt, gen, "localiser", progress, min_batch=2)
-    return model.eval(), losses
+    return model.cpu().eval(), losses

@@ -12,7 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+from concurrent.futures import ProcessPoolExecutor
+from itertools import islice
+from multiprocessing import get_context
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -89,13 +94,41 @@ def _gaze_images(cfg: CohortConfig, labels: list[list[str]], rng: np.random.Gene
     return multi, set(single), set(egd), discarded
 
 
+#: Cohorts of at least this many MIMIC images draw their radiographs on all CPU cores.
+PARALLEL_FROM_IMAGES = 256
+
+
+def _draw_radiograph(job: tuple[int, int, list[str], tuple[int, int]]):
+    """Image ``i``'s phantom and dictation from its own child generator ``[seed, 1, i]``;
+    returns them with the generator, whose state the writers go on drawing from."""
+    seed, i, labels, size = job
+    rng = np.random.default_rng([seed, 1, i])
+    ph = render_phantom(labels, rng, size)
+    return ph, draw_dictation(ph.findings, rng), rng
+
+
+def _drawn(jobs: Iterable, workers: int) -> Iterator:
+    """``_draw_radiograph`` of each job, in order: in this process, or in ``workers`` spawned
+    processes (the same bytes either way: each image's generator is its own)."""
+    if workers <= 1:
+        yield from map(_draw_radiograph, jobs)
+        return
+    jobs, window = iter(jobs), 8 * workers  # a window of images in flight, not the whole cohort in memory
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        while batch := list(islice(jobs, window)):
+            yield from pool.map(_draw_radiograph, batch, chunksize=2)
+
+
 def generate_cohort(root: str | Path, config: CohortConfig | None = None, progress: bool = True,
-                    overwrite: bool = False) -> CohortSummary:
+                    overwrite: bool = False, workers: int | None = None) -> CohortSummary:
     """Write the synthetic cohort under ``root`` (layouts: ``radgazegen.synthetic`` and datasets.md).
 
     A folder already holding a cohort of the same config, made by the same generator code,
     is left as it is; one holding another raises unless ``overwrite``. Every file is
     written atomically. Returns the counts per dataset and split.
+
+    workers: processes drawing the radiographs (default: every CPU core from
+    ``PARALLEL_FROM_IMAGES`` images on, else this process); the files do not depend on it.
     """
     cfg = config or CohortConfig()
     root = Path(root)
@@ -122,10 +155,10 @@ def generate_cohort(root: str | Path, config: CohortConfig | None = None, progre
     size = _image_size(cfg, 1)
     gt = root / "ground_truth"
     truth_rows, image_rows, cases = [], [], []
-    for i in tqdm(range(n), desc="MIMIC-CXR radiographs", disable=not progress):
-        rng = np.random.default_rng([cfg.seed, 1, i])
-        ph = render_phantom(labels[i], rng, size(i))
-        dictation = draw_dictation(ph.findings, rng)
+    if workers is None:
+        workers = (os.cpu_count() or 1) if n >= PARALLEL_FROM_IMAGES else 1
+    drawn = _drawn(((cfg.seed, i, labels[i], size(i)) for i in range(n)), workers)
+    for i, (ph, dictation, rng) in zip(tqdm(range(n), desc="MIMIC-CXR radiographs", disable=not progress), drawn):
         case = Case(i, rng, labels[i], str(subject_ids[i]), str(study_ids[i]), dicom_ids[i], str(mimic_split[i]),
                     ph, dictation, chexpert_labels(ph.findings, dictation))
         mimic.add(case)
