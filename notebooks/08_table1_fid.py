@@ -41,11 +41,13 @@ run_dir: str = "runs/smoke"  # folder of this profile's artifacts (set by the ru
 inception_weights: str = ""  # local FID Inception weights (pt_inception-2015-12-05-6726825d.pth), "" for study features
 
 # %%
+import numpy as np
 import pandas as pd
 from IPython.display import display
 
 from radgazegen import evaluation, methods
 from radgazegen.artifacts import Run
+from radgazegen.intervals import Evidence, save_evidence
 from radgazegen.book import profile_banner
 from radgazegen.paper import beside, paper_table
 from radgazegen.vocabulary import CONTROLS, HVA, LABELS
@@ -74,13 +76,17 @@ def cell_method(row: str, c: str) -> methods.Method | None:
 rows = [methods.T2I_ADAPTER, methods.SINGLE_CONTROLNET, methods.MULTI_CONTROLNET, methods.RADGAZEGEN]
 mean = pd.DataFrame(index=rows, columns=list(columns), dtype=float)
 std = mean.copy()
+real_features, cells = fid.features(gen.real), {}  # per-finding features: the claims' intervals (chapter 14)
 for r in rows:
     for col, c in columns.items():
         method = cell_method(r, c)
         if method is not None and method.name in gen.images:
             mean.loc[r, col], std.loc[r, col] = evaluation.per_replicate(fid, gen.images[method.name])
+            cells[(r, col)] = Evidence("fid", "lower", features=np.stack([fid.features(x) for x in gen.images[method.name]]),
+                                       real=real_features)
 evaluation.save_result(run, "table1", mean, std, {"profile": profile, "metric": fid.name, "replicates": gen.replicates,
                                                       "n_images": len(gen.real)})
+save_evidence(run.evidence_path("table1"), cells)
 print(f"{fid.name}, lower is better; mean ± std over {gen.replicates} replicate(s) ({profile} profile)")
 evaluation.mean_std(mean, std)
 

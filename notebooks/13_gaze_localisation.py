@@ -49,6 +49,7 @@ from PIL import Image
 
 from radgazegen import evaluation, methods, metrics, standins, training_data
 from radgazegen.artifacts import Run
+from radgazegen.intervals import Evidence, save_evidence
 from radgazegen.book import profile_banner
 from radgazegen.synthetic import read_ground_truth
 from radgazegen.vocabulary import HVA
@@ -96,15 +97,19 @@ if gen is not None:
                 methods.HVA_CN, methods.RADGAZEGEN]
     sees_gaze = {n: "yes" if gen.methods[n].uses_gaze else "no" for n in compared if n in gen.images}
     candidates = {"real test images": [gen.real], **{m: gen.images[m] for m in sees_gaze if m in gen.images}}
-    mean, std = {}, {}
+    mean, std, cells = {}, {}, {}
     for name, reps in candidates.items():
-        hit = lambda ims: float(metrics.pointing_game(localiser.heatmaps(ims[keep]), masks[keep]).mean())
-        mean[name], std[name] = evaluation.per_replicate(hit, reps)
+        hits = np.stack([metrics.pointing_game(localiser.heatmaps(ims[keep]), masks[keep]) for ims in reps])  # (R, N)
+        mean[name], std[name] = evaluation.per_replicate(np.mean, list(hits))
+        cells[(name, "hit rate")] = Evidence("mean", "higher", values=hits)
+    # a random point hits a finding's box with probability its area fraction: chance per finding
+    cells[("chance", "hit rate")] = Evidence("mean", "higher", values=masks[keep].mean((1, 2))[None])
     frame = pd.DataFrame({"hit rate": mean, "chance": chance})
     frame["sees the gaze"] = [sees_gaze.get(n, "(real)") for n in frame.index]
     evaluation.save_result(run, "localisation", frame[["hit rate", "chance"]],
                            pd.DataFrame({"hit rate": std, "chance": 0.0}),
                            {"profile": profile, "n_items": int(keep.sum()), "replicates": gen.replicates})
+    save_evidence(run.evidence_path("localisation"), cells if keep.any() else {})  # per finding and seed: the claim's interval (chapter 14)
     print(f"{int(keep.sum())} test findings with a box; chance = mean box area fraction; {profile} profile")
     display(frame.round(3))
 

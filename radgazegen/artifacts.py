@@ -27,7 +27,7 @@ sd_cxr                  04_sd_cxr/model/ (diffusers layout)         04      05-0
 rad_cn                  05_rad_cn/models.json                       05      06, 07, 10, 11
 hva_cn                  06_hva_cn/models.json                       06      07, 10, 11
 generation              07_generation/ (methods.json, folders)      07      08, 09, 12, 13
-result:<table>          results/<table>.csv and .json               08-13   14
+result:<table>          results/<table>.csv .json .evidence.npz     08-13   14
 ======================  ==========================================  ======  =================
 
 Each chapter may also keep private outputs in ``Run.chapter_dir(step)`` (checkpoints,
@@ -225,6 +225,20 @@ class Run:
         write_text(path, long.to_csv(index=False))
         write_json(path.with_suffix(".json"), info)
         return path
+
+    def evidence_path(self, table: str) -> Path:
+        """``results/<table>.evidence.npz``: the per-finding, per-seed evidence behind the table's
+        cells (``radgazegen.intervals``), written with the table by the same chapter."""
+        return self.result_path(table).with_suffix(".evidence.npz")
+
+    def read_evidence(self, table: str) -> dict:
+        """The table's evidence ((row, column) -> ``intervals.Evidence``), {} when its chapter saved
+        none (the read is recorded as one of ``result:<table>``)."""
+        from radgazegen.intervals import load_evidence
+
+        self._read(f"result:{table}", self.result_path(table), RESULT_WRITERS[table], f"results of {table}")
+        path = self.evidence_path(table)
+        return load_evidence(path) if path.is_file() else {}
 
     def read_result(self, table: str) -> tuple[pd.DataFrame, dict]:
         path = self._read(f"result:{table}", self.result_path(table), RESULT_WRITERS[table], f"results of {table}")

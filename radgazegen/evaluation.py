@@ -23,9 +23,9 @@ import pandas as pd
 from radgazegen.artifacts import as_run
 from radgazegen.generation import read_generation
 from radgazegen.methods import (
-    HVA_CN, MULTI_CONTROLNET, PAPER_FAMILIES, RAD_CN, RADGAZEGEN, SD, SINGLE_CONTROLNET, Registry, catalogue,
+    HVA_CN, MULTI_CONTROLNET, PAPER_FAMILIES, RAD_CN, RADGAZEGEN, SD, SINGLE_CONTROLNET, T2I_ADAPTER, Registry, catalogue,
 )
-from radgazegen.vocabulary import CANNY, HVA, RADIOMICS_CONTROLS, SEGMENTATION
+from radgazegen.vocabulary import CANNY, CONTROLS, HVA, LABELS, RADIOMICS_CONTROLS, SEGMENTATION
 
 
 @dataclass
@@ -148,18 +148,27 @@ def paper_as_ours(table: str) -> pd.DataFrame:
     return paper_table(table).rename(index=paper_rows(table))
 
 
-def claims(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def claims(t: dict[str, pd.DataFrame], evidence: dict[str, dict] | None = None, n_boot: int = 1000) -> pd.DataFrame:
     """The paper's claims (§4.2) checked on tables ``t["table1"]`` ... ``t["table5"]`` (rows and
     columns as the table notebooks save them; a missing table skips its claims).
 
     Returns one row per claim: ``claim``, ``table``, ``evidence`` (the counts it rests on) and
-    ``holds`` (True / False; None when a needed cell is missing). Applied to the paper's own
-    tables (``paper_as_ours``) it says whether the paper's numbers support its text.
+    ``holds`` (True / False on the cells' means; None when a needed cell is missing). Applied to
+    the paper's own tables (``paper_as_ours``) it says whether the paper's numbers support its text.
+
+    ``evidence``: per table, the cells' per-finding, per-seed evidence (``Run.read_evidence``).
+    Where a claim's comparisons have it, each comparison's difference gets a 95% paired
+    bootstrap interval over findings and seeds (``intervals.paired_difference``), listed in
+    ``intervals``, and ``supported`` is True only when the intervals that the claim needs
+    exclude 0 in its favour (the same count rule as ``holds``); None where there is no evidence.
     """
     out = []
+    evidence = evidence or {}
     known = catalogue()
     table4_baselines = [known.single(SINGLE_CONTROLNET, CANNY).name, known.find(MULTI_CONTROLNET, (CANNY, SEGMENTATION)).name]
     map_with_gaze = [known.find(RADGAZEGEN, (c, HVA)).name for c in RADIOMICS_CONTROLS]  # Table 5's map + HVA-CN rows
+
+    evidence_by_table, bootstrapped = evidence, {}
 
     def add(claim, table, fn):
         if table not in t:
@@ -170,7 +179,10 @@ def claims(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
             holds, evidence = None, f"missing {e}"
         if holds is not None and isinstance(holds, (bool, np.bool_)):
             holds = bool(holds)
-        out.append({"claim": claim, "table": table, "evidence": evidence, "holds": holds})
+        row = {"claim": claim, "table": table, "evidence": evidence, "holds": holds, "supported": None, "intervals": ""}
+        if claim in SUPPORT_RULES and table in evidence_by_table:
+            row.update(_supported(SUPPORT_RULES[claim], evidence_by_table[table], n_boot, bootstrapped))
+        out.append(row)
 
     def best_fid(x):
         x = x.astype(float)
@@ -241,3 +253,53 @@ def claims(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
     add("Adding a radiomics map to HVA-CN improves it", "table5", t5_maps_help)
     add("Gaze guidance puts the finding where the gaze was (not in the paper: the cohort's test)", "localisation", gaze_hits)
     return pd.DataFrame(out)
+
+
+#: For the claims whose comparisons have per-finding evidence: (comparisons, how many must favour
+#: the first cell). A comparison is ((row a, column), (row b, column)); a group of comparisons
+#: counts when all of them favour a; the claim is supported when at least ``need`` groups count.
+SUPPORT_RULES: dict[str, tuple[list[list[tuple[tuple[str, str], tuple[str, str]]]], Callable[[int], int]]] = {}
+
+
+def _claim_groups() -> None:
+    """Fill ``SUPPORT_RULES`` (after the constants above exist)."""
+    t1_cols = [LABELS[c] for c in CONTROLS]  # chapter 08's columns
+    others = [T2I_ADAPTER, SINGLE_CONTROLNET, MULTI_CONTROLNET]  # chapter 08's other rows
+    SUPPORT_RULES["RadGazeGen has the best FID on 4 of 5 controls"] = (
+        [[((RADGAZEGEN, c), (f, c)) for f in others] for c in t1_cols], lambda n: 4)
+    SUPPORT_RULES["RadGazeGen beats ControlNet and Multi-ControlNet (FID) on all controls"] = (
+        [[((RADGAZEGEN, c), (SINGLE_CONTROLNET, c)), ((RADGAZEGEN, c), (MULTI_CONTROLNET, c))] for c in t1_cols],
+        lambda n: n)
+    SUPPORT_RULES["ControlNet has better image quality than Multi-ControlNet"] = (
+        [[((SINGLE_CONTROLNET, c), (MULTI_CONTROLNET, c))] for c in t1_cols], lambda n: n // 2 + 1)
+    SUPPORT_RULES["Gaze guidance puts the finding where the gaze was (not in the paper: the cohort's test)"] = (
+        [[((RADGAZEGEN, "hit rate"), (SD, "hit rate")), ((RADGAZEGEN, "hit rate"), (RAD_CN, "hit rate")),
+          ((RADGAZEGEN, "hit rate"), ("chance", "hit rate"))]], lambda n: 1)
+
+
+def _supported(rule, cells: dict, n_boot: int, done: dict) -> dict:
+    """``supported`` and ``intervals`` of one claim (``SUPPORT_RULES``) on one table's evidence
+    (``done``: comparisons already bootstrapped, shared by the claims of one call)."""
+    from radgazegen.intervals import paired_difference
+
+    def diff(a, b):
+        if (id(cells), a, b) not in done:
+            done[(id(cells), a, b)] = paired_difference(cells[a], cells[b], n_boot=n_boot)
+        return done[(id(cells), a, b)]
+
+    groups, need = rule
+    texts, counted, usable = [], 0, 0
+    for group in groups:
+        if not all(a in cells and b in cells for a, b in group):
+            continue
+        usable += 1
+        diffs = [(a, b, diff(a, b)) for a, b in group]
+        counted += all(d.favours_a for _, _, d in diffs)
+        texts += [f"{a[0]} - {b[0]} ({a[1]}): {d.text()}" for a, b, d in diffs]
+    if not usable:
+        return {}
+    return {"supported": counted >= need(len(groups)) if usable == len(groups) else False,
+            "intervals": "; ".join(texts)}
+
+
+_claim_groups()

@@ -159,6 +159,19 @@ class FID:
         return float(self._metric.compute())
 
 
+    @torch.no_grad()
+    def features(self, images: np.ndarray) -> np.ndarray:
+        """``(N, D)`` float64: the features FID is computed from, of ``(N, H, W)`` uint8 images
+        (the extractor ``set_real`` built, fed as torchmetrics feeds it), for
+        ``intervals.Evidence`` (FID recomputed on resampled findings)."""
+        if self._metric is None:
+            raise ValueError("fid.features: call set_real(real) first (it builds the feature network)")
+        images = _check(images, "fid.features")
+        out = [self._metric.inception(torch.from_numpy(images[i:i + 64])[:, None].repeat(1, 3, 1, 1)).double()
+               for i in range(0, len(images), 64)]
+        return torch.cat(out).reshape(len(images), -1).cpu().numpy()
+
+
 def _fid_update(metric, images: np.ndarray, real: bool) -> None:
     """Feed ``(N, H, W)`` uint8 images to torchmetrics' FID as ``(64, 3, H, W)`` uint8 chunks."""
     for i in range(0, len(images), 64):

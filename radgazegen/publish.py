@@ -81,7 +81,7 @@ def run_record_page(profile: str, source: Path, dest: Path) -> Path | None:
         if m:
             times[m.group(1)] = float(m.group(2))
     lines = [f"# The run behind these chapters ({profile} profile)", "",
-             f"Every chapter of this book was executed by the run recorded here; the figures below are "
+             "Every chapter of this book was executed by the run recorded here; the figures below are "
              f"that run's own logs, not edited.", ""]
     device = _run_file(source, RUN_RECORD_FILES["device"])
     if device is not None:

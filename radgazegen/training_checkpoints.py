@@ -87,11 +87,44 @@ def checkpoints(folder: Path) -> list[Path]:
     return sorted(p for p in Path(folder).glob("checkpoint-*") if (p / "state.json").is_file())
 
 
+def _fingerprint_of(checkpoint: Path) -> str | None:
+    """The fingerprint a checkpoint's ``state.json`` records (None when it cannot be read)."""
+    try:
+        return json.loads((checkpoint / "state.json").read_text()).get("fingerprint")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _read_checkpoint(checkpoint: Path, model_class) -> tuple[dict, dict, dict, dict]:
+    """(state.json, model weights, optimiser tensors, optimiser meta) of ``checkpoint``, all read
+    before anything is applied; raises (OSError, ValueError, ...) when a file is missing or bad."""
+    from safetensors.torch import load_file
+
+    state = json.loads((checkpoint / "state.json").read_text())
+    weights = model_class.from_pretrained(str(checkpoint / "model")).state_dict()
+    return (state, weights, load_file(str(checkpoint / "optimizer.safetensors")),
+            json.loads((checkpoint / "optimizer.json").read_text()))
+
+
+def set_aside(checkpoint: Path, reason: str) -> Path:
+    """Rename a checkpoint that does not load to ``broken-<name>`` (kept for inspection, never
+    resumed) and say so in one warning line naming it and why."""
+    broken = checkpoint.with_name(f"broken-{checkpoint.name}")
+    shutil.rmtree(broken, ignore_errors=True)
+    checkpoint.rename(broken)
+    print(f"warning: {checkpoint} does not load ({reason}); set aside as {broken.name}, "
+          "resuming from an older checkpoint or from scratch", flush=True)
+    return broken
+
+
 def resume_run(output_dir: Path, key: str, trained, optimizer, resume: bool, progress: bool) -> tuple[int, list[dict], str | None]:
-    """(start step, metrics so far, checkpoint resumed from): the last checkpoint of a run with
-    fingerprint ``key`` is loaded into ``trained`` and ``optimizer``; another run's are deleted."""
+    """(start step, metrics so far, checkpoint resumed from): the newest checkpoint of a run with
+    fingerprint ``key`` that loads is loaded into ``trained`` and ``optimizer``; one that does not
+    load (truncated, empty, a file missing) is set aside with a warning and the next older one is
+    tried; another run's checkpoints are deleted."""
     done = checkpoints(output_dir)
-    if done and json.loads((done[-1] / "state.json").read_text()).get("fingerprint") != key:
+    readable = [c for c in done if _fingerprint_of(c) is not None]
+    if readable and _fingerprint_of(readable[-1]) != key:
         if progress:
             print(f"{output_dir}: checkpoints from another setup (data, weights or settings changed): starting afresh")
         for old in done:
@@ -99,11 +132,15 @@ def resume_run(output_dir: Path, key: str, trained, optimizer, resume: bool, pro
         done = []
     if not (resume and done):
         return 0, [], None
-    from safetensors.torch import load_file
-
-    last = done[-1]
-    state = json.loads((last / "state.json").read_text())
-    fresh = type(trained).from_pretrained(str(last / "model"))
-    trained.load_state_dict(fresh.state_dict())
-    _load_optimizer(optimizer, load_file(str(last / "optimizer.safetensors")), json.loads((last / "optimizer.json").read_text()))
-    return state["step"], state["metrics"], str(last)
+    for last in reversed(done):
+        try:
+            if _fingerprint_of(last) != key:
+                raise ValueError("state.json unreadable or from another setup")
+            state, weights, tensors, meta = _read_checkpoint(last, type(trained))
+        except Exception as exc:  # noqa: BLE001 - any failure to read means: not this checkpoint
+            set_aside(last, f"{type(exc).__name__}: {exc}".splitlines()[0][:200])
+            continue
+        trained.load_state_dict(weights)
+        _load_optimizer(optimizer, tensors, meta)
+        return state["step"], state["metrics"], str(last)
+    return 0, [], None

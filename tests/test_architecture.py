@@ -12,8 +12,9 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "radgazegen"
 
 LAYERS: dict[str, int] = {
-    # 0: foundations: atomic IO, the run directory's artifacts, vocabularies, the paper's numbers
-    "_compat": 0, "_startup": 0, "io": 0, "labels": 0, "paper": 0, "artifacts": 0, "vocabulary": 0,
+    # 0: foundations: atomic IO, the run directory's artifacts (and their per-finding evidence,
+    # intervals), vocabularies, the paper's numbers
+    "_compat": 0, "_startup": 0, "io": 0, "labels": 0, "paper": 0, "artifacts": 0, "vocabulary": 0, "intervals": 0,
     # 1: data: readers of the real releases, the synthetic cohort, the paper's split
     "data": 1, "synthetic": 1, "split": 1,
     # 2: controls: radiomics maps, HVA maps, lung masks, the map cache
@@ -26,7 +27,8 @@ LAYERS: dict[str, int] = {
     # 5: figures and what a chapter shows about itself in the book
     "figures": 5, "book": 5,
 }
-APART = {"__init__", "__main__", "runner", "publish", "bench", "offline"}
+APART = {"__init__", "__main__", "runner", "dependencies", "parameters", "runlock", "publish", "bench", "offline", "wheelhouse",
+         "slim_wheels"}
 
 
 def top_module(path: Path) -> str:

@@ -88,6 +88,27 @@ def test_interrupted_training_resumes_to_the_same_weights(tok_dir, tmp_path, con
     assert not list(ck.rglob("*.bin")) and not list(ck.rglob("*.pt"))  # nothing pickled
 
 
+@pytest.mark.parametrize("damage", ["truncated-weights", "zero-byte-optimizer", "missing-state"])
+def test_a_checkpoint_that_does_not_load_is_set_aside_and_an_older_one_resumed(tok_dir, tmp_path, capsys, damage):
+    straight, _ = _train(tok_dir, tmp_path / "a", 4, False)
+    _train(tok_dir, tmp_path / "b", 4, False)  # checkpoints at steps 2 and 4, then "killed" before final
+    shutil.rmtree(tmp_path / "b" / "final")
+    newest = tmp_path / "b" / "checkpoint-0000004"
+    if damage == "truncated-weights":
+        f = newest / "model" / "diffusion_pytorch_model.safetensors"
+        f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    elif damage == "zero-byte-optimizer":
+        (newest / "optimizer.safetensors").write_bytes(b"")
+    else:
+        (newest / "state.json").write_text("{")
+    resumed, r = _train(tok_dir, tmp_path / "b", 4, False)
+    warning = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("warning:")]
+    assert len(warning) == 1 and "checkpoint-0000004 does not load" in warning[0]
+    assert r["resumed_from"].endswith("checkpoint-0000002") and (tmp_path / "b" / "broken-checkpoint-0000004").is_dir()
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)  # the numbers of an unbroken run
+
+
 def test_train_config_rejects_bad_values():
     with pytest.raises(ValueError, match="mixed_precision"):
         TrainConfig(mixed_precision="fp8")

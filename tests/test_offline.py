@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from radgazegen import offline
+from radgazegen import offline, wheelhouse
 
 REPO = Path(__file__).resolve().parents[1]
-TARGET = offline.target_environment("3.12", "manylinux_2_28_x86_64")
+TARGET = wheelhouse.target_environment("3.12", "manylinux_2_28_x86_64")
 
 
 def item(name, version, requires=()):
@@ -58,17 +58,17 @@ PREINSTALLED = {"torch", "Huggingface_Hub", "hf-xet", "pillow", "zipp", "aiohttp
 
 
 def test_names_are_normalised():
-    assert offline.normalize("Open_Clip.Torch") == "open-clip-torch"
-    assert offline.normalize("typing__extensions") == "typing-extensions"
-    assert offline.normalize("PyYAML") == "pyyaml"
-    assert offline.requirement_name("open_clip_torch>=2.24") == "open-clip-torch"
-    assert offline.requirement_name("Foo.Bar[baz] ; python_version < '3.12'") == "foo-bar"
-    with pytest.raises(offline.OfflineError):
-        offline.requirement_name(">=1.0")
+    assert wheelhouse.normalize("Open_Clip.Torch") == "open-clip-torch"
+    assert wheelhouse.normalize("typing__extensions") == "typing-extensions"
+    assert wheelhouse.normalize("PyYAML") == "pyyaml"
+    assert wheelhouse.requirement_name("open_clip_torch>=2.24") == "open-clip-torch"
+    assert wheelhouse.requirement_name("Foo.Bar[baz] ; python_version < '3.12'") == "foo-bar"
+    with pytest.raises(wheelhouse.OfflineError):
+        wheelhouse.requirement_name(">=1.0")
 
 
 def test_what_is_shipped_from_a_pip_report():
-    shipped = offline.to_ship(REPORT, ROOTS, PREINSTALLED, TARGET)
+    shipped = wheelhouse.to_ship(REPORT, ROOTS, PREINSTALLED, TARGET)
     assert shipped == {"black": "26.1.0", "diffusers": "0.42.1", "fastjsonschema": "2.22.3",
                        "importlib-metadata": "10.2.0", "jsonschema": "4.26.0", "jupyter-core": "5.9.1",
                        "nbformat": "5.11.1", "papermill": "2.7.0", "rpds-py": "2026.9.1"}
@@ -81,11 +81,11 @@ def test_what_is_shipped_from_a_pip_report():
 def test_what_the_target_needs_and_the_report_lacks_is_an_error():
     # a report resolved on Python 3.11, where papermill does not want aiohttp, for a server that lacks it
     report = {"install": [i for i in REPORT["install"] if i["metadata"]["name"] != "aiohttp"]}
-    with pytest.raises(offline.OfflineError, match=r"aiohttp>=3\.9.*needed by papermill"):
-        offline.to_ship(report, ROOTS, PREINSTALLED - {"aiohttp"}, TARGET)
+    with pytest.raises(wheelhouse.OfflineError, match=r"aiohttp>=3\.9.*needed by papermill"):
+        wheelhouse.to_ship(report, ROOTS, PREINSTALLED - {"aiohttp"}, TARGET)
     # for a 3.11 target the same report is complete (and wants tomli)
     py311 = {**TARGET, "python_version": "3.11", "python_full_version": "3.11.0"}
-    shipped = offline.to_ship(report, ROOTS, PREINSTALLED - {"aiohttp"}, py311)
+    shipped = wheelhouse.to_ship(report, ROOTS, PREINSTALLED - {"aiohttp"}, py311)
     assert "aiohttp" not in shipped and "tomli" in shipped
 
 
@@ -93,15 +93,15 @@ def test_the_install_refuses_to_replace_what_the_server_has():
     report = {"install": [item("numpy", "2.6.0"), item("diffusers", "0.42.1"), item("traitlets", "5.16.1"),
                           item("setuptools", "84.2.1")]}
     installed = {"NumPy": "2.5.1", "diffusers": "0.40.0", "torch": "2.11.0"}
-    assert offline.replaced_preinstalled(report, installed, shipped={"diffusers", "traitlets"},
+    assert wheelhouse.replaced_preinstalled(report, installed, shipped={"diffusers", "traitlets"},
                                          preinstalled={"numpy", "setuptools"}) == [
         "numpy 2.5.1 -> 2.6.0", "setuptools (not installed) -> 84.2.1"]
-    assert offline.replaced_preinstalled({"install": [item("traitlets", "5.16.1")]}, installed,
+    assert wheelhouse.replaced_preinstalled({"install": [item("traitlets", "5.16.1")]}, installed,
                                          {"traitlets"}, {"numpy"}) == []
 
 
 def test_runtime_requirements_are_pyprojects_less_the_book_and_dev():
-    names = [offline.requirement_name(r) for r in offline.runtime_requirements()]
+    names = [wheelhouse.requirement_name(r) for r in wheelhouse.runtime_requirements()]
     assert "jupyter-book" not in names and "pytest" not in names
     for name in ("diffusers", "papermill", "jupytext", "ipykernel", "nbformat", "torchxrayvision",
                  "open-clip-torch", "torch-fidelity", "pydicom", "pydicom-data", "torch"):
@@ -109,14 +109,14 @@ def test_runtime_requirements_are_pyprojects_less_the_book_and_dev():
 
 
 def test_the_servers_list_and_the_constraints():
-    pre = offline.read_preinstalled()
+    pre = wheelhouse.read_preinstalled()
     assert pre["torch"] == "==2.11.*" and pre["transformers"] == "==5.17.*" and pre["pandas"] == ""
     assert "typing-extensions" in pre and "opencv-python-headless" in pre
     for lacking in ("diffusers", "papermill", "jupytext", "ipykernel", "nbformat", "jsonschema",
                     "traitlets", "pyzmq", "tornado", "torchxrayvision", "open-clip-torch", "ftfy",
                     "wcwidth", "torch-fidelity", "pydicom", "pydicom-data"):
         assert lacking not in pre
-    lines = offline.resolution_constraints(offline.read_pins(), pre)
+    lines = wheelhouse.resolution_constraints(wheelhouse.read_pins(), pre)
     for line in ("diffusers==0.42.1", "papermill==2.7.0", "torch==2.11.*", "transformers==5.17.*"):
         assert line in lines
     # the CPU machine's pins of what the server has are not the server's versions
@@ -125,11 +125,11 @@ def test_the_servers_list_and_the_constraints():
 
 
 def test_target_platform_flags():
-    tags = offline.platform_tags("manylinux_2_28_x86_64")
+    tags = wheelhouse.platform_tags("manylinux_2_28_x86_64")
     assert tags[0] == "manylinux_2_28_x86_64"
     assert {"manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux1_x86_64"} <= set(tags)
     assert "manylinux_2_29_x86_64" not in tags
-    flags = offline.target_flags("3.12", "manylinux_2_28_x86_64")
+    flags = wheelhouse.target_flags("3.12", "manylinux_2_28_x86_64")
     assert "--only-binary=:all:" in flags and flags[flags.index("--abi") + 1] == "cp312"
     assert flags[flags.index("--python-version") + 1] == "3.12"
 
@@ -148,7 +148,7 @@ def _wheel(folder: Path) -> Path:
 
 
 def test_slim_wheel_drops_data_and_says_so_in_its_version(tmp_path):
-    out = offline.slim_wheel(_wheel(tmp_path), drop=("pkg/data/*",), keep=("pkg/data/keep.dcm",))
+    out = wheelhouse.slim_wheel(_wheel(tmp_path), drop=("pkg/data/*",), keep=("pkg/data/keep.dcm",))
     assert out.name == "pkg-1.0+slim-py3-none-any.whl" and not (tmp_path / "pkg-1.0-py3-none-any.whl").exists()
     with zipfile.ZipFile(out) as z:
         names = set(z.namelist())
@@ -168,8 +168,8 @@ def test_slim_wheel_drops_data_and_says_so_in_its_version(tmp_path):
                     "--isolated", "--target", str(target), str(out)], check=True, timeout=300)
     assert (target / "pkg" / "data" / "keep.dcm").exists() and not (target / "pkg" / "data" / "big.csv").exists()
     assert (target / "pkg-1.0+slim.dist-info").is_dir()
-    with pytest.raises(offline.OfflineError, match="nothing matches"):
-        offline.slim_wheel(out, drop=("nothing/*",))
+    with pytest.raises(wheelhouse.OfflineError, match="nothing matches"):
+        wheelhouse.slim_wheel(out, drop=("nothing/*",))
 
 
 def _sources():
@@ -179,10 +179,10 @@ def _sources():
 def test_the_slimmed_data_is_not_what_the_study_reads():
     """torchxrayvision's data files are only the default csvpath of its dataset classes: the study
     must make none of them; pydicom's test files: only those kept may be asked for."""
-    drop, keep, _ = offline.SLIM["pydicom-data"]
+    drop, keep, _ = wheelhouse.SLIM["pydicom-data"]
     kept = {Path(k).name for k in keep}
     for path in _sources():
-        if path.name == "offline.py":
+        if path.name in ("offline.py", "slim_wheels.py", "wheelhouse.py"):
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if not isinstance(node, ast.Call):
@@ -197,18 +197,18 @@ def test_the_slimmed_data_is_not_what_the_study_reads():
 
 def test_a_folder_that_is_not_a_wheelhouse_is_never_replaced(tmp_path):
     (tmp_path / "notes.md").write_text("mine")
-    with pytest.raises(offline.OfflineError, match="not a wheelhouse"):
-        offline.build_wheelhouse(tmp_path)  # before any resolution: no network
+    with pytest.raises(wheelhouse.OfflineError, match="not a wheelhouse"):
+        wheelhouse.build_wheelhouse(tmp_path)  # before any resolution: no network
     assert (tmp_path / "notes.md").exists()
     (tmp_path / "notes.md").unlink()
     (tmp_path / "a-1.0-py3-none-any.whl").write_bytes(b"")
-    with pytest.raises(offline.OfflineError, match="no offline.json"):
-        offline.build_wheelhouse(tmp_path)
+    with pytest.raises(wheelhouse.OfflineError, match="no offline.json"):
+        wheelhouse.build_wheelhouse(tmp_path)
 
 
 def test_the_install_checks_the_python_it_was_built_for(tmp_path):
-    (tmp_path / offline.MANIFEST).write_text('{"python_version": "2.7", "shipped": {}, "preinstalled": {}}')
-    with pytest.raises(offline.OfflineError, match="built for Python 2.7"):
+    (tmp_path / wheelhouse.MANIFEST).write_text('{"python_version": "2.7", "shipped": {}, "preinstalled": {}}')
+    with pytest.raises(wheelhouse.OfflineError, match="built for Python 2.7"):
         offline.install(tmp_path)
 
 

@@ -174,6 +174,38 @@ def test_progress_log_records_each_chapter_and_the_one_that_stopped(study, tmp_p
     assert "| 00_produce |" in page and "| 02_side |" in page  # the last finished time of each chapter
 
 
+@pytest.mark.parametrize("text, message", [
+    ("n: [1, 2\n", r"01_consume\.yml, line 2, column 1: expected ',' or ']'"),
+    ("n: 1\nn: 2\n", r"01_consume\.yml, line 2, column 1: key 'n' given twice \(first on line 1\)"),
+    ("n: .inf\n", r"01_consume\.yml, line 1: parameter 'n' is inf, not a finite number"),
+    ("- 1\n", r"01_consume\.yml: expected a mapping of parameter: value, got list"),
+])
+def test_a_bad_parameters_file_is_one_line_naming_file_line_and_key(study, text, message):
+    (study.params / "p" / "01_consume.yml").write_text(text)
+    with pytest.raises(RunnerError, match=message) as info:
+        study.resolve("p")
+    assert "\n" not in str(info.value)
+
+
+def test_a_second_runner_on_the_same_run_directory_is_refused_and_a_killed_one_leaves_no_lock(study):
+    import signal
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from radgazegen.runlock import RunLock; "
+         "lock = RunLock(sys.argv[1]).__enter__(); print('locked', flush=True); time.sleep(120)", str(study.run_dir("p"))],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(RunnerError, match=rf"another runner is running this profile \(pid {holder.pid} on .* since "):
+            study.run("p", log=lambda *_: None)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+    assert statuses(study.run("p", log=lambda *_: None))["00_produce"] == "ran"  # the OS released the lock
+
+
 def test_wrong_parameter_type_is_named(study):
     with pytest.raises(RunnerError, match=r"'n' expects int, got str"):
         study.resolve("p", ["n=lots"])

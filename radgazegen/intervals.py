@@ -1,0 +1,159 @@
+"""95% intervals over findings and seeds for the claim checks (chapter 14).
+
+A table cell is a number computed from generated images: the mean of a per-image score
+(SSIM, PSNR, a pointing-game hit), or the FID of a set of images against the real ones. Its
+``Evidence`` keeps what it is computed from, per seed (replicate) r and test finding i, so
+the cell can be recomputed on a resample of both:
+
+- ``kind="mean"``: ``values`` ``(R, N)``; the cell is the mean over findings, then over seeds;
+- ``kind="fid"``: ``features`` ``(R, N, D)`` of the generated images and ``real`` ``(N, D)``
+  of the real test images (item i generated from real image i's prompt and controls); the
+  cell is the Fréchet distance of each seed's set to the real set, averaged over seeds.
+
+Two cells (say RadGazeGen and ControlNet on the Canny control) are compared by a paired
+bootstrap: each of ``n_boot`` resamples draws N findings and R seeds with replacement, the same
+for both cells, and recomputes both; the interval is the 2.5th to 97.5th percentile of the
+difference (percentile bootstrap). A claim is supported only when the interval excludes 0 on
+the side the claim says.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+#: Resamples per comparison (the interval's percentiles are read off these); FID cells, each
+#: resample of which costs one SVD per seed, get at most ``N_BOOT_FID``.
+N_BOOT = 1000
+N_BOOT_FID = 300
+
+
+@dataclass
+class Evidence:
+    """What one table cell is computed from (module docstring). ``better``: "higher" or
+    "lower", the direction the table reads (FID lower, SSIM or hit rate higher)."""
+    kind: str
+    better: str
+    values: np.ndarray | None = None
+    features: np.ndarray | None = None
+    real: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.kind not in ("mean", "fid"):
+            raise ValueError(f"Evidence.kind: expected 'mean' or 'fid', got {self.kind!r}")
+        if self.better not in ("higher", "lower"):
+            raise ValueError(f"Evidence.better: expected 'higher' or 'lower', got {self.better!r}")
+        data = self.values if self.kind == "mean" else self.features
+        if data is None or np.ndim(data) != (2 if self.kind == "mean" else 3):
+            raise ValueError(f"Evidence({self.kind}): expected {'values (R, N)' if self.kind == 'mean' else 'features (R, N, D)'}")
+        if self.kind == "fid" and (self.real is None or np.shape(self.real) != np.shape(data)[1:]):
+            raise ValueError(f"Evidence(fid): real features must be (N, D) = {np.shape(data)[1:]}, got {np.shape(self.real)}")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(R seeds, N findings)."""
+        data = self.values if self.kind == "mean" else self.features
+        return int(data.shape[0]), int(data.shape[1])
+
+    def value(self, items: np.ndarray | None = None, seeds: np.ndarray | None = None) -> float:
+        """The cell on findings ``items`` and seeds ``seeds`` (index arrays, repeats allowed; all when None)."""
+        r, n = self.shape
+        items = np.arange(n) if items is None else items
+        seeds = np.arange(r) if seeds is None else seeds
+        if self.kind == "mean":
+            return float(self.values[np.ix_(seeds, items)].mean())
+        real = self.real[items]
+        return float(np.mean([frechet_distance(real, self.features[s][items]) for s in seeds]))
+
+
+def frechet_distance(real: np.ndarray, generated: np.ndarray) -> float:
+    """FID's Fréchet distance between the Gaussians fitted to ``(n, D)`` feature sets (unbiased
+    covariances, as torchmetrics): ``|mu_1 - mu_2|^2 + tr S_1 + tr S_2 - 2 tr (S_1 S_2)^(1/2)``.
+
+    With centred features A, B (n x D each), tr (S_1 S_2)^(1/2) is the sum of the singular
+    values of A Bᵀ / (n - 1) (an n x n matrix): exact, and cheap when n is a few hundred
+    findings and D is 2,048 Inception features."""
+    a = np.asarray(real, np.float64)
+    b = np.asarray(generated, np.float64)
+    if a.ndim != 2 or b.shape != a.shape or len(a) < 2:
+        raise ValueError(f"frechet_distance: expected two (n >= 2, D) arrays of one shape, got {a.shape} and {b.shape}")
+    n = len(a)
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    ca, cb = a - mu_a, b - mu_b
+    trace_a, trace_b = (ca ** 2).sum() / (n - 1), (cb ** 2).sum() / (n - 1)
+    cross = np.linalg.svd(ca @ cb.T, compute_uv=False).sum() / (n - 1)
+    return float(((mu_a - mu_b) ** 2).sum() + trace_a + trace_b - 2.0 * cross)
+
+
+@dataclass
+class Difference:
+    """``a - b`` of two cells with its percentile-bootstrap interval, and whether the interval
+    excludes 0 on the side where ``a`` is better (``favours_a``) or worse (``favours_b``)."""
+    difference: float
+    low: float
+    high: float
+    better: str
+    n_items: int
+    n_seeds: int
+
+    @property
+    def favours_a(self) -> bool:
+        return self.high < 0 if self.better == "lower" else self.low > 0
+
+    @property
+    def favours_b(self) -> bool:
+        return self.low > 0 if self.better == "lower" else self.high < 0
+
+    def text(self, digits: int = 3) -> str:
+        return f"{self.difference:+.{digits}f} [{self.low:+.{digits}f}, {self.high:+.{digits}f}]"
+
+
+def paired_difference(a: Evidence, b: Evidence, n_boot: int = N_BOOT, seed: int = 0, level: float = 0.95) -> Difference:
+    """``a - b`` with a paired percentile-bootstrap interval over findings and seeds (module
+    docstring). ``a`` and ``b`` must cover the same findings (N) and read the same way; seeds
+    are resampled as indices into each cell's own R (equal R: the same draws)."""
+    (ra, n), (rb, nb) = a.shape, b.shape
+    if n != nb or a.better != b.better:
+        raise ValueError(f"paired_difference: cells differ in findings ({n} vs {nb}) or direction ({a.better} vs {b.better})")
+    if "fid" in (a.kind, b.kind):
+        n_boot = min(n_boot, N_BOOT_FID)
+    rng = np.random.default_rng(seed)
+    diffs = np.empty(n_boot)
+    for k in range(n_boot):
+        items = rng.integers(0, n, n)
+        seeds = rng.integers(0, max(ra, rb), max(ra, rb))
+        diffs[k] = a.value(items, seeds % ra) - b.value(items, seeds % rb)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(diffs, [tail, 100 - tail])
+    return Difference(a.value() - b.value(), float(low), float(high), a.better, n, max(ra, rb))
+
+
+def save_evidence(path: str | Path, cells: dict[tuple[str, str], Evidence]) -> Path:
+    """``cells`` ((row, column) -> Evidence) as one ``.npz`` (written atomically)."""
+    from radgazegen.io import atomic_path
+
+    arrays = {}
+    for i, ((row, column), ev) in enumerate(cells.items()):
+        arrays[f"{i}.key"] = np.array([row, column, ev.kind, ev.better])
+        for name in ("values", "features", "real"):
+            if getattr(ev, name) is not None:
+                arrays[f"{i}.{name}"] = np.asarray(getattr(ev, name), np.float32)
+    with atomic_path(Path(path)) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    return Path(path)
+
+
+def load_evidence(path: str | Path) -> dict[tuple[str, str], Evidence]:
+    """What ``save_evidence`` wrote; a missing file raises ``FileNotFoundError`` naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no per-finding evidence for this table")
+    out = {}
+    with np.load(path) as z:
+        for key in sorted((k for k in z.files if k.endswith(".key")), key=lambda k: int(k.split(".")[0])):
+            i = key.split(".")[0]
+            row, column, kind, better = (str(x) for x in z[key])
+            arrays = {name: z[f"{i}.{name}"] for name in ("values", "features", "real") if f"{i}.{name}" in z.files}
+            out[(row, column)] = Evidence(kind, better, **arrays)
+    return out
