@@ -51,7 +51,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import display
-from tqdm import tqdm
+from radgazegen.progress import tqdm
 
 from radgazegen import controls, data, gaze, segmentation
 from radgazegen import split as split_mod

@@ -57,7 +57,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import display
-from tqdm.auto import tqdm
+from radgazegen.progress import tqdm
 
 from radgazegen import data, gaze, hypotheses, standins
 from radgazegen import split as split_mod

@@ -64,7 +64,7 @@ import pandas as pd
 import torch
 from IPython.display import display
 from PIL import Image
-from tqdm.auto import tqdm
+from radgazegen.progress import tqdm
 
 from radgazegen import generation, gaze, methods, training_data
 from radgazegen.artifacts import Run

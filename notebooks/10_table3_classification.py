@@ -61,7 +61,7 @@ import numpy as np
 import pandas as pd
 import torch
 from IPython.display import display
-from tqdm.auto import tqdm
+from radgazegen.progress import tqdm
 
 from radgazegen import controls, evaluation, generation, hypotheses, methods, metrics, standins, training_data
 from radgazegen.artifacts import Run

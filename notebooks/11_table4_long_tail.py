@@ -58,7 +58,7 @@ import numpy as np
 import pandas as pd
 import torch
 from IPython.display import display
-from tqdm.auto import tqdm
+from radgazegen.progress import tqdm
 
 from radgazegen import evaluation, generation, methods, metrics, standins, training_data
 from radgazegen.artifacts import Run

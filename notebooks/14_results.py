@@ -109,9 +109,10 @@ summary
 # %%
 shown = run_claims[run_claims["intervals"].astype(bool)]
 for claim, row in shown.iterrows():
-    display(Markdown(f"**{claim}** ({profile} profile, {support(row['supported'])}): difference of the first "
-                     "method minus the second [95% interval]"))
-    display(pd.DataFrame({"difference [95% interval]": row["intervals"].split("; ")}))
+    display(Markdown(f"**{claim}** ({profile} profile: {support(row['supported'])}). Each row: the method's "
+                     "value minus the other's, with its 95% interval over findings and seeds."))
+    display(pd.DataFrame(row["comparisons"]).style.format("{:+.3g}", subset=["difference", "95% low", "95% high"])
+            .hide(axis="index"))
 
 # %% [markdown]
 # ## What these numbers can and cannot support

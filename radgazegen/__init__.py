@@ -30,8 +30,15 @@ Modules, one concern each:
 - ``publish``  the Jupyter Book build from a profile's executed notebooks
 - ``bench``    benchmarks that print figures
 """
+import warnings
+
 from radgazegen._compat import ensure_torchvision_importable
 
 ensure_torchvision_importable()
+# Two library warnings the study cannot act on, kept out of the executed notebooks: tqdm.auto
+# (imported by huggingface_hub) asks for ipywidgets in a Jupyter kernel, and diffusers' adapter
+# pipeline calls its own deprecated decode_latents.
+warnings.filterwarnings("ignore", message="IProgress not found")
+warnings.filterwarnings("ignore", message="The decode_latents method is deprecated", category=FutureWarning)
 
 __version__ = "0.1.0"

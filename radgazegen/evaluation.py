@@ -159,7 +159,7 @@ def claims(t: dict[str, pd.DataFrame], evidence: dict[str, dict] | None = None, 
     ``evidence``: per table, the cells' per-finding, per-seed evidence (``Run.read_evidence``).
     Where a claim's comparisons have it, each comparison's difference gets a 95% paired
     bootstrap interval over findings and seeds (``intervals.paired_difference``), listed in
-    ``intervals``, and ``supported`` is True only when the intervals that the claim needs
+    ``intervals`` (text) and ``comparisons`` (one dict per comparison), and ``supported`` is True only when the intervals that the claim needs
     exclude 0 in its favour (the same count rule as ``holds``); None where there is no evidence.
     """
     out = []
@@ -179,7 +179,8 @@ def claims(t: dict[str, pd.DataFrame], evidence: dict[str, dict] | None = None, 
             holds, evidence = None, f"missing {e}"
         if holds is not None and isinstance(holds, (bool, np.bool_)):
             holds = bool(holds)
-        row = {"claim": claim, "table": table, "evidence": evidence, "holds": holds, "supported": None, "intervals": ""}
+        row = {"claim": claim, "table": table, "evidence": evidence, "holds": holds, "supported": None, "intervals": "",
+               "comparisons": []}
         if claim in SUPPORT_RULES and table in evidence_by_table:
             row.update(_supported(SUPPORT_RULES[claim], evidence_by_table[table], n_boot, bootstrapped))
         out.append(row)
@@ -288,7 +289,7 @@ def _supported(rule, cells: dict, n_boot: int, done: dict) -> dict:
         return done[(id(cells), a, b)]
 
     groups, need = rule
-    texts, counted, usable = [], 0, 0
+    texts, rows, counted, usable = [], [], 0, 0
     for group in groups:
         if not all(a in cells and b in cells for a, b in group):
             continue
@@ -296,10 +297,13 @@ def _supported(rule, cells: dict, n_boot: int, done: dict) -> dict:
         diffs = [(a, b, diff(a, b)) for a, b in group]
         counted += all(d.favours_a for _, _, d in diffs)
         texts += [f"{a[0]} - {b[0]} ({a[1]}): {d.text()}" for a, b, d in diffs]
+        rows += [{"method": a[0], "minus": b[0], "column": a[1], "difference": d.difference, "95% low": d.low,
+                  "95% high": d.high, "favours the method": d.favours_a, "findings": d.n_items, "seeds": d.n_seeds}
+                 for a, b, d in diffs]
     if not usable:
         return {}
     return {"supported": counted >= need(len(groups)) if usable == len(groups) else False,
-            "intervals": "; ".join(texts)}
+            "intervals": "; ".join(texts), "comparisons": rows}
 
 
 _claim_groups()

@@ -7,7 +7,7 @@ or off. This is exactly what diffusers' ``MultiControlNetModel`` does inside the
 saved parts: what we generate is what a user of stock diffusers gets with the same seed.
 
 - ``Sampler(sd_dir)``: SD-CXR loaded once (a stock ``StableDiffusionPipeline``); each method's
-  pipeline derived from it (diffusers' ``from_pipe``), each ControlNet / adapter loaded once;
+  pipeline built on its parts, each ControlNet / adapter loaded once;
   ``Sampler.sample(method, prompts, conditioning, ...)`` samples any ``methods.Method``;
 - ``controlnet_pipeline(sd_dir, controlnets)``, ``text_pipeline(sd_dir)``,
   ``adapter_pipeline(sd_dir, adapter)``, ``parts_pipeline(parts)``: one pipeline, loading
@@ -41,7 +41,7 @@ class Sampler:
     sd: SD-CXR, a folder saved in diffusers layout (``models.save_sd_parts``; loaded as a stock
     ``StableDiffusionPipeline``), or ``models.SDParts`` in memory (validation during training).
     scheduler: sampler of every pipeline (``SCHEDULERS``), made from SD-CXR's scheduler config.
-    Each method's pipeline is derived from the base one with diffusers' ``from_pipe`` (the same
+    Each method's pipeline is the stock pipeline class built on the base one's parts (the same
     U-Net, VAE, text encoder and tokenizer objects; a fresh scheduler each time, as a pipeline
     loaded from disk has), and each ControlNet / T2I-Adapter folder is loaded once and kept
     (``clear()`` drops them). The images are those of the stock pipeline of that method.
@@ -94,14 +94,17 @@ class Sampler:
         nets = [self._model(CONTROLNET, c) for c in controlnets]
         if nets and adapter is not None:
             raise ValueError("give ControlNets or an adapter, not both")
+        # the base pipeline's own parts, shared (not ``from_pipe``: it re-casts every part to a dtype,
+        # and diffusers then warns about float32 modules even when the list of them is empty)
+        b = self.base
+        common = dict(vae=b.vae, text_encoder=b.text_encoder, tokenizer=b.tokenizer, unet=b.unet, scheduler=scheduler,
+                      safety_checker=None, feature_extractor=None, requires_safety_checker=False)
         if nets:
-            pipe = StableDiffusionControlNetPipeline.from_pipe(self.base, controlnet=nets if len(nets) > 1 else nets[0],
-                                                               scheduler=scheduler, dtype=self.dtype)
+            pipe = StableDiffusionControlNetPipeline(controlnet=nets if len(nets) > 1 else nets[0], **common)
         elif adapter is not None:
-            pipe = StableDiffusionAdapterPipeline.from_pipe(self.base, adapter=self._model(ADAPTER, adapter),
-                                                            scheduler=scheduler, dtype=self.dtype)
+            pipe = StableDiffusionAdapterPipeline(adapter=self._model(ADAPTER, adapter), **common)
         else:
-            pipe = StableDiffusionPipeline.from_pipe(self.base, scheduler=scheduler, dtype=self.dtype)
+            pipe = StableDiffusionPipeline(**common)
         pipe.set_progress_bar_config(disable=True)
         return pipe.to(self.device)  # models given as objects (e.g. the one being trained) join SD-CXR's device
 

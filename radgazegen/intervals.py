@@ -106,7 +106,8 @@ class Difference:
         return self.low > 0 if self.better == "lower" else self.high < 0
 
     def text(self, digits: int = 3) -> str:
-        return f"{self.difference:+.{digits}f} [{self.low:+.{digits}f}, {self.high:+.{digits}f}]"
+        """``+d [low, high]`` with ``digits`` significant digits."""
+        return f"{self.difference:+.{digits}g} [{self.low:+.{digits}g}, {self.high:+.{digits}g}]"
 
 
 def paired_difference(a: Evidence, b: Evidence, n_boot: int = N_BOOT, seed: int = 0, level: float = 0.95) -> Difference:

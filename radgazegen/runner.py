@@ -48,6 +48,7 @@ from typing import Any, Iterable, Sequence
 
 from radgazegen.dependencies import STATE_FORMAT, ArtifactDigests, PackageModules, StepChecks
 from radgazegen.io import write_json
+from radgazegen.progress import LOG_VARIABLE
 from radgazegen.runlock import RunLock, RunLocked
 from radgazegen.parameters import (
     check_parameter, declared_parameters, load_parameters_file, parse_override, substitute,
@@ -284,8 +285,11 @@ class Study:
         failed.unlink(missing_ok=True)
         src = out_dir / f".{step.name}.input.ipynb"
         jupytext.write(nb, src, fmt="ipynb")
-        previous = os.environ.get(STEP_VARIABLE)
-        os.environ[STEP_VARIABLE] = step.name  # the kernel inherits it
+        # the kernel inherits these: the step's name (reads log), and progress bars to the run's log, not the notebook
+        kernel_env = {STEP_VARIABLE: step.name, LOG_VARIABLE: str(self.run_dir(profile) / "logs" / f"{step.name}.log"),
+                      "TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+        previous = {k: os.environ.get(k) for k in kernel_env}
+        os.environ.update(kernel_env)
         try:
             pm.execute_notebook(
                 str(src), str(running), parameters=step.params, kernel_name=self.kernel,
@@ -304,10 +308,8 @@ class Study:
             raise
         finally:
             src.unlink(missing_ok=True)
-            if previous is None:
-                os.environ.pop(STEP_VARIABLE, None)
-            else:
-                os.environ[STEP_VARIABLE] = previous
+            for k, v in previous.items():
+                os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
         os.replace(running, self.executed(profile, step.name))
         digests = ArtifactDigests(self.run_dir(profile))
         inputs = {name: dict(r, sha256=digests.of(r["path"])) for name, r in reads.items()

@@ -34,7 +34,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from radgazegen.progress import tqdm
 
 from radgazegen.io import write_bytes, write_json, write_text
 from radgazegen.training_checkpoints import checkpoints, fingerprint, resume_run, save_checkpoint

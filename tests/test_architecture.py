@@ -15,6 +15,7 @@ LAYERS: dict[str, int] = {
     # 0: foundations: atomic IO, the run directory's artifacts (and their per-finding evidence,
     # intervals), vocabularies, the paper's numbers
     "_compat": 0, "_startup": 0, "io": 0, "labels": 0, "paper": 0, "artifacts": 0, "vocabulary": 0, "intervals": 0,
+    "progress": 0,
     # 1: data: readers of the real releases, the synthetic cohort, the paper's split
     "data": 1, "synthetic": 1, "split": 1,
     # 2: controls: radiomics maps, HVA maps, lung masks, the map cache

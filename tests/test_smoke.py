@@ -31,6 +31,9 @@ def test_every_smoke_notebook_ran_cleanly(smoke):
         nb = nbformat.read(smoke.executed("smoke", step.name), as_version=4)
         outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
         assert not [o for o in outputs if o.get("output_type") == "error"], step.name
+        # progress bars go to the run's log, and no warning reaches the page (fixed at its cause)
+        stderr = ["".join(o.get("text", ""))[:200] for o in outputs if o.get("name") == "stderr"]
+        assert not stderr, (step.name, stderr[:3])
         assert nb.metadata["papermill"]["parameters"]["profile"] == "smoke"
         # The profile banner is the first thing a reader sees.
         assert "Profile: smoke" in json.dumps(outputs[:3]), step.name
@@ -43,6 +46,11 @@ def test_data_preparation_shows_figures_and_the_split(smoke):
     split = (smoke.run_dir("smoke") / "01_data_preparation" / "split.csv").read_text().splitlines()
     assert split[0] == "dicom_id,split,gaze_source,reading_ids,n_readers"
     assert any(",test," in row for row in split) and any(",train," in row for row in split)
+
+
+def test_progress_is_in_the_runs_log(smoke):
+    log = smoke.run_dir("smoke") / "logs" / "04_sd_cxr.log"
+    assert log.is_file() and "training" in log.read_text()
 
 
 def test_second_run_skips_everything(smoke):

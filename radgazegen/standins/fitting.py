@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-from tqdm.auto import tqdm
+from radgazegen.progress import tqdm
 
 
 def training_device(device: str | None = None) -> torch.device:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
+from radgazegen.progress import tqdm
 
 from radgazegen import io as rio
 from radgazegen.labels import CHEXPERT_TEST_COLUMNS, LT_CLASS_WEIGHTS, MIMIC_LT_CLASSES

@@ -21,7 +21,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
+from radgazegen.progress import tqdm
 
 from radgazegen import io as rio
 from radgazegen.artifacts import record_path
