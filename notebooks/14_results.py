@@ -35,7 +35,7 @@ run_dir: str = "runs/smoke"  # folder of this profile's artifacts (set by the ru
 
 # %%
 import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import HTML, Markdown, display
 
 from radgazegen import evaluation
 from radgazegen.artifacts import Run
@@ -108,11 +108,12 @@ summary
 
 # %%
 shown = run_claims[run_claims["intervals"].astype(bool)]
-for claim, row in shown.iterrows():
+for k, (claim, row) in enumerate(shown.iterrows()):
     display(Markdown(f"**{claim}** ({profile} profile: {support(row['supported'])}). Each row: the method's "
                      "value minus the other's, with its 95% interval over findings and seeds."))
-    display(pd.DataFrame(row["comparisons"]).style.format("{:+.3g}", subset=["difference", "95% low", "95% high"])
-            .hide(axis="index"))
+    table = (pd.DataFrame(row["comparisons"]).style.format("{:+.3g}", subset=["difference", "95% low", "95% high"])
+             .hide(axis="index").set_uuid(f"claim{k}"))  # fixed ids: the same run renders the same page
+    display(HTML(table.to_html()))
 
 # %% [markdown]
 # ## What these numbers can and cannot support
