@@ -256,26 +256,24 @@ def claims(t: dict[str, pd.DataFrame], evidence: dict[str, dict] | None = None, 
     return pd.DataFrame(out)
 
 
+_T1_COLUMNS = [LABELS[c] for c in CONTROLS]  # chapter 08's columns
+
 #: For the claims whose comparisons have per-finding evidence: (comparisons, how many must favour
 #: the first cell). A comparison is ((row a, column), (row b, column)); a group of comparisons
-#: counts when all of them favour a; the claim is supported when at least ``need`` groups count.
-SUPPORT_RULES: dict[str, tuple[list[list[tuple[tuple[str, str], tuple[str, str]]]], Callable[[int], int]]] = {}
-
-
-def _claim_groups() -> None:
-    """Fill ``SUPPORT_RULES`` (after the constants above exist)."""
-    t1_cols = [LABELS[c] for c in CONTROLS]  # chapter 08's columns
-    others = [T2I_ADAPTER, SINGLE_CONTROLNET, MULTI_CONTROLNET]  # chapter 08's other rows
-    SUPPORT_RULES["RadGazeGen has the best FID on 4 of 5 controls"] = (
-        [[((RADGAZEGEN, c), (f, c)) for f in others] for c in t1_cols], lambda n: 4)
-    SUPPORT_RULES["RadGazeGen beats ControlNet and Multi-ControlNet (FID) on all controls"] = (
-        [[((RADGAZEGEN, c), (SINGLE_CONTROLNET, c)), ((RADGAZEGEN, c), (MULTI_CONTROLNET, c))] for c in t1_cols],
-        lambda n: n)
-    SUPPORT_RULES["ControlNet has better image quality than Multi-ControlNet"] = (
-        [[((SINGLE_CONTROLNET, c), (MULTI_CONTROLNET, c))] for c in t1_cols], lambda n: n // 2 + 1)
-    SUPPORT_RULES["Gaze guidance puts the finding where the gaze was (not in the paper: the cohort's test)"] = (
+#: counts when all of them favour a; the claim is supported when at least ``need(n groups)`` count.
+SUPPORT_RULES: dict[str, tuple[list[list[tuple[tuple[str, str], tuple[str, str]]]], Callable[[int], int]]] = {
+    "RadGazeGen has the best FID on 4 of 5 controls": (
+        [[((RADGAZEGEN, c), (f, c)) for f in (T2I_ADAPTER, SINGLE_CONTROLNET, MULTI_CONTROLNET)] for c in _T1_COLUMNS],
+        lambda n: 4),
+    "RadGazeGen beats ControlNet and Multi-ControlNet (FID) on all controls": (
+        [[((RADGAZEGEN, c), (SINGLE_CONTROLNET, c)), ((RADGAZEGEN, c), (MULTI_CONTROLNET, c))] for c in _T1_COLUMNS],
+        lambda n: n),
+    "ControlNet has better image quality than Multi-ControlNet": (
+        [[((SINGLE_CONTROLNET, c), (MULTI_CONTROLNET, c))] for c in _T1_COLUMNS], lambda n: n // 2 + 1),
+    "Gaze guidance puts the finding where the gaze was (not in the paper: the cohort's test)": (
         [[((RADGAZEGEN, "hit rate"), (SD, "hit rate")), ((RADGAZEGEN, "hit rate"), (RAD_CN, "hit rate")),
-          ((RADGAZEGEN, "hit rate"), ("chance", "hit rate"))]], lambda n: 1)
+          ((RADGAZEGEN, "hit rate"), ("chance", "hit rate"))]], lambda n: 1),
+}
 
 
 def _supported(rule, cells: dict, n_boot: int, done: dict) -> dict:
@@ -305,5 +303,3 @@ def _supported(rule, cells: dict, n_boot: int, done: dict) -> dict:
     return {"supported": counted >= need(len(groups)) if usable == len(groups) else False,
             "intervals": "; ".join(texts), "comparisons": rows}
 
-
-_claim_groups()

@@ -167,15 +167,20 @@ class FID:
         if self._metric is None:
             raise ValueError("fid.features: call set_real(real) first (it builds the feature network)")
         images = _check(images, "fid.features")
-        out = [self._metric.inception(torch.from_numpy(images[i:i + 64])[:, None].repeat(1, 3, 1, 1)).double()
-               for i in range(0, len(images), 64)]
+        out = [self._metric.inception(chunk).double() for chunk in _rgb_chunks(images)]
         return torch.cat(out).reshape(len(images), -1).cpu().numpy()
 
 
+def _rgb_chunks(images: np.ndarray, size: int = 64):
+    """``(N, H, W)`` uint8 images as ``(size, 3, H, W)`` uint8 tensors, as torchmetrics' FID takes them."""
+    for i in range(0, len(images), size):
+        yield torch.from_numpy(images[i:i + size])[:, None].repeat(1, 3, 1, 1)
+
+
 def _fid_update(metric, images: np.ndarray, real: bool) -> None:
-    """Feed ``(N, H, W)`` uint8 images to torchmetrics' FID as ``(64, 3, H, W)`` uint8 chunks."""
-    for i in range(0, len(images), 64):
-        metric.update(torch.from_numpy(images[i:i + 64])[:, None].repeat(1, 3, 1, 1), real=real)
+    """Feed ``(N, H, W)`` uint8 images to torchmetrics' FID in chunks of 64."""
+    for chunk in _rgb_chunks(images):
+        metric.update(chunk, real=real)
 
 
 # ---------------------------------------------------------------- CLIP score

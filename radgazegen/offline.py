@@ -33,6 +33,7 @@ import tempfile
 from pathlib import Path
 
 
+from radgazegen.slim_wheels import DICOM_SAMPLE
 from radgazegen.wheelhouse import (  # noqa: F401  (build_wheelhouse: the command line's `wheelhouse`)
     REPO,
     PREINSTALLED_FILE,
@@ -40,7 +41,6 @@ from radgazegen.wheelhouse import (  # noqa: F401  (build_wheelhouse: the comman
     MANIFEST,
     REQUIREMENTS,
     RUNTIME_IMPORTS,
-    DICOM_SAMPLE,
     OfflineError,
     normalize,
     replaced_preinstalled,

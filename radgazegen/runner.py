@@ -308,8 +308,9 @@ class Study:
             raise
         finally:
             src.unlink(missing_ok=True)
-            for k, v in previous.items():
-                os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+            os.environ.update({k: v for k, v in previous.items() if v is not None})
+            for k in (k for k, v in previous.items() if v is None):
+                os.environ.pop(k, None)
         os.replace(running, self.executed(profile, step.name))
         digests = ArtifactDigests(self.run_dir(profile))
         inputs = {name: dict(r, sha256=digests.of(r["path"])) for name, r in reads.items()
@@ -397,4 +398,3 @@ def _match(name: str, by_name: dict[str, Step]) -> str:
     if len(hits) != 1:
         raise RunnerError(f"--only {name!r}: matches {hits or 'no notebook'} (notebooks: {list(by_name)})")
     return hits[0]
-

@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from radgazegen.slim_wheels import DICOM_SAMPLE, SLIM, OfflineError, slim_wheel  # noqa: F401
+from radgazegen.slim_wheels import SLIM, OfflineError, slim_wheel
 
 REPO = Path(__file__).resolve().parents[1]
 PYPROJECT = REPO / "pyproject.toml"
