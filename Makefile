@@ -28,6 +28,11 @@ study: setup
 	$(PY) -m radgazegen run --profile $(PROFILE)
 	$(PY) -m radgazegen book --profile $(PROFILE)
 
+## The published edition, in seconds, running nothing: per chapter the richest executed profile
+## committed under book/<profile>/ (teach, then lesson), else this machine's current smoke run.
+book: setup
+	$(PY) -m radgazegen book --published
+
 ## The tests (unit tests, then the smoke run of the notebooks and the book build).
 test: setup
 	$(PY) -m pytest

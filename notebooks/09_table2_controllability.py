@@ -53,6 +53,7 @@ from IPython.display import display
 from radgazegen import evaluation, methods, metrics, standins, training_data
 from radgazegen.artifacts import Run
 from radgazegen.book import profile_banner
+from radgazegen.intervals import Evidence, save_evidence
 from radgazegen.models import clip_tokenizer
 from radgazegen.paper import beside
 from radgazegen.vocabulary import CANNY, LABELS, RADIOMICS_MAPS, SEGMENTATION
@@ -71,7 +72,7 @@ print(f"{len(gen.real)} test items at {size} px; {gen.replicates} replicate(s)")
 tok = clip_tokenizer(run.use("tokenizer"))
 if clip_dir:
     clip_name = f"CLIP score ({Path(clip_dir).name})"
-    clip = lambda images: metrics.clip_score_local(images, prompts, clip_dir)
+    clip = lambda images: metrics.clip_score_local(images, prompts, clip_dir, per_image=True)  # (N,) scores
 else:
     train_items = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="train")
     train_images = np.stack([training_data.read_gray(it.image_path, size, "radiograph") for it in train_items])
@@ -80,7 +81,7 @@ else:
     model.save(run.chapter_dir("09_table2_controllability") / "study_clip")
     clip_name = model.name
     ids = standins.token_ids(tok, prompts)
-    clip = lambda images: float(model.score(images, ids).mean())
+    clip = lambda images: model.score(images, ids)  # (N,) scores
     fig, ax = plt.subplots(figsize=(4, 2.5))
     ax.plot(losses)
     ax.set_xlabel("epoch")
@@ -88,7 +89,7 @@ else:
     ax.set_title(f"study image-report model ({len(train_items)} training pairs, {profile})", fontsize=8)
     fig.tight_layout()
     shuffled = np.roll(np.arange(len(prompts)), 1)
-    print(f"{clip_name}: real test images with their own reports {clip(gen.real):.2f}, "
+    print(f"{clip_name}: real test images with their own reports {clip(gen.real).mean():.2f}, "
           f"with another item's report {float(model.score(gen.real, ids[shuffled]).mean()):.2f}")
 
 # %% [markdown]
@@ -107,27 +108,28 @@ def row_method(row: str, c: str) -> methods.Method | None:
     return gen.methods.get(row)
 
 
-def score(images: np.ndarray, c: str) -> float:
+def score(images: np.ndarray, c: str) -> np.ndarray:
+    """``(N,)`` per-image scores of ``images`` against the test items' control ``c``."""
     if c == SEGMENTATION:
-        return metrics.mean_iou(evaluation.lung_masks(images), lung_control)
-    return metrics.controllability(images, {c: gen.controls[c]})[f"{c} (SSIM)"]
+        return metrics.mean_iou(evaluation.lung_masks(images), lung_control, per_image=True)
+    return metrics.controllability(images, {c: gen.controls[c]}, per_image=True)[f"{c} (SSIM)"]
 
 
-mean = pd.DataFrame(index=rows, columns=[*columns, "Style/Content (CLIP Score)"], dtype=float)
-std = mean.copy()
+clip_column = "Style/Content (CLIP Score)"
+mean = pd.DataFrame(index=rows, columns=[*columns, clip_column], dtype=float)
+std, cells = mean.copy(), {}  # cells: per-finding, per-seed scores (the claims' intervals, chapter 14)
 for r in rows:
-    for col, c in columns.items():
+    for col, fn, c in [*((col, lambda x, c=c: score(x, c), c) for col, c in columns.items()),
+                       (clip_column, clip, CANNY)]:  # the CLIP column: the single-control baselines on Canny, as the paper's
         method = row_method(r, c)
         if method is not None and method.name in gen.images:
-            mean.loc[r, col], std.loc[r, col] = evaluation.per_replicate(lambda x: score(x, c), gen.images[method.name])
-    method = row_method(r, CANNY)  # the CLIP column: the single-control baselines on Canny, as the paper's
-    if method is not None and method.name in gen.images:
-        mean.loc[r, "Style/Content (CLIP Score)"], std.loc[r, "Style/Content (CLIP Score)"] = \
-            evaluation.per_replicate(clip, gen.images[method.name])
-mean.loc["real test images"] = [score(gen.real, c) for c in columns.values()] + [clip(gen.real)]
+            mean.loc[r, col], std.loc[r, col], values = evaluation.per_replicate_items(fn, gen.images[method.name])
+            cells[(r, col)] = Evidence("mean", "higher", values=values)
+mean.loc["real test images"] = [score(gen.real, c).mean() for c in columns.values()] + [clip(gen.real).mean()]
 std.loc["real test images"] = 0.0
 evaluation.save_result(run, "table2", mean, std, {"profile": profile, "clip": clip_name, "replicates": gen.replicates,
                                                       "availability": gen.availability})
+save_evidence(run.evidence_path("table2"), cells)
 print(f"higher is better; CLIP column: {clip_name}; RoentGen: {gen.availability.get(methods.ROENTGEN, 'not run')}")
 evaluation.mean_std(mean, std)
 

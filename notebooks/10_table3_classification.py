@@ -67,6 +67,7 @@ from radgazegen import controls, evaluation, generation, hypotheses, methods, me
 from radgazegen.artifacts import Run
 from radgazegen.book import profile_banner
 from radgazegen.data import read_chexpert, read_mimic_lt
+from radgazegen.intervals import Evidence, save_evidence
 from radgazegen.labels import TABLE3_PATHOLOGIES
 from radgazegen.paper import beside
 from radgazegen.segmentation import classical_lung_mask
@@ -166,19 +167,24 @@ else:
 # empty and the average is over the others.
 
 # %%
-def auc_row(images: np.ndarray) -> pd.Series:
-    aucs = metrics.auc_per_class(truth, classify(images), abbrev)
-    row = pd.Series(aucs) * 100
+def auc_row(scores: np.ndarray) -> pd.Series:
+    """AUC (%) per pathology of one replicate's ``(N, 12)`` classifier scores, and their average."""
+    row = pd.Series(metrics.auc_per_class(truth, scores, abbrev)) * 100
     row["Avg."] = row.mean(skipna=True)
     return row
 
 
 rows = {"Original*": [real], **generated}
-mean = pd.DataFrame({name: pd.concat([auc_row(x) for x in reps], axis=1).mean(axis=1) for name, reps in rows.items()}).T
-std = pd.DataFrame({name: pd.concat([auc_row(x) for x in reps], axis=1).std(axis=1, ddof=1) if len(reps) > 1
-                    else pd.Series(0.0, index=[*abbrev, "Avg."]) for name, reps in rows.items()}).T
+scores = {name: np.stack([classify(x) for x in reps]) for name, reps in rows.items()}  # (R, N, 12) per row
+mean = pd.DataFrame({name: pd.concat([auc_row(s) for s in sc], axis=1).mean(axis=1) for name, sc in scores.items()}).T
+std = pd.DataFrame({name: pd.concat([auc_row(s) for s in sc], axis=1).std(axis=1, ddof=1) if len(sc) > 1
+                    else pd.Series(0.0, index=[*abbrev, "Avg."]) for name, sc in scores.items()}).T
+defined = [j for j in range(len(abbrev)) if 0 < truth[:, j].sum() < len(truth)]  # AUC needs both classes
+cells = {(name, abbrev[j]): Evidence("labels", "higher", values=sc[:, :, j], truth=truth[:, j], statistic="auc", scale=100.0)
+         for name, sc in scores.items() for j in defined}  # per image and seed: the claims' intervals (chapter 14)
 evaluation.save_result(run, "table3", mean, std, {"profile": profile, "classifier": clf_name,
                                                       "replicates": n_replicates, "n_images": len(records)})
+save_evidence(run.evidence_path("table3"), cells)
 print(f"AUC (%) of {clf_name} on {len(records)} CheXpert-test images; {profile} profile")
 evaluation.mean_std(mean, std, 2)
 

@@ -64,6 +64,7 @@ from radgazegen import evaluation, generation, methods, metrics, standins, train
 from radgazegen.artifacts import Run
 from radgazegen.book import profile_banner
 from radgazegen.data import read_mimic_cxr, read_mimic_lt
+from radgazegen.intervals import Evidence, save_evidence
 from radgazegen.labels import LT_HEAD, LT_MEDIUM, LT_TAIL, MIMIC_LT_CLASSES
 from radgazegen.paper import beside
 from radgazegen.vocabulary import CANNY, CONTROLS, HVA, SEGMENTATION
@@ -141,21 +142,27 @@ for method in tqdm([m for m in chosen if m is not None], desc="methods", disable
 load = lambda recs: np.stack([training_data.read_gray(r.image_path, R, "MIMIC-CXR-LT radiograph") for r in recs])
 real_x, real_y = load(by_split["train"]), np.array([label(r) for r in by_split["train"]])
 tests = {s: (load(by_split[s]), np.array([label(r) for r in by_split[s]])) for s in ("balanced-test", "test")}
-rows = {}
+rows, cells = {}, {}  # cells: per-test-image predictions (the claims' intervals over test images, chapter 14)
+subsets = {g: np.array([classes.index(c) for c in names]) for g, names in groups.items()}
 for name, (gx, gy) in augment.items():
     model, losses = standins.train_classifier(arch, np.concatenate([real_x, gx]), np.concatenate([real_y, gy]),
                                               multilabel=False, size=classifier_size, epochs=epochs,
                                               batch_size=batch_size, lr=lr, seed=seed, device=device)
-    bal = metrics.long_tail_report(tests["balanced-test"][1], standins.predict(model, tests["balanced-test"][0], device).argmax(1),
-                                   classes, groups)
-    imb = metrics.long_tail_report(tests["test"][1], standins.predict(model, tests["test"][0], device).argmax(1),
-                                   classes, groups)
+    pred = {s: standins.predict(model, tests[s][0], device).argmax(1) for s in tests}
+    bal = metrics.long_tail_report(tests["balanced-test"][1], pred["balanced-test"], classes, groups)
+    imb = metrics.long_tail_report(tests["test"][1], pred["test"], classes, groups)
     rows[name] = {"Head": bal["Head"], "Medium": bal["Medium"], "Tail": bal["Tail"], "Avg": bal["Avg"],
                   "mF1": imb["mF1"], "bAcc": imb["bAcc"]}
+    for col, split, statistic, subset in [*((g, "balanced-test", "mean_recall", subsets[g]) for g in groups),
+                                          ("Avg", "balanced-test", "mean_recall", None),
+                                          ("mF1", "test", "macro_f1", None), ("bAcc", "test", "mean_recall", None)]:
+        cells[(name, col)] = Evidence("labels", "higher", values=pred[split][None].astype(float), truth=tests[split][1],
+                                      statistic=statistic, subset=subset)
 mean = pd.DataFrame(rows).T
 std = mean * 0.0
 evaluation.save_result(run, "table4", mean, std, {"profile": profile, "classifier": arch, "replicates": 1,
                                                       "augment_to": augment_to, "generated": len(plan)})
+save_evidence(run.evidence_path("table4"), cells)
 print(f"{arch} at {classifier_size} px, {epochs} epochs; balanced test n={len(by_split['balanced-test'])}, "
       f"test n={len(by_split['test'])}; {profile} profile")
 mean.round(3)

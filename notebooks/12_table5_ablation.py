@@ -30,12 +30,14 @@ run_dir: str = "runs/smoke"  # folder of this profile's artifacts (set by the ru
 inception_weights: str = ""  # local FID Inception weights, "" for study features
 
 # %%
+import numpy as np
 import pandas as pd
 from IPython.display import display
 
 from radgazegen import evaluation, methods, metrics
 from radgazegen.artifacts import Run
 from radgazegen.book import profile_banner
+from radgazegen.intervals import Evidence, save_evidence
 from radgazegen.paper import beside
 from radgazegen.vocabulary import HVA, RADIOMICS_CONTROLS
 
@@ -49,15 +51,20 @@ print(f"{len(gen.real)} test items; {gen.replicates} replicate(s); {fid.name}")
 known = methods.catalogue()  # the ablation's rows: Rad-CN, HVA-CN, each radiomics control + HVA-CN, the full model
 rows = [methods.RAD_CN, methods.HVA_CN, *(known.find(methods.RADGAZEGEN, (c, HVA)).name for c in RADIOMICS_CONTROLS),
         methods.RADGAZEGEN]
-scores = {"FID": fid, "SSIM": lambda x: metrics.ssim(x, gen.real),
-          "PSNR": lambda x: metrics.psnr(x, gen.real)}
-mean = pd.DataFrame(index=rows, columns=list(scores), dtype=float)
-std = mean.copy()
+per_image = {"SSIM": lambda x: metrics.ssim(x, gen.real, per_image=True),
+             "PSNR": lambda x: metrics.psnr(x, gen.real, per_image=True)}
+mean = pd.DataFrame(index=rows, columns=["FID", *per_image], dtype=float)
+std, cells, real_features = mean.copy(), {}, fid.features(gen.real)  # cells: the claims' intervals (chapter 14)
 for name in rows:
     if name in gen.images:
-        for col, fn in scores.items():
-            mean.loc[name, col], std.loc[name, col] = evaluation.per_replicate(fn, gen.images[name])
+        mean.loc[name, "FID"], std.loc[name, "FID"] = evaluation.per_replicate(fid, gen.images[name])
+        cells[(name, "FID")] = Evidence("fid", "lower", features=np.stack([fid.features(x) for x in gen.images[name]]),
+                                        real=real_features)
+        for col, fn in per_image.items():
+            mean.loc[name, col], std.loc[name, col], values = evaluation.per_replicate_items(fn, gen.images[name])
+            cells[(name, col)] = Evidence("mean", "higher", values=values)
 evaluation.save_result(run, "table5", mean, std, {"profile": profile, "metric": fid.name, "replicates": gen.replicates})
+save_evidence(run.evidence_path("table5"), cells)
 print(f"{fid.name}: lower is better; SSIM and PSNR (dB): higher is better; {profile} profile")
 evaluation.mean_std(mean, std)
 

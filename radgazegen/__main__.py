@@ -6,6 +6,7 @@ Examples::
     python -m radgazegen run --profile teach --only 01 -p n_example_images=6
     python -m radgazegen run --profile full -p reflacx_root=/data/reflacx
     python -m radgazegen book --profile smoke
+    python -m radgazegen book --published
 """
 from __future__ import annotations
 
@@ -33,7 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     st.add_argument("--profile", required=True)
     st.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
     bk = sub.add_parser("book", help="build the Jupyter Book from a profile's executed notebooks")
-    bk.add_argument("--profile", required=True)
+    which = bk.add_mutually_exclusive_group(required=True)
+    which.add_argument("--profile", help="one profile's chapters (its run here, else book/<profile>/)")
+    which.add_argument("--published", action="store_true",
+                       help="the published edition: per chapter book/teach/, else book/lesson/, else the smoke run")
     bk.add_argument("--source", default=None, help="folder of executed notebooks (default: the run, else book/<profile>)")
     bn = sub.add_parser("bench", help="print benchmark figures (CPU: cohort, controls, Rad-CN training, smoke job; --gpu: SD v1.5 size)")
     bn.add_argument("--images", type=int, default=200)
@@ -49,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "book":
             from radgazegen.publish import build_book
 
-            print(f"book: {build_book(args.profile, source=args.source)}")
+            print(f"book: {build_book(None if args.published else args.profile, source=args.source)}")
         elif args.command == "bench":
             from radgazegen.bench import gpu_main, main as bench
 

@@ -34,3 +34,21 @@ def profile_banner(profile: str):
     if profile not in PROFILE_NOTES:
         raise ValueError(f"profile: unknown profile {profile!r}; expected one of {list(PROFILE_NOTES)}")
     return Markdown(f":::{{admonition}} Profile: {profile}\n:class: note\n{PROFILE_NOTES[profile]}\n:::\n")
+
+
+#: myst-nb's marker for a glued value that is not displayed where it is computed.
+GLUE_PREFIX = "application/papermill.record/"
+
+
+def glue(name: str, value, display: bool = False) -> None:
+    """Glue ``value`` under ``name`` for the chapter's prose (``{glue:text}`name``` or
+    ``{glue:}`name```, ``{glue:figure}`` for a figure): the output myst-nb's ``glue`` writes,
+    written without importing myst-nb (the book's packages are not installed where chapters
+    run on a GPU server; the book is built elsewhere). ``display``: also show it here."""
+    from IPython.core.formatters import format_display_data
+    from IPython.display import display as ipy_display
+
+    bundle, metadata = format_display_data(value)
+    prefix = "" if display else GLUE_PREFIX
+    metadata["scrapbook"] = {"name": name, "mime_prefix": prefix}
+    ipy_display({prefix + k: v for k, v in bundle.items()}, raw=True, metadata=metadata)

@@ -25,7 +25,8 @@ from radgazegen.generation import read_generation
 from radgazegen.methods import (
     HVA_CN, MULTI_CONTROLNET, PAPER_FAMILIES, RAD_CN, RADGAZEGEN, SD, SINGLE_CONTROLNET, T2I_ADAPTER, Registry, catalogue,
 )
-from radgazegen.vocabulary import CANNY, CONTROLS, HVA, LABELS, RADIOMICS_CONTROLS, SEGMENTATION
+from radgazegen.labels import TABLE3_PATHOLOGIES
+from radgazegen.vocabulary import CANNY, CONTROLS, HVA, LABELS, RADIOMICS_CONTROLS, RADIOMICS_MAPS, SEGMENTATION
 
 
 @dataclass
@@ -69,6 +70,15 @@ def per_replicate(fn: Callable[[np.ndarray], float], replicates: list[np.ndarray
     """(mean, std) of ``fn(images)`` over replicates (std 0 for one)."""
     values = [float(fn(x)) for x in replicates]
     return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def per_replicate_items(fn: Callable[[np.ndarray], np.ndarray], replicates: list[np.ndarray]) -> tuple[float, float, np.ndarray]:
+    """``fn(images)`` gives one score per image (``(N,)``); returns the cell's mean and std over
+    replicates (of the per-replicate means, as ``per_replicate``) and the ``(R, N)`` scores
+    (``intervals.Evidence(kind="mean")``)."""
+    values = np.stack([np.asarray(fn(x), np.float64) for x in replicates])
+    means = values.mean(axis=1)
+    return float(means.mean()), float(means.std(ddof=1)) if len(means) > 1 else 0.0, values
 
 
 def fid_metric(run, inception_weights: str = "", real: np.ndarray | None = None):
@@ -257,26 +267,61 @@ def claims(t: dict[str, pd.DataFrame], evidence: dict[str, dict] | None = None, 
 
 
 _T1_COLUMNS = [LABELS[c] for c in CONTROLS]  # chapter 08's columns
-
-#: For the claims whose comparisons have per-finding evidence: (comparisons, how many must favour
-#: the first cell). A comparison is ((row a, column), (row b, column)); a group of comparisons
-#: counts when all of them favour a; the claim is supported when at least ``need(n groups)`` count.
-SUPPORT_RULES: dict[str, tuple[list[list[tuple[tuple[str, str], tuple[str, str]]]], Callable[[int], int]]] = {
-    "RadGazeGen has the best FID on 4 of 5 controls": (
-        [[((RADGAZEGEN, c), (f, c)) for f in (T2I_ADAPTER, SINGLE_CONTROLNET, MULTI_CONTROLNET)] for c in _T1_COLUMNS],
-        lambda n: 4),
-    "RadGazeGen beats ControlNet and Multi-ControlNet (FID) on all controls": (
-        [[((RADGAZEGEN, c), (SINGLE_CONTROLNET, c)), ((RADGAZEGEN, c), (MULTI_CONTROLNET, c))] for c in _T1_COLUMNS],
-        lambda n: n),
-    "ControlNet has better image quality than Multi-ControlNet": (
-        [[((SINGLE_CONTROLNET, c), (MULTI_CONTROLNET, c))] for c in _T1_COLUMNS], lambda n: n // 2 + 1),
-    "Gaze guidance puts the finding where the gaze was (not in the paper: the cohort's test)": (
-        [[((RADGAZEGEN, "hit rate"), (SD, "hit rate")), ((RADGAZEGEN, "hit rate"), (RAD_CN, "hit rate")),
-          ((RADGAZEGEN, "hit rate"), ("chance", "hit rate"))]], lambda n: 1),
-}
+_T2_COLUMNS = [f"{LABELS[c]} (SSIM)" for c in RADIOMICS_MAPS] + ["Segment. (mIoU)", "Style/Content (CLIP Score)"]  # 09's
+_T5_METRICS = ["FID", "SSIM", "PSNR"]  # chapter 12's columns
+Comparison = tuple[tuple[str, str], tuple[str, str]]
 
 
-def _supported(rule, cells: dict, n_boot: int, done: dict) -> dict:
+@dataclass(frozen=True)
+class SupportRule:
+    """How a claim's comparisons decide it. A comparison ``((row a, column), (row b, column))``
+    favours a when its 95% interval excludes 0 on a's side; a group of comparisons counts when at
+    least ``per_group(len(group))`` of them favour a (default: all); the claim is supported when
+    at least ``need(number of groups)`` groups count. A group whose cells have no evidence makes
+    the claim unsupported, unless ``defined_only`` (then it is left out of the number of groups:
+    Table 3's pathologies whose AUC is undefined on this run, as the mean-based check does)."""
+    groups: list[list[Comparison]]
+    need: Callable[[int], int]
+    per_group: Callable[[int], int] = lambda n: n
+    defined_only: bool = False
+
+
+def _support_rules() -> dict[str, SupportRule]:
+    known = catalogue()
+    cn_canny, mcn = known.single(SINGLE_CONTROLNET, CANNY).name, known.find(MULTI_CONTROLNET, (CANNY, SEGMENTATION)).name
+    map_rows = [known.find(RADGAZEGEN, (c, HVA)).name for c in RADIOMICS_CONTROLS]
+    rg = RADGAZEGEN
+    return {
+        "RadGazeGen has the best FID on 4 of 5 controls": SupportRule(
+            [[((rg, c), (f, c)) for f in (T2I_ADAPTER, SINGLE_CONTROLNET, MULTI_CONTROLNET)] for c in _T1_COLUMNS],
+            lambda n: 4),
+        "RadGazeGen beats ControlNet and Multi-ControlNet (FID) on all controls": SupportRule(
+            [[((rg, c), (SINGLE_CONTROLNET, c)), ((rg, c), (MULTI_CONTROLNET, c))] for c in _T1_COLUMNS], lambda n: n),
+        "ControlNet has better image quality than Multi-ControlNet": SupportRule(
+            [[((SINGLE_CONTROLNET, c), (MULTI_CONTROLNET, c))] for c in _T1_COLUMNS], lambda n: n // 2 + 1),
+        "RadGazeGen beats SD and ControlNet on 3 of 5 controllability columns": SupportRule(
+            [[((rg, c), (SD, c)), ((rg, c), (SINGLE_CONTROLNET, c))] for c in _T2_COLUMNS], lambda n: 3),
+        "RadGazeGen beats SD on 7 of 12 pathologies": SupportRule(
+            [[((rg, a), (SD, a))] for a, _, _ in TABLE3_PATHOLOGIES], lambda n: int(np.ceil(7 * n / 12)), defined_only=True),
+        "RadGazeGen beats ControlNet and Multi-ControlNet on head and medium classes": SupportRule(
+            [[((rg, g), (b, g)) for b in (cn_canny, mcn)] for g in ("Head", "Medium")], lambda n: n),
+        "RadGazeGen improves long-tailed classification on both test sets": SupportRule(
+            [[((rg, g), (b, g)) for b in (cn_canny, mcn)] for g in ("Avg", "mF1", "bAcc")], lambda n: n),
+        "RadGazeGen beats every component (FID, SSIM, PSNR)": SupportRule(
+            [[((rg, m), (r, m)) for r in (RAD_CN, HVA_CN, *map_rows)] for m in _T5_METRICS], lambda n: n),
+        "Adding a radiomics map to HVA-CN improves it": SupportRule(
+            [[((r, m), (HVA_CN, m)) for m in _T5_METRICS] for r in map_rows], lambda n: n, per_group=lambda n: 2),
+        "Gaze guidance puts the finding where the gaze was (not in the paper: the cohort's test)": SupportRule(
+            [[((rg, "hit rate"), (SD, "hit rate")), ((rg, "hit rate"), (RAD_CN, "hit rate")),
+              ((rg, "hit rate"), ("chance", "hit rate"))]], lambda n: 1),
+    }
+
+
+#: Every claim of ``claims`` and how its 95% intervals decide it (the same count rules as ``holds``).
+SUPPORT_RULES: dict[str, SupportRule] = _support_rules()
+
+
+def _supported(rule: SupportRule, cells: dict, n_boot: int, done: dict) -> dict:
     """``supported`` and ``intervals`` of one claim (``SUPPORT_RULES``) on one table's evidence
     (``done``: comparisons already bootstrapped, shared by the claims of one call)."""
     from radgazegen.intervals import paired_difference
@@ -286,20 +331,19 @@ def _supported(rule, cells: dict, n_boot: int, done: dict) -> dict:
             done[(id(cells), a, b)] = paired_difference(cells[a], cells[b], n_boot=n_boot)
         return done[(id(cells), a, b)]
 
-    groups, need = rule
     texts, rows, counted, usable = [], [], 0, 0
-    for group in groups:
+    for group in rule.groups:
         if not all(a in cells and b in cells for a, b in group):
             continue
         usable += 1
         diffs = [(a, b, diff(a, b)) for a, b in group]
-        counted += all(d.favours_a for _, _, d in diffs)
+        counted += sum(d.favours_a for _, _, d in diffs) >= rule.per_group(len(group))
         texts += [f"{a[0]} - {b[0]} ({a[1]}): {d.text()}" for a, b, d in diffs]
         rows += [{"method": a[0], "minus": b[0], "column": a[1], "difference": d.difference, "95% low": d.low,
                   "95% high": d.high, "favours the method": d.favours_a, "findings": d.n_items, "seeds": d.n_seeds}
                  for a, b, d in diffs]
     if not usable:
         return {}
-    return {"supported": counted >= need(len(groups)) if usable == len(groups) else False,
+    complete = usable == len(rule.groups) or rule.defined_only
+    return {"supported": bool(complete and counted >= rule.need(usable if rule.defined_only else len(rule.groups))),
             "intervals": "; ".join(texts), "comparisons": rows}
-

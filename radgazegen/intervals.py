@@ -8,7 +8,13 @@ the cell can be recomputed on a resample of both:
 - ``kind="mean"``: ``values`` ``(R, N)``; the cell is the mean over findings, then over seeds;
 - ``kind="fid"``: ``features`` ``(R, N, D)`` of the generated images and ``real`` ``(N, D)``
   of the real test images (item i generated from real image i's prompt and controls); the
-  cell is the Fréchet distance of each seed's set to the real set, averaged over seeds.
+  cell is the Fréchet distance of each seed's set to the real set, averaged over seeds;
+- ``kind="labels"``: a classifier's output ``values`` ``(R, N)`` on N test images (a score per
+  image for ``statistic="auc"``, a predicted class index for the others) against their
+  ``truth`` ``(N,)``; the cell is ``statistic`` (``STATISTICS``) per seed, times ``scale``
+  (100 for Table 3's AUC in %), averaged over seeds. ``subset`` (class indices) restricts
+  ``"mean_recall"`` to a group (Table 4's head, medium, tail). A resample on which the
+  statistic is undefined (AUC with one class) is left out of the percentiles.
 
 Two cells (say RadGazeGen and ControlNet on the Canny control) are compared by a paired
 bootstrap: each of ``n_boot`` resamples draws N findings and R seeds with replacement, the same
@@ -38,10 +44,21 @@ class Evidence:
     values: np.ndarray | None = None
     features: np.ndarray | None = None
     real: np.ndarray | None = None
+    truth: np.ndarray | None = None
+    subset: np.ndarray | None = None
+    statistic: str = ""
+    scale: float = 1.0
 
     def __post_init__(self):
-        if self.kind not in ("mean", "fid"):
-            raise ValueError(f"Evidence.kind: expected 'mean' or 'fid', got {self.kind!r}")
+        if self.kind not in ("mean", "fid", "labels"):
+            raise ValueError(f"Evidence.kind: expected 'mean', 'fid' or 'labels', got {self.kind!r}")
+        if self.kind == "labels":
+            if self.statistic not in STATISTICS:
+                raise ValueError(f"Evidence(labels).statistic: expected one of {sorted(STATISTICS)}, got {self.statistic!r}")
+            if self.values is None or np.ndim(self.values) != 2 or np.shape(self.truth) != np.shape(self.values)[1:]:
+                raise ValueError(f"Evidence(labels): expected values (R, N) and truth (N,), got "
+                                 f"{np.shape(self.values)} and {np.shape(self.truth)}")
+            return
         if self.better not in ("higher", "lower"):
             raise ValueError(f"Evidence.better: expected 'higher' or 'lower', got {self.better!r}")
         data = self.values if self.kind == "mean" else self.features
@@ -53,7 +70,7 @@ class Evidence:
     @property
     def shape(self) -> tuple[int, int]:
         """(R seeds, N findings)."""
-        data = self.values if self.kind == "mean" else self.features
+        data = self.features if self.kind == "fid" else self.values
         return int(data.shape[0]), int(data.shape[1])
 
     def value(self, items: np.ndarray | None = None, seeds: np.ndarray | None = None) -> float:
@@ -63,6 +80,10 @@ class Evidence:
         seeds = np.arange(r) if seeds is None else seeds
         if self.kind == "mean":
             return float(self.values[np.ix_(seeds, items)].mean())
+        if self.kind == "labels":
+            stat = STATISTICS[self.statistic]
+            per_seed = [stat(self.truth[items], self.values[s][items], self.subset) for s in seeds]
+            return float(np.mean(per_seed)) * self.scale  # NaN when undefined on this resample
         real = self.real[items]
         return float(np.mean([frechet_distance(real, self.features[s][items]) for s in seeds]))
 
@@ -84,6 +105,62 @@ def frechet_distance(real: np.ndarray, generated: np.ndarray) -> float:
     trace_a, trace_b = (ca ** 2).sum() / (n - 1), (cb ** 2).sum() / (n - 1)
     cross = np.linalg.svd(ca @ cb.T, compute_uv=False).sum() / (n - 1)
     return float(((mu_a - mu_b) ** 2).sum() + trace_a + trace_b - 2.0 * cross)
+
+
+def auc(truth: np.ndarray, score: np.ndarray, subset=None) -> float:
+    """ROC AUC of ``score`` for binary ``truth`` (the Mann-Whitney form, ties counted half, as
+    scikit-learn's ``roc_auc_score``); NaN when ``truth`` holds one class."""
+    from scipy.stats import rankdata
+
+    truth = np.asarray(truth) > 0.5
+    n_pos = int(truth.sum())
+    n_neg = len(truth) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(score)
+    return float((ranks[truth].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _recalls(truth: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class recall over the classes 0..K-1 and which of them occur in ``truth``."""
+    truth, predicted = np.asarray(truth, int), np.asarray(predicted, int)
+    k = int(max(truth.max(initial=0), predicted.max(initial=0))) + 1
+    support = np.bincount(truth, minlength=k)
+    correct = np.bincount(truth[truth == predicted], minlength=k)
+    present = support > 0
+    return np.divide(correct, support, out=np.zeros(k), where=present), present
+
+
+def mean_recall(truth: np.ndarray, predicted: np.ndarray, subset=None) -> float:
+    """Mean per-class recall over the classes of ``subset`` (all when None) that occur in
+    ``truth`` (``metrics.long_tail_report``'s group accuracy; over all classes it is balanced
+    accuracy); NaN when none occurs."""
+    recall, present = _recalls(truth, predicted)
+    keep = present.copy()
+    if subset is not None:
+        keep[:] = False
+        idx = np.asarray(subset, int)
+        keep[idx[idx < len(keep)]] = True
+        keep &= present
+    return float(recall[keep].mean()) if keep.any() else float("nan")
+
+
+def macro_f1(truth: np.ndarray, predicted: np.ndarray, subset=None) -> float:
+    """Macro-F1 over the classes that occur in ``truth`` (scikit-learn's ``f1_score`` with those
+    labels, ``zero_division=0``)."""
+    truth, predicted = np.asarray(truth, int), np.asarray(predicted, int)
+    recall, present = _recalls(truth, predicted)
+    k = len(present)
+    n_pred = np.bincount(predicted, minlength=k)
+    correct = np.bincount(truth[truth == predicted], minlength=k)
+    precision = np.divide(correct, n_pred, out=np.zeros(k), where=n_pred > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros(k), where=denom > 0)
+    return float(f1[present].mean())
+
+
+#: ``Evidence(kind="labels").statistic`` -> function(truth (N,), values (N,), subset) -> float.
+STATISTICS = {"auc": auc, "mean_recall": mean_recall, "macro_f1": macro_f1}
 
 
 @dataclass
@@ -125,9 +202,15 @@ def paired_difference(a: Evidence, b: Evidence, n_boot: int = N_BOOT, seed: int 
         items = rng.integers(0, n, n)
         seeds = rng.integers(0, max(ra, rb), max(ra, rb))
         diffs[k] = a.value(items, seeds % ra) - b.value(items, seeds % rb)
+    diffs = diffs[np.isfinite(diffs)]  # resamples on which a statistic is undefined (AUC with one class)
+    if not len(diffs):
+        raise ValueError(f"paired_difference: the statistic is undefined on every resample of {n} items")
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(diffs, [tail, 100 - tail])
     return Difference(a.value() - b.value(), float(low), float(high), a.better, n, max(ra, rb))
+
+
+_ARRAYS = ("values", "features", "real", "truth", "subset")
 
 
 def save_evidence(path: str | Path, cells: dict[tuple[str, str], Evidence]) -> Path:
@@ -136,8 +219,8 @@ def save_evidence(path: str | Path, cells: dict[tuple[str, str], Evidence]) -> P
 
     arrays = {}
     for i, ((row, column), ev) in enumerate(cells.items()):
-        arrays[f"{i}.key"] = np.array([row, column, ev.kind, ev.better])
-        for name in ("values", "features", "real"):
+        arrays[f"{i}.key"] = np.array([row, column, ev.kind, ev.better, ev.statistic, repr(float(ev.scale))])
+        for name in _ARRAYS:
             if getattr(ev, name) is not None:
                 arrays[f"{i}.{name}"] = np.asarray(getattr(ev, name), np.float32)
     with atomic_path(Path(path)) as tmp, open(tmp, "wb") as fh:
@@ -154,7 +237,7 @@ def load_evidence(path: str | Path) -> dict[tuple[str, str], Evidence]:
     with np.load(path) as z:
         for key in sorted((k for k in z.files if k.endswith(".key")), key=lambda k: int(k.split(".")[0])):
             i = key.split(".")[0]
-            row, column, kind, better = (str(x) for x in z[key])
-            arrays = {name: z[f"{i}.{name}"] for name in ("values", "features", "real") if f"{i}.{name}" in z.files}
-            out[(row, column)] = Evidence(kind, better, **arrays)
+            row, column, kind, better, statistic, scale = (str(x) for x in z[key])
+            arrays = {name: z[f"{i}.{name}"] for name in _ARRAYS if f"{i}.{name}" in z.files}
+            out[(row, column)] = Evidence(kind, better, statistic=statistic, scale=float(scale), **arrays)
     return out

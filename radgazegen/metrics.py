@@ -40,45 +40,50 @@ def _pair(a: np.ndarray, b: np.ndarray, what: str) -> tuple[torch.Tensor, torch.
     return (torch.from_numpy(a.astype(np.float32))[:, None], torch.from_numpy(b.astype(np.float32))[:, None])
 
 
-def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean SSIM of image pairs ``a[i]``, ``b[i]`` (torchmetrics, data range 255): 1 for identical."""
+def ssim(a: np.ndarray, b: np.ndarray, per_image: bool = False):
+    """Mean SSIM of image pairs ``a[i]``, ``b[i]`` (torchmetrics, data range 255): 1 for
+    identical. ``per_image``: the ``(N,)`` SSIMs it averages (intervals over findings)."""
     from torchmetrics.functional.image import structural_similarity_index_measure
 
     x, y = _pair(a, b, "ssim")
-    return float(structural_similarity_index_measure(x, y, data_range=255.0))
+    each = structural_similarity_index_measure(x, y, data_range=255.0, reduction="none")
+    return each.double().numpy() if per_image else float(each.mean())
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean PSNR in dB of image pairs (torchmetrics, data range 255, averaged per image).
+def psnr(a: np.ndarray, b: np.ndarray, per_image: bool = False):
+    """Mean PSNR in dB of image pairs (torchmetrics, data range 255, averaged per image);
+    ``per_image``: the ``(N,)`` PSNRs it averages.
 
     Identical pairs give ``inf`` (the library's answer for zero error)."""
     from torchmetrics.functional.image import peak_signal_noise_ratio
 
     x, y = _pair(a, b, "psnr")
-    return float(peak_signal_noise_ratio(x, y, data_range=255.0, reduction="elementwise_mean", dim=(1, 2, 3)))
+    each = peak_signal_noise_ratio(x, y, data_range=255.0, reduction="none", dim=(1, 2, 3))
+    return each.double().numpy() if per_image else float(each.mean())
 
 
-def mean_iou(pred: np.ndarray, truth: np.ndarray) -> float:
+def mean_iou(pred: np.ndarray, truth: np.ndarray, per_image: bool = False):
     """mIoU: the IoU of binary masks ``pred[i] > 0`` and ``truth[i] > 0`` averaged over images
-    (torchmetrics ``binary_jaccard_index``; two empty masks count as IoU 1)."""
+    (torchmetrics ``binary_jaccard_index``; two empty masks count as IoU 1); ``per_image``:
+    the ``(N,)`` IoUs."""
     from torchmetrics.functional.classification import binary_jaccard_index
 
     p, t = _pair(pred, truth, "mean_iou")
-    scores = []
-    for a, b in zip(p > 0, t > 0):
-        scores.append(1.0 if not a.any() and not b.any() else float(binary_jaccard_index(a.int(), b.int())))
-    return float(np.mean(scores))
+    scores = np.array([1.0 if not a.any() and not b.any() else float(binary_jaccard_index(a.int(), b.int()))
+                       for a, b in zip(p > 0, t > 0)])
+    return scores if per_image else float(scores.mean())
 
 
 def controllability(generated: np.ndarray, controls: dict[str, np.ndarray],
-                    lung_mask: Callable[[np.ndarray], np.ndarray] | None = None) -> dict[str, float]:
+                    lung_mask: Callable[[np.ndarray], np.ndarray] | None = None, per_image: bool = False) -> dict:
     """Table 2's controllability of generated images against the controls they were given.
 
     generated: ``(N, H, W)`` uint8; controls: name -> ``(N, H, W)`` uint8 control images
     (``canny``, ``sobel``, ``gl``, ``segmentation``), at the generated size. The filter of
     the same name is applied to each generated image (``radgazegen.controls``, same
     parameters as the controls) and compared by SSIM; ``segmentation`` is compared by mIoU
-    of ``lung_mask(image)`` (notebook 02's segmenter) with the control mask.
+    of ``lung_mask(image)`` (notebook 02's segmenter) with the control mask. ``per_image``:
+    each value is the ``(N,)`` array of per-image scores it averages.
     """
     from radgazegen import controls as filters
     from radgazegen.vocabulary import CANNY, GL, RADIOMICS_MAPS, SEGMENTATION, SOBEL
@@ -89,10 +94,10 @@ def controllability(generated: np.ndarray, controls: dict[str, np.ndarray],
         if name == SEGMENTATION:
             if lung_mask is None:
                 raise ValueError("controllability: segmentation needs a lung_mask function")
-            out["segmentation (mIoU)"] = mean_iou(np.stack([lung_mask(g) for g in generated]), ctl)
+            out["segmentation (mIoU)"] = mean_iou(np.stack([lung_mask(g) for g in generated]), ctl, per_image)
         elif name in RADIOMICS_MAPS:
             fn = {CANNY: filters.canny, SOBEL: filters.sobel, GL: filters.gaussian_laplace}[name]
-            out[f"{name} (SSIM)"] = ssim(np.stack([fn(g, size=(size[1], size[0])) for g in generated]), ctl)
+            out[f"{name} (SSIM)"] = ssim(np.stack([fn(g, size=(size[1], size[0])) for g in generated]), ctl, per_image)
         else:
             raise ValueError(f"controllability: unknown control {name!r}; expected canny, sobel, gl or segmentation")
     return out
@@ -201,16 +206,19 @@ def _local_clip(model_dir: str):
     return CLIPScore(model_name_or_path=lambda: (CLIPModel.from_pretrained(str(path)), CLIPProcessor.from_pretrained(str(path))))
 
 
-def clip_score_local(images: np.ndarray, prompts: Sequence[str], model_dir: str | Path) -> float:
+def clip_score_local(images: np.ndarray, prompts: Sequence[str], model_dir: str | Path, per_image: bool = False):
     """torchmetrics ``CLIPScore`` with a CLIP model from a local directory (e.g. ViT-B/16 in
     transformers layout): mean over the ``(N, H, W)`` uint8 images of ``100 * max(cos, 0)``
-    with their prompts. The model is loaded on the first call per directory and kept;
-    nothing is downloaded."""
+    with their prompts (``per_image``: the ``(N,)`` scores it averages, one update each). The
+    model is loaded on the first call per directory and kept; nothing is downloaded."""
     metric = _local_clip(str(model_dir))
     x = torch.from_numpy(_check(images, "clip score"))[:, None].repeat(1, 3, 1, 1)
-    metric.reset()
-    metric.update(x, list(prompts))
-    return float(metric.compute())
+    scores = []
+    for chunk, texts in ([(x[i:i + 1], [prompts[i]]) for i in range(len(x))] if per_image else [(x, list(prompts))]):
+        metric.reset()
+        metric.update(chunk, texts)
+        scores.append(float(metric.compute()))
+    return np.array(scores) if per_image else scores[0]
 
 
 # ---------------------------------------------------------------- localisation

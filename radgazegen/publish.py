@@ -52,9 +52,94 @@ def collect_chapters(profile: str, study: Study | None = None, source: Path | No
         src = Path(source) / f"{name}.ipynb"
         if not src.exists():
             raise RunnerError(f"{src}: executed notebook missing")
-        copies.append(Path(shutil.copy2(src, chapters / src.name)))
+        copies.append(reader_first(src, chapters / src.name))
     record = run_record_page(profile, Path(source), chapters / "99_run_record.md")
     return copies + ([record] if record else [])
+
+
+#: Lines of a text output beyond which its cell scrolls in the book (Jupyter Book's ``output_scroll``).
+SCROLL_LINES = 25
+
+
+def reader_first(src: Path, dest: Path) -> Path:
+    """Copy the executed notebook ``src`` to ``dest`` arranged for readers: every code input
+    collapsed behind a toggle (``hide-input``; outputs stay), the two parameter cells (the
+    defaults and papermill's injected values) removed, and in their place, after the chapter's
+    opening text, one table "Parameters of this run" from papermill's record of the values it
+    ran with; long text outputs scroll inside their cell. The executed notebook is unchanged."""
+    import nbformat
+
+    from radgazegen.io import write_text
+
+    nb = nbformat.read(str(src), as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if cell.cell_type != "code":
+            continue
+        if {"parameters", "injected-parameters"} & set(tags):
+            tags.append("remove-cell")
+            continue
+        tags.append("hide-input")
+        text = sum(len("".join(o.get("text", "")).splitlines()) for o in cell.get("outputs", []))
+        if text > SCROLL_LINES:
+            tags.append("output_scroll")
+    used = (nb.metadata.get("papermill") or {}).get("parameters") or {}
+    if used:
+        rows = [f"| `{k}` | `{v!r}` |" for k, v in sorted(used.items())]
+        table = nbformat.v4.new_markdown_cell("\n".join([
+            "**Parameters of this run**, as papermill passed them (each is documented in the notebook's "
+            "parameters cell; rerun with `python -m radgazegen run -p NAME=VALUE`):", "",
+            "| parameter | value |", "| --- | --- |", *rows]))
+        first_md = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
+        nb.cells.insert(first_md + 1, table)
+    write_text(dest, nbformat.writes(nb))
+    return dest
+
+
+#: The published edition's order of preference per chapter: the richest executed profile first.
+PUBLISHED_ORDER = ("teach", "lesson", "smoke")
+
+
+def published_sources(study: Study | None = None, book_dir: Path | None = None) -> dict[str, tuple[str, Path]]:
+    """Chapter name -> (profile, executed notebook) of the published edition: per chapter the
+    richest profile that has it, in ``PUBLISHED_ORDER``, from its committed folder
+    ``book/<profile>/`` (``book_dir``), else, for smoke, from a current run here
+    (``runs/smoke/notebooks``, never committed). Nothing is executed."""
+    study = study or Study()
+    book_dir = book_dir or REPO / "book"
+    candidates: list[tuple[str, Path]] = []
+    for profile in PUBLISHED_ORDER:
+        candidates += [(profile, nb) for nb in sorted((book_dir / profile).glob("[0-9][0-9]_*.ipynb"))]
+    if "smoke" in study.profiles():  # a smoke run here: its current chapters only (never a stale one)
+        run = study.run_dir("smoke") / "notebooks"
+        candidates += [("smoke", run / f"{s.name}.ipynb") for s in study.resolve("smoke")
+                       if study.is_current("smoke", s) and (run / f"{s.name}.ipynb").is_file()]
+    found: dict[str, tuple[str, Path]] = {}
+    for profile, nb in candidates:
+        if "." not in nb.stem:  # not a .running / .failed copy
+            found.setdefault(nb.stem, (profile, nb))
+    return dict(sorted(found.items()))
+
+
+def collect_published(study: Study | None = None, book_dir: Path | None = None) -> list[Path]:
+    """Copy the published edition (``published_sources``) into ``book/chapters/``, with one
+    run-record page per profile it uses; returns the copies. Each chapter keeps its own
+    profile banner, so a reader sees which profile every page was executed with."""
+    sources = published_sources(study, book_dir)
+    if not sources:
+        raise RunnerError("no executed chapters: commit book/teach/ or book/lesson/, or run "
+                          "`python -m radgazegen run --profile smoke` first")
+    chapters = REPO / "book" / "chapters"
+    if chapters.exists():
+        shutil.rmtree(chapters)
+    chapters.mkdir(parents=True)
+    copies = [reader_first(nb, chapters / nb.name) for _, nb in sources.values()]
+    for k, profile in enumerate(dict.fromkeys(p for p, _ in sources.values())):
+        folder = next(nb.parent for p, nb in sources.values() if p == profile)
+        names = [name for name, (p, _) in sources.items() if p == profile]
+        record = run_record_page(profile, folder, chapters / f"{97 + k:02d}_run_record_{profile}.md", names)
+        copies += [record] if record else []
+    return copies
 
 
 #: Files of a run that ``run_record_page`` reads, beside the executed notebooks or one folder up.
@@ -65,11 +150,11 @@ def _run_file(source: Path, name: str) -> Path | None:
     return next((p for p in (source / name, source.parent / name) if p.is_file()), None)
 
 
-def run_record_page(profile: str, source: Path, dest: Path) -> Path | None:
+def run_record_page(profile: str, source: Path, dest: Path, chapters: list[str] | None = None) -> Path | None:
     """Write the book's page on the run itself: each chapter's wall time (the last "done in"
-    line per chapter of the runner's ``progress.log``), the machine (``device.txt``) and the
-    GPU benchmark's printed figures (``bench.txt``, ``python -m radgazegen bench --gpu``).
-    None (no page) when the run left no ``progress.log``."""
+    line per chapter of the runner's ``progress.log``; only ``chapters`` when given), the
+    machine (``device.txt``) and the GPU benchmark's printed figures (``bench.txt``,
+    ``python -m radgazegen bench --gpu``). None (no page) when the run left no ``progress.log``."""
     import re
 
     progress = _run_file(source, RUN_RECORD_FILES["progress"])
@@ -78,11 +163,11 @@ def run_record_page(profile: str, source: Path, dest: Path) -> Path | None:
     times: dict[str, float] = {}
     for line in progress.read_text(encoding="utf-8").splitlines():
         m = re.search(r"\] (\d\d_\w+): done in ([0-9.]+) s", line)
-        if m:
+        if m and (chapters is None or m.group(1) in chapters):
             times[m.group(1)] = float(m.group(2))
-    lines = [f"# The run behind these chapters ({profile} profile)", "",
-             "Every chapter of this book was executed by the run recorded here; the figures below are "
-             f"that run's own logs, not edited.", ""]
+    lines = [f"# The run behind the {profile} chapters", "",
+             f"The chapters below were executed by the {profile} run recorded here; the figures are "
+             "that run's own logs, not edited.", ""]
     device = _run_file(source, RUN_RECORD_FILES["device"])
     if device is not None:
         lines += ["## Machine", "", "```text", device.read_text(encoding="utf-8").strip(), "```", ""]
@@ -104,9 +189,13 @@ def run_record_page(profile: str, source: Path, dest: Path) -> Path | None:
     return dest
 
 
-def build_book(profile: str, study: Study | None = None, source: Path | None = None) -> Path:
-    """Collect the chapters and build the HTML book; returns ``_build/html/index.html``."""
-    collect_chapters(profile, study, source)
+def build_book(profile: str | None, study: Study | None = None, source: Path | None = None) -> Path:
+    """Collect the chapters (of ``profile``; the published edition, ``collect_published``, when
+    None) and build the HTML book; returns ``_build/html/index.html``."""
+    if profile is None:
+        collect_published(study)
+    else:
+        collect_chapters(profile, study, source)
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(REPO), "--all", "--warningiserror", "--keep-going"]
     subprocess.run(cmd, check=True, cwd=REPO)

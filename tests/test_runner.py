@@ -384,3 +384,21 @@ def test_project_notebooks_declare_documented_parameters():
             assert {"profile", "run_dir"} <= set(declared), step.path
             undocumented = [k for k, v in declared.items() if not v["help"]]
             assert not undocumented, f"{step.path}: parameters without a comment: {undocumented}"
+
+
+def test_the_published_edition_takes_each_chapter_from_the_richest_profile(study, tmp_path):
+    """``make book``: per chapter book/teach/, else book/lesson/, else smoke; running copies ignored."""
+    from radgazegen.publish import published_sources, run_record_page
+
+    book = tmp_path / "book"
+    for profile, names in {"teach": ["00_a", "01_b.running"], "lesson": ["00_a", "01_b", "02_c"], "smoke": ["03_d"]}.items():
+        (book / profile).mkdir(parents=True)
+        for name in names:
+            (book / profile / f"{name}.ipynb").write_text("{}")
+    (book / "teach" / "progress.log").write_text(
+        "2026-01-01T00:00:00Z [teach] 00_a: done in 12.5 s\n2026-01-01T00:00:00Z [teach] 09_z: done in 3.0 s\n")
+    sources = published_sources(study, book)
+    assert {name: profile for name, (profile, _) in sources.items()} == {
+        "00_a": "teach", "01_b": "lesson", "02_c": "lesson", "03_d": "smoke"}
+    page = run_record_page("teach", book / "teach", tmp_path / "r.md", chapters=["00_a"]).read_text()
+    assert "| 00_a | 12.5 |" in page and "09_z" not in page and "teach chapters" in page

@@ -65,6 +65,9 @@ def test_book_builds_with_the_executed_chapters(smoke):
     assert chapter.exists()
     text = chapter.read_text()
     assert "Data preparation" in text and "Profile: smoke" in text and "<img" in text
+    # reader-first: the parameters once, as a table; the parameter cells gone; inputs behind a toggle
+    assert "Parameters of this run" in text and "(set by the runner)" not in text and "# Parameters" not in text
+    assert "tag_hide-input" in text
     assert "book/intro.html" in index.read_text()  # the landing page redirects to the introduction
     assert "Three profiles, one code path" in (html / "book" / "intro.html").read_text()
 

@@ -1,0 +1,22 @@
+"""What the chapters write for the book: glued values as myst-nb reads them."""
+from __future__ import annotations
+
+import IPython.display
+import pytest
+
+from radgazegen.book import glue
+
+
+@pytest.mark.parametrize("display", [False, True])
+@pytest.mark.parametrize("value", [0.4312, "0.43 [0.31, 0.55]", 17])
+def test_glue_writes_what_myst_nb_glue_writes(monkeypatch, value, display):
+    from myst_nb.ext import glue as myst_glue
+
+    seen = []
+    record = lambda data, raw=False, metadata=None: seen.append((data, raw, metadata))
+    monkeypatch.setattr(myst_glue, "ipy_display", record)
+    monkeypatch.setattr(IPython.display, "display", record)
+    myst_glue.glue("x", value, display=display)
+    glue("x", value, display=display)
+    assert len(seen) == 2 and seen[0] == seen[1]
+    assert seen[1][2]["scrapbook"]["name"] == "x"
