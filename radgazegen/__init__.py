@@ -41,4 +41,16 @@ ensure_torchvision_importable()
 warnings.filterwarnings("ignore", message="IProgress not found")
 warnings.filterwarnings("ignore", message="The decode_latents method is deprecated", category=FutureWarning)
 
+
+def _whole_tables() -> None:
+    """Tables in the executed chapters are shown whole: pandas cuts neither columns ("...") nor
+    cell text (a claim's verdict); the book scrolls a wide table inside its cell."""
+    import pandas as pd
+
+    for option, value in (("display.max_columns", None), ("display.max_colwidth", None), ("display.width", 250)):
+        pd.set_option(option, value)
+
+
+_whole_tables()
+
 __version__ = "0.1.0"

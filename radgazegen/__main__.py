@@ -11,6 +11,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import sys
 
 import radgazegen  # noqa: F401  (torchvision shim before anything imports torchvision)
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                      help="override a parameter (YAML value); NOTEBOOK.KEY=VALUE for one notebook")
     run.add_argument("--force", action="store_true", help="re-run even up-to-date notebooks")
+    run.add_argument("--runs", default=None, metavar="DIR", help="folder of the run directories (default: runs/)")
     run.add_argument("--wait", action="store_true",
                      help="if another runner holds this profile's run directory, wait for it (default: refuse)")
     st = sub.add_parser("status", help="which notebooks of a profile are current, or stale and why")
@@ -46,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         if args.command == "run":
-            Study().run(args.profile, args.only, args.param, force=args.force, wait=args.wait)
+            study = Study(runs=Path(args.runs)) if args.runs else Study()
+            study.run(args.profile, args.only, args.param, force=args.force, wait=args.wait)
         elif args.command == "status":
             for name, state in Study().status(args.profile, args.param):
                 print(f"{name:32s} {state}")
@@ -62,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # Ctrl-C: one line, not a stack of tracebacks (the progress log names the chapter)
-        where = f" (runs/{args.profile}/progress.log names the chapter that stopped)" if args.command == "run" else ""
+        log = Path(args.runs or "runs") / args.profile / "progress.log" if args.command == "run" else None
+        where = f" ({log} names the chapter that stopped)" if log else ""
         print(f"interrupted{where}: what finished is kept; run the same command again to go on", file=sys.stderr)
         return 130
     return 0

@@ -38,3 +38,35 @@ class tqdm(_tqdm):  # noqa: N801 - tqdm's own name, so call sites read as tqdm
             self._log_file.write("\n")
             self._log_file.close()
             self._log_file = None
+
+
+def machine_line(repo: Path) -> str:
+    """One line describing where a run executes, for its ``progress.log`` and the book's run
+    record: the study's commit (``+changes`` when the working tree differs from it; "unknown"
+    outside a git checkout), Python, the key packages' versions, the CPU and the GPU(s).
+    Reads metadata only: nothing is imported or initialised."""
+    import platform
+    import subprocess
+    from importlib.metadata import PackageNotFoundError, version
+
+    def out(*cmd: str) -> str:
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=20, cwd=repo).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    commit = out("git", "rev-parse", "--short", "HEAD") or "unknown"
+    if commit != "unknown" and out("git", "status", "--porcelain", "--untracked-files=no"):
+        commit += "+changes"
+    packages = []
+    for name in ("torch", "diffusers", "transformers", "accelerate"):
+        try:
+            packages.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            packages.append(f"{name} absent")
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), platform.processor() or "unknown CPU") if Path("/proc/cpuinfo").exists() \
+        else platform.processor() or "unknown CPU"
+    gpus = out("nvidia-smi", "--query-gpu=name", "--format=csv,noheader").replace("\n", ", ") or "none"
+    return (f"machine: commit {commit}; Python {platform.python_version()}; {', '.join(packages)}; "
+            f"CPU {cpu} x {os.cpu_count()}; GPU {gpus}")

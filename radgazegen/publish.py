@@ -161,19 +161,29 @@ def run_record_page(profile: str, source: Path, dest: Path, chapters: list[str] 
     if progress is None:
         return None
     times: dict[str, float] = {}
+    where: dict[str, str] = {}  # chapter -> the machine line (commit, versions, CPU, GPU) of the run that finished it
+    machine = ""
     for line in progress.read_text(encoding="utf-8").splitlines():
+        if " machine: " in line:
+            machine = line.split(" machine: ", 1)[1]
         m = re.search(r"\] (\d\d_\w+): done in ([0-9.]+) s", line)
         if m and (chapters is None or m.group(1) in chapters):
             times[m.group(1)] = float(m.group(2))
+            where[m.group(1)] = machine
     lines = [f"# The run behind the {profile} chapters", "",
              f"The chapters below were executed by the {profile} run recorded here; the figures are "
              "that run's own logs, not edited.", ""]
     device = _run_file(source, RUN_RECORD_FILES["device"])
     if device is not None:
         lines += ["## Machine", "", "```text", device.read_text(encoding="utf-8").strip(), "```", ""]
-    lines += ["## Wall time per chapter", "", "| chapter | seconds |", "| --- | ---: |"]
-    lines += [f"| {name} | {sec:.1f} |" for name, sec in sorted(times.items())]
-    lines += [f"| **all chapters** | **{sum(times.values()):.1f}** |", ""]
+    machines = list(dict.fromkeys(m for m in where.values() if m))
+    label = lambda name: f"{machines.index(where[name]) + 1}" if where.get(name) else "not recorded"
+    lines += ["## Wall time per chapter", "", "| chapter | seconds | machine |", "| --- | ---: | --- |"]
+    lines += [f"| {name} | {sec:.1f} | {label(name)} |" for name, sec in sorted(times.items())]
+    lines += [f"| **all chapters** | **{sum(times.values()):.1f}** | |", ""]
+    if machines:
+        lines += ["Machines (the study's commit, Python, key packages, CPU, GPU), as the runner recorded them:", ""]
+        lines += [f"{k}. {m}" for k, m in enumerate(machines, 1)] + [""]
     bench = _run_file(source, RUN_RECORD_FILES["bench"])
     if bench is not None:
         lines += ["## GPU benchmark at Stable Diffusion v1.5 size", "",
@@ -196,6 +206,7 @@ def build_book(profile: str | None, study: Study | None = None, source: Path | N
         collect_published(study)
     else:
         collect_chapters(profile, study, source)
+    shutil.rmtree(REPO / "_build" / "html", ignore_errors=True)  # no page of an earlier edition is left behind
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(REPO), "--all", "--warningiserror", "--keep-going"]
     subprocess.run(cmd, check=True, cwd=REPO)

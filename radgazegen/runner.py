@@ -48,11 +48,9 @@ from typing import Any, Iterable, Sequence
 
 from radgazegen.dependencies import STATE_FORMAT, ArtifactDigests, PackageModules, StepChecks
 from radgazegen.io import write_json
-from radgazegen.progress import LOG_VARIABLE
+from radgazegen.progress import LOG_VARIABLE, machine_line
 from radgazegen.runlock import RunLock, RunLocked
-from radgazegen.parameters import (
-    check_parameter, declared_parameters, load_parameters_file, parse_override, substitute,
-)
+from radgazegen.parameters import check_parameter, declared_parameters, load_parameters_file, parse_override, substitute
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = Path(__file__).resolve().parent
@@ -353,19 +351,21 @@ class Study:
 
 
 class _ProgressLog:
-    """The runner's console lines, also appended (UTC-stamped, flushed per line) to
-    ``runs/<profile>/progress.log``, which another command can read while a run goes on or
-    after it stopped (e.g. per-chapter times of a run on a remote GPU machine)."""
+    """The runner's console lines, also appended (UTC-stamped, per line) to ``progress.log``, which
+    another command can read during or after a run (per-chapter times of a run on a remote GPU)."""
 
     def __init__(self, path: Path, echo):
         self.path, self.echo = path, echo
+        self.write(machine_line(REPO))  # the book's run record: where the chapters below it ran
 
     def __call__(self, line: str) -> None:
         self.echo(line)
+        self.write(line)
+
+    def write(self, line: str) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(f"{stamp} {line}\n")
+            fh.write(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {line}\n")
 
 
 def _sha256(data: bytes) -> str:

@@ -164,7 +164,9 @@ def test_progress_log_records_each_chapter_and_the_one_that_stopped(study, tmp_p
     (study.params / "p" / "01_consume.yml").write_text("{}\n")
     with pytest.raises(StepFailed):
         study.run("p", log=lambda *_: None)
-    lines = (study.run_dir("p") / "progress.log").read_text().splitlines()
+    every = (study.run_dir("p") / "progress.log").read_text().splitlines()
+    assert re.fullmatch(r"\S+Z machine: commit \S+; Python [0-9.]+; torch .*; CPU .* x \d+; GPU .*", every[0])
+    lines = [ln for ln in every if " machine: " not in ln]  # one machine line per runner start
     assert [ln.split(" ", 1)[1] for ln in lines[:2]] == ["[p] 00_produce: running (never run)",
                                                          lines[1].split(" ", 1)[1]]
     assert re.fullmatch(r"\S+Z \[p\] 00_produce: done in [0-9.]+ s", lines[1])
@@ -172,6 +174,7 @@ def test_progress_log_records_each_chapter_and_the_one_that_stopped(study, tmp_p
     assert re.search(r"\[p\] 01_consume: stopped after [0-9.]+ s \(StepFailed\)$", lines[-1])
     page = run_record_page("p", study.run_dir("p") / "notebooks", tmp_path / "record.md").read_text()
     assert "| 00_produce |" in page and "| 02_side |" in page  # the last finished time of each chapter
+    assert "| 1 |" in page and "1. commit " in page  # and the machine that finished it
 
 
 @pytest.mark.parametrize("text, message", [

@@ -96,3 +96,47 @@ def test_table_notebooks_write_results_and_the_results_chapter_checks_the_claims
     text = json.dumps([o for c in nb.cells for o in c.get("outputs", [])])
     assert "this run (smoke)" in text and "on the paper" in text
     assert "best on 3 of 5 controls" in text  # the paper's own Table 1, checked against its text
+
+
+def _numbers(run) -> dict[str, bytes]:
+    """What a run's numbers are: every results file and every final model's weights, by path."""
+    files = [*run.glob("results/*.csv"), *run.glob("**/final/**/*.safetensors")]
+    return {str(f.relative_to(run)): f.read_bytes() for f in files}
+
+
+@pytest.mark.parametrize("chapter, sig, trigger", [
+    ("05", "SIGKILL", "05_rad_cn/**/checkpoint-*"),   # during training, after a checkpoint
+    ("05", "SIGINT", "05_rad_cn/**/checkpoint-*"),    # Ctrl-C during training
+    ("02", "SIGKILL", "maps/canny-*/*.png"),            # while control maps are being written
+])
+def test_a_run_killed_anywhere_reruns_to_the_numbers_of_an_unbroken_run(smoke, tmp_path, chapter, sig, trigger):
+    """Interrupt the smoke run (the whole process group, as a terminal's Ctrl-C or a job
+    scheduler's kill does) in the middle of a chapter, run the same command again, and get
+    the results and model weights of the unbroken run (the module's fixture)."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    reference = smoke.run_dir("smoke")
+    run = tmp_path / "runs" / "smoke"
+    shutil.copytree(reference, run, ignore=shutil.ignore_patterns(".runner.lock"))
+    for f in run.glob(trigger):  # so that the trigger can only be this run's own write
+        shutil.rmtree(f) if f.is_dir() else f.unlink()
+    cmd = [sys.executable, "-m", "radgazegen", "run", "--profile", "smoke", "--runs", str(run.parent)]
+    proc = subprocess.Popen([*cmd, "--only", chapter, "--force"], start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 600
+    while proc.poll() is None and time.monotonic() < deadline and not any(run.glob(trigger)):
+        time.sleep(0.05)
+    assert proc.poll() is None, f"chapter {chapter} finished before it could be interrupted"
+    os.killpg(proc.pid, getattr(signal, sig))
+    _, err = proc.communicate(timeout=120)
+    if sig == "SIGINT":
+        assert proc.returncode == 130 and "Traceback" not in err and "interrupted" in err.strip().splitlines()[-1]
+    time.sleep(2)  # a kernel left behind notices its runner is gone
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert _numbers(run) == _numbers(reference)
