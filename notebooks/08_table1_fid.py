@@ -49,7 +49,7 @@ from radgazegen import evaluation, methods
 from radgazegen.artifacts import Run
 from radgazegen.intervals import Evidence, save_evidence
 from radgazegen.book import profile_banner
-from radgazegen.paper import beside, paper_table
+from radgazegen.paper import paper_table
 from radgazegen.vocabulary import CONTROLS, HVA, LABELS
 
 run = Run(run_dir)
@@ -97,7 +97,7 @@ evaluation.mean_std(mean, std)
 # values.
 
 # %%
-table = beside("table1", mean, evaluation.paper_rows("table1"), profile)
+table = evaluation.paper_beside(run, "table1", mean, profile)
 table.round(4)
 
 # %% [markdown]

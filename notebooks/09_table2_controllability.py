@@ -55,7 +55,6 @@ from radgazegen.artifacts import Run
 from radgazegen.book import profile_banner
 from radgazegen.intervals import Evidence, save_evidence
 from radgazegen.models import clip_tokenizer
-from radgazegen.paper import beside
 from radgazegen.vocabulary import CANNY, LABELS, RADIOMICS_MAPS, SEGMENTATION
 
 run = Run(run_dir)
@@ -140,5 +139,5 @@ evaluation.mean_std(mean, std)
 # ## Beside the paper
 
 # %%
-table = beside("table2", mean, evaluation.paper_rows("table2"), profile)
+table = evaluation.paper_beside(run, "table2", mean, profile)
 table.round(4)

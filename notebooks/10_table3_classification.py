@@ -69,7 +69,6 @@ from radgazegen.book import profile_banner
 from radgazegen.data import read_chexpert, read_mimic_lt
 from radgazegen.intervals import Evidence, save_evidence
 from radgazegen.labels import TABLE3_PATHOLOGIES
-from radgazegen.paper import beside
 from radgazegen.segmentation import classical_lung_mask
 from radgazegen.vocabulary import CANNY, HVA, SEGMENTATION
 
@@ -192,7 +191,7 @@ evaluation.mean_std(mean, std, 2)
 # ## Beside the paper
 
 # %%
-beside("table3", mean, evaluation.paper_rows("table3"), profile).round(2)
+evaluation.paper_beside(run, "table3", mean, profile).round(2)
 
 # %%
 rg, sd = methods.RADGAZEGEN, methods.SD

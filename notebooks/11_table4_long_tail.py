@@ -66,7 +66,6 @@ from radgazegen.book import profile_banner
 from radgazegen.data import read_mimic_cxr, read_mimic_lt
 from radgazegen.intervals import Evidence, save_evidence
 from radgazegen.labels import LT_HEAD, LT_MEDIUM, LT_TAIL, MIMIC_LT_CLASSES
-from radgazegen.paper import beside
 from radgazegen.vocabulary import CANNY, CONTROLS, HVA, SEGMENTATION
 
 run = Run(run_dir)
@@ -171,4 +170,4 @@ mean.round(3)
 # ## Beside the paper
 
 # %%
-beside("table4", mean, evaluation.paper_rows("table4"), profile).round(3)
+evaluation.paper_beside(run, "table4", mean, profile).round(3)

@@ -38,7 +38,6 @@ from radgazegen import evaluation, methods, metrics
 from radgazegen.artifacts import Run
 from radgazegen.book import profile_banner
 from radgazegen.intervals import Evidence, save_evidence
-from radgazegen.paper import beside
 from radgazegen.vocabulary import HVA, RADIOMICS_CONTROLS
 
 run = Run(run_dir)
@@ -72,7 +71,7 @@ evaluation.mean_std(mean, std)
 # ## Beside the paper
 
 # %%
-beside("table5", mean, evaluation.paper_rows("table5"), profile).round(4)
+evaluation.paper_beside(run, "table5", mean, profile).round(4)
 
 # %% [markdown]
 # ## The components side by side

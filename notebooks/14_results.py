@@ -40,7 +40,7 @@ from IPython.display import HTML, Markdown, display
 from radgazegen import evaluation
 from radgazegen.artifacts import Run
 from radgazegen.book import profile_banner
-from radgazegen.paper import beside, paper_table
+from radgazegen.paper import paper_table
 
 run = Run(run_dir)
 display(profile_banner(profile))
@@ -63,7 +63,7 @@ for t, title in tables.items():
         continue
     meta = ", ".join(f"{k}: {v}" for k, v in info[t].items() if k not in ("profile", "availability"))
     display(Markdown(f"### {title}\n\nThis run ({profile}; {meta}); paper: {paper_table(t).attrs['source']}."))
-    display(beside(t, ours[t], evaluation.paper_rows(t), profile).round(4))
+    display(evaluation.paper_beside(run, t, ours[t], profile).round(4))
     if info[t].get("replicates", 1) > 1:
         display(evaluation.mean_std(ours[t], spread[t]))
 

@@ -141,6 +141,30 @@ def mean_std(mean: pd.DataFrame, std: pd.DataFrame, digits: int = 4) -> pd.DataF
 FAMILY_TABLES = ("table1", "table2")
 
 
+def comparable_columns(table: str, info: dict) -> list[str]:
+    """The columns of the paper's ``table`` where this run measures the same quantity as the
+    paper, given the run's ``info`` (``save_result``): SSIM, mIoU, PSNR, AUC and accuracies
+    always; FID only with the Inception weights (``metric``), the CLIP score only with a CLIP
+    model (``clip``), not with the study's stand-ins, whose scales are their own."""
+    from radgazegen.paper import paper_table
+
+    columns = list(paper_table(table).columns)
+    inception = str(info.get("metric", "")).startswith("FID (Inception")
+    clip = str(info.get("clip", "")).startswith("CLIP score")
+    keep = {"table1": lambda c: inception, "table2": lambda c: "CLIP" not in c or clip,
+            "table5": lambda c: c != "FID" or inception}.get(table, lambda c: True)
+    return [c for c in columns if keep(c)]
+
+
+def paper_beside(run, table: str, ours: pd.DataFrame, profile: str) -> pd.DataFrame:
+    """``paper.beside`` for one of this run's tables: the paper's rows matched (``paper_rows``)
+    and a difference only in ``comparable_columns`` (from the table's saved ``info``)."""
+    from radgazegen.paper import beside
+
+    info = as_run(run).read_result(table)[1]
+    return beside(table, ours, paper_rows(table), profile, comparable=comparable_columns(table, info))
+
+
 def paper_rows(table: str) -> dict[str, str]:
     """Paper row label -> this study's row label, for every row of the paper's ``table``
     (``paper.beside``'s ``rows``): families in Tables 1-2 (``methods.PAPER_FAMILIES``), method

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import pandas as pd
 import yaml
@@ -45,19 +45,26 @@ def paper_table(section: str) -> pd.DataFrame:
     return frame
 
 
-def beside(section: str, ours: pd.DataFrame, rows: Mapping[str, str], profile: str) -> pd.DataFrame:
-    """The paper's table and this run's, cell by cell: columns ``(column, "paper" | "this run
-    (<profile>)" | "difference")``. ``rows``: paper row label -> this run's row label (rows or
-    columns this run lacks stay empty); ``ours`` has the paper's column labels."""
+def beside(section: str, ours: pd.DataFrame, rows: Mapping[str, str], profile: str,
+           comparable: Sequence[str] = ()) -> pd.DataFrame:
+    """The paper's table with this run's values under each of its rows: index ``(row, source)``,
+    source "paper" then "this run (<profile>)", and "difference" (this run - paper) in the
+    ``comparable`` columns only: those where this run measures the same quantity as the paper
+    (never, say, our study-feature FID against the paper's Inception FID). Columns: the paper's.
+    ``rows``: paper row label -> this run's row label (rows or columns this run lacks stay empty);
+    ``ours`` has the paper's column labels."""
     paper = paper_table(section)
     label = f"this run ({profile})"
-    parts = {}
-    for col in paper.columns:
-        p = paper[col]
-        o = pd.Series({r: ours.loc[mine, col] if mine in ours.index and col in ours.columns else float("nan")
-                       for r, mine in rows.items()}, dtype=float).reindex(p.index)
-        parts[col] = pd.DataFrame({"paper": p, label: o, "difference": o - p})
-    frame = pd.concat(parts, axis=1)
+    blocks = {}
+    for row in paper.index:
+        mine = rows.get(row)
+        o = pd.Series({c: ours.loc[mine, c] if mine in ours.index and c in ours.columns else float("nan")
+                       for c in paper.columns}, dtype=float)
+        block = {"paper": paper.loc[row].astype(float), label: o}
+        if comparable:
+            block["difference"] = (o - paper.loc[row].astype(float)).where(paper.columns.isin(list(comparable)))
+        blocks[row] = pd.DataFrame(block).T
+    frame = pd.concat(blocks, names=["row", "source"])
     frame.attrs.update(paper.attrs)
     return frame
 

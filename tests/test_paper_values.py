@@ -63,7 +63,21 @@ def test_paper_table_and_beside():
     assert t1.shape == (4, 5) and t1.loc["RadGazeGen", "HVA"] == 3.0021 and t1.attrs["better"] == "lower"
     assert paper_values("table3")["Original* | Avg."] == 82.62
     ours = pd.DataFrame({"Canny": [3.0]}, index=["RadGazeGen (ours)"])
-    b = beside("table1", ours, {"RadGazeGen": "RadGazeGen (ours)", "ControlNet": "ControlNet (ours)"}, "smoke")
-    assert b.loc["RadGazeGen", ("Canny", "this run (smoke)")] == 3.0
-    assert abs(b.loc["RadGazeGen", ("Canny", "difference")] - (3.0 - 2.8697)) < 1e-12
-    assert pd.isna(b.loc["ControlNet", ("Canny", "this run (smoke)")]) and pd.isna(b.loc["T2I-Adapter", ("HVA", "paper")]) is False
+    rows = {"RadGazeGen": "RadGazeGen (ours)", "ControlNet": "ControlNet (ours)"}
+    b = beside("table1", ours, rows, "smoke", comparable=["Canny"])
+    assert list(b.columns) == list(t1.columns)  # the paper's columns, one value each: fits the page
+    assert b.loc[("RadGazeGen", "this run (smoke)"), "Canny"] == 3.0 and b.loc[("RadGazeGen", "paper"), "Canny"] == 2.8697
+    assert abs(b.loc[("RadGazeGen", "difference"), "Canny"] - (3.0 - 2.8697)) < 1e-12
+    assert pd.isna(b.loc[("RadGazeGen", "difference"), "HVA"])  # not declared the same quantity: no difference
+    assert pd.isna(b.loc[("ControlNet", "this run (smoke)"), "Canny"]) and not pd.isna(b.loc[("T2I-Adapter", "paper"), "HVA"])
+    assert "difference" not in beside("table1", ours, rows, "smoke").index.get_level_values("source")
+
+
+def test_a_difference_only_where_the_quantity_is_the_papers():
+    from radgazegen.evaluation import comparable_columns
+
+    assert comparable_columns("table1", {"metric": "FID (study features)"}) == []
+    assert comparable_columns("table1", {"metric": "FID (Inception-v3, pt_inception.pth)"})[:1] == ["Canny"]
+    t2 = comparable_columns("table2", {"clip": "study image-report model"})
+    assert not any("CLIP" in c for c in t2) and any("SSIM" in c for c in t2)
+    assert comparable_columns("table5", {"metric": "FID (study features)"}) == ["SSIM", "PSNR"]
