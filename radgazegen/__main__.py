@@ -11,8 +11,9 @@ Examples::
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+import os
 import sys
+from pathlib import Path
 
 import radgazegen  # noqa: F401  (torchvision shim before anything imports torchvision)
 from radgazegen.runner import RunnerError, Study
@@ -46,6 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     bn.add_argument("--skip-main-job", action="store_true")
     bn.add_argument("--gpu", action="store_true", help="only the GPU benchmarks at Stable Diffusion v1.5 size")
     args = ap.parse_args(argv)
+    processes = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if args.command == "run" and processes > 1:
+        # under `accelerate launch` every process would be a runner: the run lock refuses all but one,
+        # whose kernel then waits for the others at accelerate's rendezvous; say so instead of hanging
+        print(f"error: the runner is one process per run directory, not {processes} (WORLD_SIZE={processes}: started by "
+              "accelerate launch or torchrun?); run it without a launcher (README: 'Training on one or several GPUs')",
+              file=sys.stderr)
+        return 2
     try:
         if args.command == "run":
             study = Study(runs=Path(args.runs)) if args.runs else Study()

@@ -13,7 +13,8 @@ saved parts: what we generate is what a user of stock diffusers gets with the sa
   ``adapter_pipeline(sd_dir, adapter)``, ``parts_pipeline(parts)``: one pipeline, loading
   SD-CXR for it (tests, benchmarks, one-off use);
 - ``generate(pipe, prompts, controls, ...)``: a batch with one seed per prompt, returning
-  ``(N, H, W)`` uint8 grayscale images;
+  ``(N, H, W)`` uint8 grayscale images; ``generate_across_processes``: the same images, the
+  prompts shared out over the processes of ``accelerate launch`` and gathered back;
 - ``control_tensors(conditioning, inputs)``: the control tensors a method's models read;
 - ``write_generation(folder, ...)``: PNGs plus ``manifest.csv`` (prompt, controls, scales, seed, model).
 """
@@ -207,6 +208,35 @@ def generate(pipe, prompts: Sequence[str], controls: Sequence[torch.Tensor] | to
         images = pipe(**kw).images
         out.extend(np.clip(im.mean(axis=-1) * 255.0, 0, 255).round().astype(np.uint8) for im in images)
     return np.stack(out)
+
+
+def generate_across_processes(pipe, prompts: Sequence[str], controls: Sequence[torch.Tensor] | torch.Tensor | None = None,
+                              seeds: Sequence[int] = (0,), resolution: int = 512, **kwargs) -> np.ndarray:
+    """``generate``'s ``(N, H, W)`` uint8 images, the prompts shared out over the processes of
+    ``accelerate launch`` and gathered back, in order, in every process.
+
+    Each process generates its contiguous share of the prompts (accelerate's
+    ``split_between_processes``: the first processes take one more when N does not divide) with
+    their controls and seeds; ``gather_object`` returns the shares in process order. Image i
+    depends only on (prompt i, controls i, seed i), so the images are one process's. A single
+    process: ``generate``. ``kwargs``: ``generate``'s (scales, steps, guidance, ...).
+    """
+    from accelerate import PartialState
+    from accelerate.utils import gather_object, parse_flag_from_env
+
+    if len(seeds) != len(prompts):
+        raise ValueError(f"seeds: expected one per prompt ({len(prompts)}), got {len(seeds)}")
+    # ACCELERATE_USE_CPU (CPU launches) is read by accelerate's AcceleratorState, not by PartialState alone
+    state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+    with state.split_between_processes(list(range(len(prompts)))) as mine:
+        share = slice(mine[0], mine[-1] + 1) if mine else slice(0, 0)
+    if isinstance(controls, torch.Tensor):
+        controls = controls[share]
+    elif controls is not None:
+        controls = [c[share] for c in controls]
+    images = (generate(pipe, list(prompts[share]), controls, seeds=list(seeds[share]), resolution=resolution, **kwargs)
+              if mine else np.zeros((0, resolution, resolution), np.uint8))
+    return np.concatenate(gather_object([images]))
 
 
 def write_generation(folder: str | Path, images: np.ndarray, rows: Sequence[dict]) -> pd.DataFrame:

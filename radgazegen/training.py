@@ -9,9 +9,8 @@
   of Eq. 6 (L_HVA-CN, Eq. 5; §3.2.2).
 - **T2I-Adapter** (a baseline): an adapter whose features enter the frozen U-Net's down blocks.
 
-Symbols (§3.1-3.2): z_0 the VAE latents of x, ε ~ N(0, I) the noise, t the timestep, z_t the
-noised latents, c the text states, R the control(s), ε_θ(z_t, t, c, R) the predicted noise.
-The mode (U-Net / ControlNet / adapter) is chosen once per run (``_NoiseObjective``).
+The loss, ``|| ε - ε_θ(z_t, t, c, R) ||²`` (Eq. 4 / Eq. 5), and the mode (U-Net / ControlNet /
+adapter) chosen once per run are ``training_objective.NoiseObjective``'s.
 
 ``train(...)`` handles mixed precision, gradient accumulation, gradient checkpointing,
 max-grad-norm clipping, checkpoints every ``checkpoint_every`` optimiser steps and resuming
@@ -20,8 +19,15 @@ GPU, or several through ``accelerate launch``.
 
 Determinism: the batch and the noise of optimiser step ``s`` come from generators seeded by
 ``(seed, s)``, so a run resumed from a checkpoint ends with the same weights as an
-uninterrupted one. Checkpoints (``training_checkpoints``) hold only safetensors and JSON:
-nothing is unpickled.
+uninterrupted one; with fp16 the loss scaler's state is checkpointed too. Checkpoints
+(``training_checkpoints``) hold only safetensors and JSON: nothing is unpickled.
+
+Several processes (``accelerate launch``, data parallel): ``batch_size`` is the global
+micro-batch; each of the N processes trains on its ``batch_size / N`` rows of it (with the same
+noise per item as one process would draw) and DDP averages the gradients, so N processes
+follow one process's run up to floating-point summation order. The loss logged is the mean
+over processes; only the main process writes (checkpoints, set-aside checkpoints, validation
+images, the final model, ``metrics.jsonl``).
 """
 from __future__ import annotations
 
@@ -38,13 +44,15 @@ from radgazegen.progress import tqdm
 
 from radgazegen.io import write_bytes, write_json, write_text
 from radgazegen.training_checkpoints import checkpoints, fingerprint, resume_run, save_checkpoint
+from radgazegen.training_objective import Batch, NoiseObjective
 
 
 @dataclass
 class TrainConfig:
     """Training settings (paper §4.1 / authors' values in ``params/full``).
 
-    max_steps: optimiser steps; batch_size: images per micro-batch; grad_accum: micro-batches
+    max_steps: optimiser steps; batch_size: images per micro-batch, over all processes (each of
+    N processes of ``accelerate launch`` takes ``batch_size / N``); grad_accum: micro-batches
     per optimiser step; lr: AdamW learning rate; mixed_precision: "no" | "fp16" | "bf16";
     checkpoint_every: optimiser steps between checkpoints (0 = only at the end);
     keep_checkpoints: how many to keep; log_every: steps between metric records;
@@ -79,15 +87,6 @@ class TrainConfig:
 
 
 # ----------------------------------------------------------------------------- the loop
-@dataclass
-class Batch:
-    """A micro-batch. pixel_values ``(B, 3, S, S)`` in [-1, 1]; prompts: B strings;
-    conditioning: control name -> ``(B, C, S, S)`` in [0, 1] (empty for SD-CXR)."""
-    pixel_values: torch.Tensor
-    prompts: list[str]
-    conditioning: dict[str, torch.Tensor]
-
-
 def accelerator(mixed_precision: str = "no", grad_accum: int = 1):
     """An ``accelerate.Accelerator`` for one training run in this process.
 
@@ -105,99 +104,6 @@ def accelerator(mixed_precision: str = "no", grad_accum: int = 1):
     return Accelerator(mixed_precision=mixed_precision, gradient_accumulation_steps=grad_accum)
 
 
-def _add_residuals(down, mid, d, m):
-    """The ControlNets' ⊕ (Eq. 6): down-block residuals summed per block, mid-block residuals
-    summed (``down``/``mid`` None: nothing yet)."""
-    return (d if down is None else [a + b for a, b in zip(down, d)]), (m if mid is None else mid + m)
-
-
-class _NoiseObjective:
-    """The loss of one micro-batch, ``|| ε - ε_θ(z_t, t, c, R) ||²`` (MSE): SD-CXR's without a
-    control (the U-Net trained), Rad-CN's L_R-CN (Eq. 4) with R = the radiomics maps, HVA-CN's
-    L_HVA-CN (Eq. 5) with R = the gaze control V, and the T2I-Adapter's.
-
-    ``mode`` ("unet" | "controlnet" | "adapter") picks ε_θ once; the frozen parts (VAE, text
-    encoder, U-Net when not trained, ``frozen_controlnets``) are moved to the accelerator's
-    device in the weight dtype of its mixed precision.
-    """
-
-    def __init__(self, parts, acc, mode: str, names: Sequence[str], frozen_controlnets: Sequence[tuple[object, str, float]],
-                 proportion_empty_prompts: float = 0.0):
-        self.parts, self.acc, self.names, self.frozen_controlnets = parts, acc, list(names), list(frozen_controlnets)
-        self.p_empty = proportion_empty_prompts
-        self.device = acc.device
-        self.wdtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(acc.mixed_precision, torch.float32)
-        frozen = [parts.vae, parts.text_encoder] + ([parts.unet] if mode != "unet" else [])
-        for m in frozen + [c for c, _, _ in self.frozen_controlnets]:
-            m.to(self.device) if self.wdtype == torch.float32 else m.to(self.device, dtype=self.wdtype)
-        self.latent_scale = getattr(parts.vae.config, "scaling_factor", 0.18215)
-        self.eps_theta = {"unet": self._eps_unet, "controlnet": self._eps_controlnet, "adapter": self._eps_adapter}[mode]
-
-    def __call__(self, trained, batch: Batch, gen: torch.Generator) -> torch.Tensor:
-        """The loss (scalar float32) of ``batch``; ``gen`` draws z_0, ε, t and (with prompt
-        dropout) which prompts are emptied, in that order."""
-        z_t, t, c, eps = self._noised(batch, gen)
-        frozen = self._frozen_residuals(batch, z_t, t, c)
-        with self.acc.autocast():
-            pred = self.eps_theta(trained, batch, z_t, t, c, frozen)
-        return F.mse_loss(pred.float(), eps.float())  # || ε - ε_θ(z_t, t, c, R) ||², Eq. 4 / Eq. 5
-
-    def _noised(self, batch: Batch, gen: torch.Generator):
-        """z_t = sqrt(ᾱ_t) z_0 + sqrt(1 - ᾱ_t) ε (the scheduler's forward process, Eq. 1) with z_0 the
-        VAE latents of x, t uniform over the training timesteps; c: the prompts' text states."""
-        parts, device, wdtype = self.parts, self.device, self.wdtype
-        px = batch.pixel_values.to(device, dtype=wdtype)
-        with torch.no_grad():
-            z_0 = parts.vae.encode(px).latent_dist.sample(generator=gen) * self.latent_scale
-        eps = torch.randn(z_0.shape, generator=gen, dtype=z_0.dtype).to(device)
-        t = torch.randint(0, parts.scheduler.config.num_train_timesteps, (z_0.shape[0],), generator=gen).to(device)
-        prompts = list(batch.prompts)
-        if self.p_empty > 0:  # c = the empty prompt's states for a share of the batch (trains the unconditional branch)
-            empty = (torch.rand(len(prompts), generator=gen) < self.p_empty).tolist()
-            prompts = ["" if e else p for p, e in zip(prompts, empty)]
-        with torch.no_grad():
-            from radgazegen.models import encode_prompt
-
-            c = encode_prompt(parts, prompts, device=device, where="training prompt").to(wdtype)
-        return parts.scheduler.add_noise(z_0, eps, t), t, c, eps
-
-    def _frozen_residuals(self, batch: Batch, z_t, t, c):
-        """F^R_θ̂: the frozen ControlNets' (down, mid) residuals on their own controls, each scaled
-        by its conditioning scale and summed (``(None, None)`` without frozen ControlNets)."""
-        down = mid = None
-        for cn, name, scale in self.frozen_controlnets:  # frozen controls stay active (Rad-CN under HVA-CN)
-            with torch.no_grad():
-                d, m = cn(z_t, t, encoder_hidden_states=c, controlnet_cond=batch.conditioning[name].to(self.device, self.wdtype),
-                          conditioning_scale=scale, return_dict=False)
-            down, mid = _add_residuals(down, mid, d, m)
-        return down, mid
-
-    def _control(self, batch: Batch) -> torch.Tensor:
-        """R: the trained model's control(s), stacked as channels ``(B, sum C, S, S)``."""
-        return torch.cat([batch.conditioning[n] for n in self.names], dim=1).to(self.device)
-
-    def _eps_unet(self, trained, batch: Batch, z_t, t, c, frozen):
-        """SD-CXR: ε_θ(z_t, t, c) of the trained U-Net (frozen ControlNets, if any, are not used)."""
-        return trained(z_t, t, encoder_hidden_states=c).sample
-
-    def _eps_controlnet(self, trained, batch: Batch, z_t, t, c, frozen):
-        """Rad-CN / HVA-CN: the frozen U-Net with the residuals of F_θ (the trained ControlNet on R)
-        ⊕ ``frozen`` (F^R_θ̂ of the trained Rad-CN while HVA-CN trains)."""
-        d, m = trained(z_t, t, encoder_hidden_states=c, controlnet_cond=self._control(batch), return_dict=False)
-        # Eq. 6's ⊕ at training time: F^R_θ̂ (frozen Rad-CN) ⊕ F^V_θ (HVA-CN being trained), residuals summed per block
-        down, mid = _add_residuals(*frozen, d, m)
-        return self.parts.unet(z_t.to(self.wdtype), t, encoder_hidden_states=c,
-                               down_block_additional_residuals=[x.to(self.wdtype) for x in down],
-                               mid_block_additional_residual=mid.to(self.wdtype)).sample
-
-    def _eps_adapter(self, trained, batch: Batch, z_t, t, c, frozen):
-        """T2I-Adapter: the frozen U-Net with the adapter's features of R added in its down blocks
-        (frozen ControlNets, if any, are not used)."""
-        feats = trained(self._control(batch))
-        return self.parts.unet(z_t.to(self.wdtype), t, encoder_hidden_states=c,
-                               down_intrablock_additional_residuals=[f.to(self.wdtype) for f in feats]).sample
-
-
 def _trained_model(parts, controlnet, adapter) -> tuple[str, torch.nn.Module]:
     """(mode, the model whose weights train): the ControlNet, the adapter, or SD-CXR's U-Net."""
     if controlnet is not None and adapter is not None:
@@ -207,32 +113,46 @@ def _trained_model(parts, controlnet, adapter) -> tuple[str, torch.nn.Module]:
     return ("adapter", adapter) if adapter is not None else ("unet", parts.unet)
 
 
-def _clear_validation(output_dir: Path, start: int) -> Path:
+def _check_setup(acc, config: TrainConfig) -> None:
+    """Refuse what accelerate would not run as configured: fp16 on a CPU (accelerate accepts it but
+    neither autocasts to fp16 nor scales the loss there: it has no loss scaler) and a global
+    micro-batch that the processes cannot share evenly."""
+    if config.mixed_precision == "fp16" and acc.device.type == "cpu" and acc.scaler is None:
+        raise ValueError("mixed_precision='fp16' needs a GPU: on a CPU accelerate neither autocasts to fp16 nor "
+                         "scales the loss; use 'bf16' or 'no'")
+    if config.batch_size % acc.num_processes:
+        raise ValueError(f"batch_size: the global micro-batch ({config.batch_size}) must split evenly over the "
+                         f"{acc.num_processes} processes")
+
+
+def _clear_validation(vdir: Path, start: int) -> None:
     """Validation images belong to the run being resumed: those after ``start`` (all, from step 0) go."""
-    vdir = output_dir / "validation"
     for old in sorted(vdir.glob("step-*.png")) if vdir.exists() else []:
         if start == 0 or int(old.stem.split("-")[1]) > start:
             old.unlink()
-    return vdir
 
 
-def _optimiser_step(acc, trained, optimizer, objective: _NoiseObjective, dataset, n_items: int, config: TrainConfig,
+def _optimiser_step(acc, trained, optimizer, objective: NoiseObjective, dataset, n_items: int, config: TrainConfig,
                     step: int) -> list[float]:
     """One optimiser step over ``config.grad_accum`` micro-batches; the batch and noise of each
-    come from generators seeded by ``(seed, step, micro)``. Returns the micro-batches' losses."""
+    come from generators seeded by ``(seed, step, micro)``. This process trains on its rows of each
+    global micro-batch (all of it in a single process). Returns the micro-batches' losses, each
+    the mean over the processes (the global micro-batch's loss)."""
+    share = config.batch_size // acc.num_processes
+    rows = slice(acc.process_index * share, (acc.process_index + 1) * share)
     losses = []
     for micro in range(config.grad_accum):
         rng = np.random.default_rng([config.seed, step, micro])
         idx = rng.choice(n_items, size=config.batch_size, replace=n_items < config.batch_size)
         gen = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
         with acc.accumulate(trained):
-            loss = objective(trained, dataset(idx), gen)
+            loss = objective(trained, dataset(idx[rows]), gen, rows, config.batch_size)
             acc.backward(loss)
             if acc.sync_gradients and config.max_grad_norm > 0:
                 acc.clip_grad_norm_(trained.parameters(), config.max_grad_norm)
             optimizer.step()
             optimizer.zero_grad()
-        losses.append(float(loss.detach()))
+        losses.append(float(acc.reduce(loss.detach(), "mean")))
     return losses
 
 
@@ -280,10 +200,13 @@ def train(parts, dataset: Callable[[np.ndarray], Batch], n_items: int, config: T
     adapter: a ``T2IAdapter`` to train instead (the T2I-Adapter baseline; its features are
     added inside the U-Net's down blocks).
     Writes checkpoints and ``metrics.jsonl`` under ``output_dir`` and the final model to
-    ``output_dir/final`` (``save_pretrained``). Returns ``{"steps", "resumed_from", "final", "metrics"}``.
+    ``output_dir/final`` (``save_pretrained``); under ``accelerate launch`` only the main process
+    writes, and every process returns once the final model is written. Returns ``{"steps",
+    "resumed_from", "final", "metrics", "validation"}``.
     """
     output_dir = Path(output_dir)
     acc = accelerator(config.mixed_precision, config.grad_accum)
+    _check_setup(acc, config)
     mode, trained = _trained_model(parts, controlnet, adapter)
     frozen_nets = [c for c, _, _ in frozen_controlnets]
     for m in (parts.vae, parts.text_encoder, parts.unet, *frozen_nets):
@@ -297,12 +220,17 @@ def train(parts, dataset: Callable[[np.ndarray], Batch], n_items: int, config: T
 
     names = [control_name] if isinstance(control_name, str) else list(control_name or [])
     key = fingerprint(config, dataset, n_items, [trained, parts.unet, parts.vae, *frozen_nets], names)
-    start, metrics, resumed_from = resume_run(output_dir, key, trained, optimizer, resume, progress)
-    vdir = _clear_validation(output_dir, start)
+    main = acc.is_main_process
+    with acc.main_process_first():  # the main process sets aside or deletes checkpoints before the others read
+        start, metrics, resumed_from = resume_run(output_dir, key, trained, optimizer, resume, progress and main,
+                                                  scaler=acc.scaler, main_process=main)
+    vdir = output_dir / "validation"
+    if main:
+        _clear_validation(vdir, start)
     trained, optimizer = acc.prepare(trained, optimizer)
-    objective = _NoiseObjective(parts, acc, mode, names, frozen_controlnets, config.proportion_empty_prompts)
+    objective = NoiseObjective(parts, acc, mode, names, frozen_controlnets, config.proportion_empty_prompts)
 
-    bar = tqdm(total=config.max_steps, initial=start, desc="training", disable=not progress or not acc.is_main_process)
+    bar = tqdm(total=config.max_steps, initial=start, desc="training", disable=not progress or not main)
     for step in range(start, config.max_steps):
         losses = _optimiser_step(acc, trained, optimizer, objective, dataset, n_items, config, step)
         last = step + 1 == config.max_steps
@@ -310,16 +238,18 @@ def train(parts, dataset: Callable[[np.ndarray], Batch], n_items: int, config: T
             metrics.append({"step": step + 1, "loss": float(np.mean(losses))})
         bar.update(1)
         bar.set_postfix(loss=f"{np.mean(losses):.4f}")
-        if (validate is not None and config.validate_every and acc.is_main_process
+        if (validate is not None and config.validate_every and main
                 and ((step + 1) % config.validate_every == 0 or last)):
             _validation_images(acc, trained, validate, step + 1, output_dir)
-        if acc.is_main_process and ((config.checkpoint_every and (step + 1) % config.checkpoint_every == 0) or last):
-            save_checkpoint(output_dir, acc.unwrap_model(trained), optimizer, step + 1, metrics, key)
+        # the processes' weights are equal after each step's gradient all-reduce: the main one saves them, no barrier
+        if main and ((config.checkpoint_every and (step + 1) % config.checkpoint_every == 0) or last):
+            save_checkpoint(output_dir, acc.unwrap_model(trained), optimizer, step + 1, metrics, key, acc.scaler)
             for old in checkpoints(output_dir)[:-config.keep_checkpoints]:
                 shutil.rmtree(old, ignore_errors=True)
     bar.close()
     acc.wait_for_everyone()
     final = _save_final(acc, trained, output_dir, metrics, config)
+    acc.wait_for_everyone()  # no process goes on before the final model is on disk
     return {"steps": config.max_steps, "resumed_from": resumed_from, "final": final, "metrics": metrics,
             "validation": sorted(vdir.glob("step-*.png"))}
 

@@ -1,9 +1,11 @@
 """Checkpoints of ``training.train``: the run's fingerprint, saving and resuming.
 
 ``output_dir/checkpoint-<step>/`` holds the trained model (``save_pretrained``, safetensors),
-the optimiser state (``optimizer.safetensors`` + ``optimizer.json``) and ``state.json``
-(step, metrics so far, fingerprint). Nothing is unpickled. A checkpoint is resumed only by a
-run with the same fingerprint (config, data, controls, initial weights).
+the optimiser state (``optimizer.safetensors`` + ``optimizer.json``), with fp16 the loss
+scaler's state (``scaler.json``: ``GradScaler.state_dict()``, the scale and its growth
+tracker, which accelerate's ``save_state`` pickles as ``scaler.pt``) and ``state.json`` (step,
+metrics so far, fingerprint). Nothing is unpickled. A checkpoint is resumed only by a run with
+the same fingerprint (config, data, controls, initial weights).
 """
 from __future__ import annotations
 
@@ -39,9 +41,12 @@ def _load_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
-def save_checkpoint(folder: Path, model, optimizer, step: int, metrics: list[dict], key: str = "") -> Path:
+def save_checkpoint(folder: Path, model, optimizer, step: int, metrics: list[dict], key: str = "",
+                    scaler=None) -> Path:
     """``folder/checkpoint-<step>/``: the trained model (``save_pretrained``, safetensors), the
-    optimiser state (safetensors + JSON) and ``state.json``. Written to a temp folder, then renamed."""
+    optimiser state (safetensors + JSON), the loss scaler's state (``scaler.json``; ``scaler``: the
+    accelerator's ``torch.amp.GradScaler`` under fp16, else None) and ``state.json``. Written to a
+    temp folder, then renamed."""
     from safetensors.torch import save_file
 
     final = folder / f"checkpoint-{step:07d}"
@@ -51,6 +56,8 @@ def save_checkpoint(folder: Path, model, optimizer, step: int, metrics: list[dic
     tensors, meta = _optimizer_tensors(optimizer)
     save_file(tensors, str(tmp / "optimizer.safetensors"))
     write_json(tmp / "optimizer.json", meta)
+    if scaler is not None:  # {"scale": float, "_growth_tracker": int, growth/backoff settings}: JSON as is
+        write_json(tmp / "scaler.json", scaler.state_dict())
     write_json(tmp / "state.json", {"step": step, "metrics": metrics, "fingerprint": key})
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
@@ -95,15 +102,18 @@ def _fingerprint_of(checkpoint: Path) -> str | None:
         return None
 
 
-def _read_checkpoint(checkpoint: Path, model_class) -> tuple[dict, dict, dict, dict]:
-    """(state.json, model weights, optimiser tensors, optimiser meta) of ``checkpoint``, all read
-    before anything is applied; raises (OSError, ValueError, ...) when a file is missing or bad."""
+def _read_checkpoint(checkpoint: Path, model_class) -> tuple[dict, dict, dict, dict, dict | None]:
+    """(state.json, model weights, optimiser tensors, optimiser meta, loss scaler state or None
+    when the checkpoint has none) of ``checkpoint``, all read before anything is applied; raises
+    (OSError, ValueError, ...) when a file is missing or bad."""
     from safetensors.torch import load_file
 
     state = json.loads((checkpoint / "state.json").read_text())
     weights = model_class.from_pretrained(str(checkpoint / "model")).state_dict()
+    scaler_file = checkpoint / "scaler.json"
     return (state, weights, load_file(str(checkpoint / "optimizer.safetensors")),
-            json.loads((checkpoint / "optimizer.json").read_text()))
+            json.loads((checkpoint / "optimizer.json").read_text()),
+            json.loads(scaler_file.read_text()) if scaler_file.exists() else None)
 
 
 def set_aside(checkpoint: Path, reason: str) -> Path:
@@ -117,17 +127,22 @@ def set_aside(checkpoint: Path, reason: str) -> Path:
     return broken
 
 
-def resume_run(output_dir: Path, key: str, trained, optimizer, resume: bool, progress: bool) -> tuple[int, list[dict], str | None]:
+def resume_run(output_dir: Path, key: str, trained, optimizer, resume: bool, progress: bool, scaler=None,
+               main_process: bool = True) -> tuple[int, list[dict], str | None]:
     """(start step, metrics so far, checkpoint resumed from): the newest checkpoint of a run with
-    fingerprint ``key`` that loads is loaded into ``trained`` and ``optimizer``; one that does not
-    load (truncated, empty, a file missing) is set aside with a warning and the next older one is
-    tried; another run's checkpoints are deleted."""
+    fingerprint ``key`` that loads is loaded into ``trained``, ``optimizer`` and ``scaler`` (the
+    fp16 loss scaler, or None); one that does not load (truncated, empty, a file missing) is set
+    aside with a warning and the next older one is tried; another run's checkpoints are deleted.
+
+    main_process: False in the processes of ``accelerate launch`` other than the main one: they
+    only read, and say nothing (the main process sets aside and deletes, first: the caller runs
+    it under ``accelerator.main_process_first()``)."""
     done = checkpoints(output_dir)
     readable = [c for c in done if _fingerprint_of(c) is not None]
     if readable and _fingerprint_of(readable[-1]) != key:
         if progress:
             print(f"{output_dir}: checkpoints from another setup (data, weights or settings changed): starting afresh")
-        for old in done:
+        for old in done if main_process else []:
             shutil.rmtree(old, ignore_errors=True)
         done = []
     if not (resume and done):
@@ -136,11 +151,17 @@ def resume_run(output_dir: Path, key: str, trained, optimizer, resume: bool, pro
         try:
             if _fingerprint_of(last) != key:
                 raise ValueError("state.json unreadable or from another setup")
-            state, weights, tensors, meta = _read_checkpoint(last, type(trained))
+            state, weights, tensors, meta, scaler_state = _read_checkpoint(last, type(trained))
         except Exception as exc:  # noqa: BLE001 - any failure to read means: not this checkpoint
-            set_aside(last, f"{type(exc).__name__}: {exc}".splitlines()[0][:200])
+            if main_process:
+                set_aside(last, f"{type(exc).__name__}: {exc}".splitlines()[0][:200])
             continue
         trained.load_state_dict(weights)
         _load_optimizer(optimizer, tensors, meta)
+        if scaler is not None and scaler_state is not None:
+            scaler.load_state_dict(scaler_state)
+        elif scaler is not None and main_process:
+            print(f"warning: {last} has no loss-scaler state (scaler.json; written before it was saved): the fp16 "
+                  "loss scale restarts from its initial value, so the run is not the one an unbroken run gives", flush=True)
         return state["step"], state["metrics"], str(last)
     return 0, [], None

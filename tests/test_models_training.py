@@ -1,6 +1,7 @@
 """Stable Diffusion parts built offline, the loading errors, and the training loop's resume."""
 from __future__ import annotations
 
+import json
 import shutil
 import warnings
 
@@ -60,25 +61,58 @@ def _data():
     return lambda idx: Batch(images[idx], [f"finding {i}" for i in idx], {"canny": controls[idx]})
 
 
-def _train(tok_dir, out, steps, controlnet: bool):
+def _train(tok_dir, out, steps, controlnet: bool, mixed_precision: str = "no"):
     from diffusers import ControlNetModel
 
     torch.manual_seed(0)
     parts = sd_parts("tiny", tok_dir, resolution=32)
     cn = ControlNetModel.from_unet(parts.unet, conditioning_embedding_out_channels=(16, 32)) if controlnet else None
-    cfg = TrainConfig(max_steps=steps, batch_size=2, checkpoint_every=2, lr=1e-3)
+    cfg = TrainConfig(max_steps=steps, batch_size=2, checkpoint_every=2, lr=1e-3, mixed_precision=mixed_precision)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = train(parts, _data(), 6, cfg, out, controlnet=cn, control_name="canny", progress=False)
     return (cn or parts.unet), result
 
 
-@pytest.mark.parametrize("controlnet", [False, True], ids=["sd-cxr-unet", "controlnet"])
-def test_interrupted_training_resumes_to_the_same_weights(tok_dir, tmp_path, controlnet):
-    straight, r1 = _train(tok_dir, tmp_path / "a", 4, controlnet)
-    _train(tok_dir, tmp_path / "b", 2, controlnet)  # "killed" after step 2: only its checkpoint remains
+def _cpu_fp16(monkeypatch) -> list:
+    """Make ``train``'s fp16 on this CPU what accelerate makes it on a GPU; returns the loss scalers made.
+
+    accelerate (1.15) accepts ``mixed_precision="fp16"`` on a CPU but neither autocasts nor
+    scales the loss there (``Accelerator.scaler`` is None: it makes a GradScaler only for
+    GPU-class devices), and ``train`` refuses it. Here the accelerator gets what accelerate
+    gives it on a GPU: native autocast (torch's CPU autocast to float16) and a real
+    ``torch.amp.GradScaler("cpu")``, which ``accelerate`` then uses as its own (scaled backward,
+    unscale before clipping, a step skipped on inf/NaN gradients, the scale updated). The scale
+    starts at 2**24 and may grow every step (``growth_interval=1``), so that the tiny model's fp16
+    gradients overflow now and then: steps 1-3 are skipped (scale 2**24 -> 2**21) and step 4 is
+    taken. A resumed run whose scale restarted at 2**24 would skip step 4 too.
+    """
+    from radgazegen import training
+
+    real, made = training.accelerator, []
+
+    def accelerator(mixed_precision="no", grad_accum=1):
+        acc = real(mixed_precision, grad_accum)
+        if mixed_precision == "fp16":
+            acc.native_amp, acc.scaler = True, torch.amp.GradScaler("cpu", init_scale=2.0 ** 24, growth_interval=1)
+            made.append(acc.scaler)
+        return acc
+
+    monkeypatch.setattr(training, "accelerator", accelerator)
+    return made
+
+
+@pytest.mark.parametrize("controlnet, precision", [(False, "no"), (True, "no"), (True, "bf16"), (True, "fp16")],
+                         ids=["sd-cxr-unet", "controlnet", "controlnet-bf16", "controlnet-fp16"])
+def test_interrupted_training_resumes_to_the_same_weights(tok_dir, tmp_path, monkeypatch, capsys, controlnet, precision):
+    """An unbroken run and one stopped after 2 of 4 steps and resumed end with identical weights
+    (``torch.equal``), in fp32, under bf16 autocast and under fp16 with a loss scaler whose
+    state the checkpoint carries (``scaler.json``; fp16 on this CPU as on a GPU: ``_cpu_fp16``)."""
+    scalers = _cpu_fp16(monkeypatch) if precision == "fp16" else []
+    straight, r1 = _train(tok_dir, tmp_path / "a", 4, controlnet, precision)
+    _train(tok_dir, tmp_path / "b", 2, controlnet, precision)  # "killed" after step 2: only its checkpoint remains
     shutil.rmtree(tmp_path / "b" / "final")
-    resumed, r2 = _train(tok_dir, tmp_path / "b", 4, controlnet)
+    resumed, r2 = _train(tok_dir, tmp_path / "b", 4, controlnet, precision)
     assert r2["resumed_from"].endswith("checkpoint-0000002") and r1["resumed_from"] is None
     assert [m["step"] for m in r2["metrics"]] == [1, 2, 3, 4] and r1["metrics"] == r2["metrics"]
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
@@ -86,6 +120,25 @@ def test_interrupted_training_resumes_to_the_same_weights(tok_dir, tmp_path, con
     ck = checkpoints(tmp_path / "b")[-1]
     assert (ck / "model" / "diffusion_pytorch_model.safetensors").is_file() and (ck / "optimizer.safetensors").is_file()
     assert not list(ck.rglob("*.bin")) and not list(ck.rglob("*.pt"))  # nothing pickled
+    assert (ck / "scaler.json").is_file() == (precision == "fp16")
+    if precision != "fp16":
+        return
+    assert scalers[0].state_dict() == scalers[2].state_dict()  # the same loss scale at the end
+    assert json.loads((tmp_path / "b" / "checkpoint-0000002" / "scaler.json").read_text())["scale"] == 2.0 ** 22
+    # without the scaler's state the resumed run restarts the scale at 2**24, skips step 4 and ends elsewhere
+    (tmp_path / "c").mkdir()
+    shutil.copytree(tmp_path / "b" / "checkpoint-0000002", tmp_path / "c" / "checkpoint-0000002")
+    (tmp_path / "c" / "checkpoint-0000002" / "scaler.json").unlink()
+    restarted, _ = _train(tok_dir, tmp_path / "c", 4, controlnet, precision)
+    assert "no loss-scaler state" in capsys.readouterr().out
+    assert not all(torch.equal(a, b) for a, b in zip(straight.state_dict().values(), restarted.state_dict().values()))
+
+
+def test_fp16_on_a_cpu_is_refused_in_one_line(tok_dir, tmp_path):
+    """accelerate would run it without autocast or a loss scaler (and our fp16 frozen parts would
+    then meet fp32 weights): refused, with what to use instead."""
+    with pytest.raises(ValueError, match=r"fp16.* needs a GPU.*use 'bf16' or 'no'"):
+        _train(tok_dir, tmp_path, 2, True, "fp16")
 
 
 @pytest.mark.parametrize("damage", ["truncated-weights", "zero-byte-optimizer", "missing-state"])
@@ -269,7 +322,7 @@ def test_eq6_indicator_switches_controls_off_in_both_designs():
 
 def test_prompt_dropout_empties_a_seeded_share_of_prompts(monkeypatch, tok_dir):
     """proportion_empty_prompts (diffusers' name): the unconditional branch of guidance is trained."""
-    from radgazegen import models, training
+    from radgazegen import models, training, training_objective
 
     seen = []
     real = models.encode_prompt
@@ -283,7 +336,7 @@ def test_prompt_dropout_empties_a_seeded_share_of_prompts(monkeypatch, tok_dir):
     parts = models.sd_parts("tiny", tok_dir, resolution=32)
     batch = training.Batch(torch.zeros(64, 3, 32, 32), [f"prompt {i}" for i in range(64)], {})
     for p, expect in ((0.0, 0), (0.5, None), (1.0, 64)):
-        objective = training._NoiseObjective(parts, Acc(), "unet", [], [], proportion_empty_prompts=p)
+        objective = training_objective.NoiseObjective(parts, Acc(), "unet", [], [], proportion_empty_prompts=p)
         objective._noised(batch, torch.Generator().manual_seed(0))
         emptied = seen[-1].count("")
         assert emptied == expect if expect is not None else 16 < emptied < 48

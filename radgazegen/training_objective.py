@@ -1,0 +1,137 @@
+"""The training objective of SD-CXR, Rad-CN, HVA-CN and the T2I-Adapter (§3.1-3.2.2, Eq. 4-6).
+
+``NoiseObjective(parts, acc, mode, ...)(trained, batch, gen)`` is the loss of one micro-batch,
+``|| ε - ε_θ(z_t, t, c, R) ||²``, with ε_θ picked once per run by ``mode``: the U-Net (SD-CXR),
+a ControlNet on the frozen U-Net (Rad-CN, HVA-CN with frozen ControlNets added: Eq. 6's ⊕), or
+a T2I-Adapter. ``training.train`` runs it under accelerate.
+
+Symbols (§3.1-3.2): z_0 the VAE latents of x, ε ~ N(0, I) the noise, t the timestep, z_t the
+noised latents, c the text states, R the control(s).
+
+Several processes (``accelerate launch``): each process gets its rows of the global
+micro-batch; the noise of *all* the global batch's items is drawn in every process from the
+same generator and each keeps its rows, so item i is noised alike however many processes
+share the batch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class Batch:
+    """A micro-batch. pixel_values ``(B, 3, S, S)`` in [-1, 1]; prompts: B strings;
+    conditioning: control name -> ``(B, C, S, S)`` in [0, 1] (empty for SD-CXR)."""
+    pixel_values: torch.Tensor
+    prompts: list[str]
+    conditioning: dict[str, torch.Tensor]
+
+
+def add_residuals(down, mid, d, m):
+    """The ControlNets' ⊕ (Eq. 6): down-block residuals summed per block, mid-block residuals
+    summed (``down``/``mid`` None: nothing yet)."""
+    return (d if down is None else [a + b for a, b in zip(down, d)]), (m if mid is None else mid + m)
+
+
+class NoiseObjective:
+    """The loss of one micro-batch, ``|| ε - ε_θ(z_t, t, c, R) ||²`` (MSE): SD-CXR's without a
+    control (the U-Net trained), Rad-CN's L_R-CN (Eq. 4) with R = the radiomics maps, HVA-CN's
+    L_HVA-CN (Eq. 5) with R = the gaze control V, and the T2I-Adapter's.
+
+    ``mode`` ("unet" | "controlnet" | "adapter") picks ε_θ once; the frozen parts (VAE, text
+    encoder, U-Net when not trained, ``frozen_controlnets``) are moved to the accelerator's
+    device in the weight dtype of its mixed precision.
+    """
+
+    def __init__(self, parts, acc, mode: str, names: Sequence[str], frozen_controlnets: Sequence[tuple[object, str, float]],
+                 proportion_empty_prompts: float = 0.0):
+        self.parts, self.acc, self.names, self.frozen_controlnets = parts, acc, list(names), list(frozen_controlnets)
+        self.p_empty = proportion_empty_prompts
+        self.device = acc.device
+        self.wdtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(acc.mixed_precision, torch.float32)
+        frozen = [parts.vae, parts.text_encoder] + ([parts.unet] if mode != "unet" else [])
+        for m in frozen + [c for c, _, _ in self.frozen_controlnets]:
+            m.to(self.device) if self.wdtype == torch.float32 else m.to(self.device, dtype=self.wdtype)
+        self.latent_scale = getattr(parts.vae.config, "scaling_factor", 0.18215)
+        self.eps_theta = {"unet": self._eps_unet, "controlnet": self._eps_controlnet, "adapter": self._eps_adapter}[mode]
+
+    def __call__(self, trained, batch: Batch, gen: torch.Generator, rows: slice | None = None,
+                 total: int | None = None) -> torch.Tensor:
+        """The loss (scalar float32) of ``batch``; ``gen`` draws the sampling noise of z_0, ε, t and
+        (with prompt dropout) which prompts are emptied, in that order. ``batch`` is ``rows`` of a
+        global micro-batch of ``total`` items (one process of several; None: the whole batch)."""
+        z_t, t, c, eps = self._noised(batch, gen, rows, total)
+        frozen = self._frozen_residuals(batch, z_t, t, c)
+        with self.acc.autocast():
+            pred = self.eps_theta(trained, batch, z_t, t, c, frozen)
+        return F.mse_loss(pred.float(), eps.float())  # || ε - ε_θ(z_t, t, c, R) ||², Eq. 4 / Eq. 5
+
+    def _noised(self, batch: Batch, gen: torch.Generator, rows: slice | None = None, total: int | None = None):
+        """z_t = sqrt(ᾱ_t) z_0 + sqrt(1 - ᾱ_t) ε (the scheduler's forward process, Eq. 1) with z_0 a
+        sample of the VAE posterior of x (mean + std · noise, as ``latent_dist.sample``), t uniform
+        over the training timesteps; c: the prompts' text states.
+
+        The noise is drawn for all ``total`` items of the global micro-batch, ``(total, C, h, w)``,
+        and this batch's ``rows`` are kept: an item's z_0, ε, t and prompt dropout do not depend on
+        how many processes share the batch."""
+        parts, device, wdtype = self.parts, self.device, self.wdtype
+        n = len(batch.prompts) if total is None else total
+        rows = slice(0, n) if rows is None else rows
+        px = batch.pixel_values.to(device, dtype=wdtype)
+        with torch.no_grad():
+            posterior = parts.vae.encode(px).latent_dist
+        shape = (n, *posterior.mean.shape[1:])
+        noise = torch.randn(shape, generator=gen)[rows].to(device, posterior.mean.dtype)
+        z_0 = (posterior.mean + posterior.std * noise) * self.latent_scale
+        eps = torch.randn(shape, generator=gen)[rows].to(device, z_0.dtype)
+        t = torch.randint(0, parts.scheduler.config.num_train_timesteps, (n,), generator=gen)[rows].to(device)
+        prompts = list(batch.prompts)
+        if self.p_empty > 0:  # c = the empty prompt's states for a share of the batch (trains the unconditional branch)
+            empty = (torch.rand(n, generator=gen)[rows] < self.p_empty).tolist()
+            prompts = ["" if e else p for p, e in zip(prompts, empty)]
+        with torch.no_grad():
+            from radgazegen.models import encode_prompt
+
+            c = encode_prompt(parts, prompts, device=device, where="training prompt").to(wdtype)
+        return parts.scheduler.add_noise(z_0, eps, t), t, c, eps
+
+    def _frozen_residuals(self, batch: Batch, z_t, t, c):
+        """F^R_θ̂: the frozen ControlNets' (down, mid) residuals on their own controls, each scaled
+        by its conditioning scale and summed (``(None, None)`` without frozen ControlNets)."""
+        down = mid = None
+        for cn, name, scale in self.frozen_controlnets:  # frozen controls stay active (Rad-CN under HVA-CN)
+            with torch.no_grad():
+                d, m = cn(z_t, t, encoder_hidden_states=c, controlnet_cond=batch.conditioning[name].to(self.device, self.wdtype),
+                          conditioning_scale=scale, return_dict=False)
+            down, mid = add_residuals(down, mid, d, m)
+        return down, mid
+
+    def _control(self, batch: Batch) -> torch.Tensor:
+        """R: the trained model's control(s), stacked as channels ``(B, sum C, S, S)``."""
+        return torch.cat([batch.conditioning[n] for n in self.names], dim=1).to(self.device)
+
+    def _eps_unet(self, trained, batch: Batch, z_t, t, c, frozen):
+        """SD-CXR: ε_θ(z_t, t, c) of the trained U-Net (frozen ControlNets, if any, are not used)."""
+        return trained(z_t, t, encoder_hidden_states=c).sample
+
+    def _eps_controlnet(self, trained, batch: Batch, z_t, t, c, frozen):
+        """Rad-CN / HVA-CN: the frozen U-Net with the residuals of F_θ (the trained ControlNet on R)
+        ⊕ ``frozen`` (F^R_θ̂ of the trained Rad-CN while HVA-CN trains)."""
+        d, m = trained(z_t, t, encoder_hidden_states=c, controlnet_cond=self._control(batch), return_dict=False)
+        # Eq. 6's ⊕ at training time: F^R_θ̂ (frozen Rad-CN) ⊕ F^V_θ (HVA-CN being trained), residuals summed per block
+        down, mid = add_residuals(*frozen, d, m)
+        return self.parts.unet(z_t.to(self.wdtype), t, encoder_hidden_states=c,
+                               down_block_additional_residuals=[x.to(self.wdtype) for x in down],
+                               mid_block_additional_residual=mid.to(self.wdtype)).sample
+
+    def _eps_adapter(self, trained, batch: Batch, z_t, t, c, frozen):
+        """T2I-Adapter: the frozen U-Net with the adapter's features of R added in its down blocks
+        (frozen ControlNets, if any, are not used)."""
+        feats = trained(self._control(batch))
+        return self.parts.unet(z_t.to(self.wdtype), t, encoder_hidden_states=c,
+                               down_intrablock_additional_residuals=[f.to(self.wdtype) for f in feats]).sample
+
