@@ -74,20 +74,16 @@ offline-install:
 study-offline: offline-install
 	$(OFFLINE_PYTHON) -m radgazegen run --profile $(OFFLINE_PROFILE)
 
-## On a lent GPU machine (one command, re-runnable on the same machine to go on where a time
-## limit stopped it): offline install, the teach profile under TEACH_LIMIT_S seconds, then the
-## executed chapters, the runner's progress log and the machine's description packed into
-## GPU_OUT (small enough to bring back). Here, `make teach-import GPU_OUT=...` puts them in
-## book/teach/ for the published book.
+## On a lent GPU machine (one command, re-runnable on the same machine to go on where its
+## deadline stopped it): offline install (once per machine), the teach profile until
+## GPU_DEADLINE_S seconds after the command started (install included, packing time kept back),
+## then the executed chapters, the runner's progress.log, the chapters' progress logs and the
+## machine's description packed into GPU_OUT (radgazegen/gpu_run.py). Give the device call a
+## time limit above GPU_DEADLINE_S. Here, `make teach-import GPU_OUT=...` puts them in book/teach/.
 GPU_OUT ?= gpu-out
-TEACH_LIMIT_S ?= 480
-gpu-teach: offline-install
-	mkdir -p $(GPU_OUT)
-	(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; echo "CPU cores: $$(nproc)"; \
-	  $(OFFLINE_PYTHON) -c "import sys, torch, transformers, diffusers; print('python', sys.version.split()[0], 'torch', torch.__version__, 'transformers', transformers.__version__, 'diffusers', diffusers.__version__)") \
-	  > $(GPU_OUT)/device.txt 2>&1 || true
-	-PYTHONUNBUFFERED=1 timeout $(TEACH_LIMIT_S) $(OFFLINE_PYTHON) -m radgazegen run --profile teach 2>&1 | tee -a $(GPU_OUT)/teach.log
-	tar czf $(GPU_OUT)/teach-chapters.tgz -C runs/teach notebooks progress.log
+GPU_DEADLINE_S ?= 540
+gpu-teach:
+	$(OFFLINE_PYTHON) -m radgazegen.gpu_run --out $(GPU_OUT) --deadline-s $(GPU_DEADLINE_S) --wheelhouse $(WHEELHOUSE)
 
 teach-import:
 	mkdir -p book/teach

@@ -229,3 +229,36 @@ def test_make_wheelhouse_targets_the_server():
                  "--platform manylinux_2_28_x86_64", "--preinstalled constraints/offline.txt", "--max-mb 40"):
         assert part in out
     assert "--no-slim" not in out
+
+
+def test_gpu_run_stops_at_its_deadline_and_always_packs(tmp_path, monkeypatch):
+    """``make gpu-teach``: a profile run still going at the deadline is stopped with a Ctrl-C,
+    and the executed chapters, progress log and chapter logs come back all the same."""
+    import sys
+    import tarfile
+    import time
+
+    from radgazegen import gpu_run
+
+    fake_repo = tmp_path / "repo"
+    run = fake_repo / "runs" / "teach"
+    (run / "notebooks").mkdir(parents=True)
+    (run / "logs").mkdir()
+    (run / "notebooks" / "00_a.ipynb").write_text("{}")
+    (run / "notebooks" / "01_b.running.ipynb").write_text("{}")
+    (run / "notebooks" / ".01_b.input.ipynb").write_text("{}")
+    (run / "progress.log").write_text("... [teach] 00_a: done in 1.0 s\n")
+    (run / "logs" / "01_b.log").write_text("steps: 10%\n")
+    monkeypatch.setattr(gpu_run, "REPO", fake_repo)
+    monkeypatch.setattr(gpu_run, "PACK_RESERVE_S", 1.0)
+    monkeypatch.setattr(gpu_run, "describe_machine", lambda: "test machine\n")
+    sleeper = [sys.executable, "-c", "import time; print('working', flush=True); time.sleep(60)"]
+    t0 = time.monotonic()
+    code = gpu_run.gpu_run(tmp_path / "out", deadline_s=4.0, wheelhouse=None, command=sleeper)
+    assert code is None and time.monotonic() - t0 < 30  # stopped at the deadline, not after 60 s
+    with tarfile.open(tmp_path / "out" / "teach-chapters.tgz") as tar:
+        names = sorted(tar.getnames())
+    assert names == ["logs/01_b.log", "notebooks/00_a.ipynb", "notebooks/01_b.running.ipynb", "progress.log"]
+    log = (tmp_path / "out" / "teach.log").read_text()
+    assert "working" in log and "stopped at the deadline" in log
+    assert (tmp_path / "out" / "device.txt").read_text() == "test machine\n"
