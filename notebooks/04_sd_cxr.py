@@ -46,6 +46,7 @@ gradient_checkpointing: bool = False  # trade compute for memory (paper: on)
 checkpoint_every: int = 10  # optimiser steps between checkpoints
 validate_every: int = 15  # optimiser steps between validation images (0 for none)
 proportion_empty_prompts: float = 0.0  # share of training prompts emptied, training classifier-free guidance's unconditional branch
+cache_encodings: bool = False  # CPU speed: keep the items in memory and encode each image and prompt once (frozen VAE and text encoder)
 scheduler: str = "unipc"  # sampler of the validation images
 sample_steps: int = 10  # denoising steps of the validation images
 guidance: float = 3.0  # classifier-free guidance scale of the validation images
@@ -89,7 +90,7 @@ elif train_images == "gaze-train":
 else:
     raise ValueError(f"train_images: expected 'mimic-train' or 'gaze-train', got {train_images!r}")
 print(f"{len(items)} training pairs ({train_images})")
-dataset = training_data.ControlDataset(items, resolution)
+dataset = training_data.ControlDataset(items, resolution, in_memory=cache_encodings)
 pd.DataFrame([{"dicom_id": it.dicom_id, "prompt": it.prompt[:120]} for it in items[:5]])
 
 # %% [markdown]
@@ -112,7 +113,7 @@ print(f"parts: {parts.source}; U-Net {n_params / 1e6:.2f} M parameters; VAE fact
 config = training.TrainConfig(max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr,
                               mixed_precision=mixed_precision, gradient_checkpointing=gradient_checkpointing,
                               checkpoint_every=checkpoint_every, validate_every=validate_every, seed=seed,
-                              proportion_empty_prompts=proportion_empty_prompts)
+                              proportion_empty_prompts=proportion_empty_prompts, cache_encodings=cache_encodings)
 val_prompts = [it.prompt for it in training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root,
                                                            which="test")[:n_validation]]
 
@@ -125,6 +126,7 @@ def validate(unet, step: int) -> np.ndarray:
 
 
 result = training.train(parts, dataset, len(dataset), config, out_dir / "train", validate=validate)
+print(training.benchmark_line("SD-CXR", result))
 print(f"trained {result['steps']} steps" + (f", resumed from {Path(result['resumed_from']).name}" if result["resumed_from"] else ""))
 parts.unet = type(parts.unet).from_pretrained(str(result["final"]))
 sd_dir = models.save_sd_parts(parts, run.path("sd_cxr"))

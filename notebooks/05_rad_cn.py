@@ -52,6 +52,7 @@ gradient_checkpointing: bool = False  # trade compute for memory
 checkpoint_every: int = 10  # optimiser steps between checkpoints
 validate_every: int = 4  # optimiser steps between Rad-CN validation images (0 for none)
 proportion_empty_prompts: float = 0.0  # share of training prompts emptied, training classifier-free guidance's unconditional branch
+cache_encodings: bool = False  # CPU speed: keep the items in memory and encode each image and prompt once (frozen VAE and text encoder)
 scheduler: str = "unipc"  # sampler of the validation images
 sample_steps: int = 10  # denoising steps
 guidance: float = 3.0  # classifier-free guidance scale
@@ -87,14 +88,14 @@ display(profile_banner(profile))
 
 # %%
 items = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root)
-dataset = training_data.ControlDataset(items, resolution, controls=training_data.RADIOMICS_CONTROLS)
+dataset = training_data.ControlDataset(items, resolution, controls=training_data.RADIOMICS_CONTROLS, in_memory=cache_encodings)
 if epochs > 0:  # the paper's length, in epochs: steps = ceil(epochs x items / (batch x accumulation))
     max_steps = -(-epochs * len(dataset) // (batch_size * grad_accum))
     print(f"{epochs} epochs of {len(dataset)} items = {max_steps} optimiser steps (batch {batch_size} x {grad_accum})")
 config = training.TrainConfig(max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr,
                               mixed_precision=mixed_precision, gradient_checkpointing=gradient_checkpointing,
                               checkpoint_every=checkpoint_every, validate_every=validate_every, seed=seed,
-                              proportion_empty_prompts=proportion_empty_prompts)
+                              proportion_empty_prompts=proportion_empty_prompts, cache_encodings=cache_encodings)
 test = training_data.ControlDataset(
     training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test")[:n_validation],
     resolution, controls=training_data.RADIOMICS_CONTROLS)
@@ -125,6 +126,7 @@ def fit(name: str, control, kind: str = "controlnet", channels: int = 3, validat
                                     conditioning_channels=channels, validate=validate)
     logs[name], validation[name] = pd.DataFrame(result["metrics"]), result["validation"]
     trained[name] = str(result["final"])
+    print(training.benchmark_line(name, result))
     return result["final"]
 
 

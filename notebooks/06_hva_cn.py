@@ -45,6 +45,7 @@ gradient_checkpointing: bool = False  # trade compute for memory
 checkpoint_every: int = 4  # optimiser steps between checkpoints
 validate_every: int = 4  # optimiser steps between HVA-CN validation images (0 for none)
 proportion_empty_prompts: float = 0.0  # share of training prompts emptied, training classifier-free guidance's unconditional branch
+cache_encodings: bool = False  # CPU speed: keep the items in memory and encode each image and prompt once (frozen VAE and text encoder)
 scheduler: str = "unipc"  # sampler of the validation images
 sample_steps: int = 10  # denoising steps
 guidance: float = 3.0  # classifier-free guidance scale
@@ -77,14 +78,14 @@ display(profile_banner(profile))
 # %%
 controls = [*training_data.RADIOMICS_CONTROLS, training_data.GAZE_CONTROL]
 items = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, gaze=True)
-dataset = training_data.ControlDataset(items, resolution, controls=controls)
+dataset = training_data.ControlDataset(items, resolution, controls=controls, in_memory=cache_encodings)
 if epochs > 0:  # the paper's length, in epochs: steps = ceil(epochs x items / (batch x accumulation))
     max_steps = -(-epochs * len(dataset) // (batch_size * grad_accum))
     print(f"{epochs} epochs of {len(dataset)} items = {max_steps} optimiser steps (batch {batch_size} x {grad_accum})")
 config = training.TrainConfig(max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr,
                               mixed_precision=mixed_precision, gradient_checkpointing=gradient_checkpointing,
                               checkpoint_every=checkpoint_every, validate_every=validate_every, seed=seed,
-                              proportion_empty_prompts=proportion_empty_prompts)
+                              proportion_empty_prompts=proportion_empty_prompts, cache_encodings=cache_encodings)
 test = training_data.ControlDataset(
     training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test", gaze=True)[:n_validation],
     resolution, controls=controls)
@@ -116,6 +117,7 @@ def fit(name: str, kind: str = "controlnet", with_rad_cn: bool = False) -> list:
                                     frozen_controlnets=frozen if with_rad_cn else (),
                                     validate=validate if with_rad_cn and batch is not None else None)
     logs[name], trained[name] = pd.DataFrame(result["metrics"]), str(result["final"])
+    print(training.benchmark_line(name, result))
     return result["validation"]
 
 

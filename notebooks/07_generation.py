@@ -55,6 +55,7 @@ n_generate: int = 6  # test (image, finding) items generated per method, -1 for 
 n_examples: int = 3  # rows of the qualitative figures
 seed: int = 0  # base seed: item i of replicate r uses seed + 1000 r + i for every method
 n_replicates: int = 1  # generations of the test set per method with different seeds (mean +- std in the tables)
+methods_generated: list = []  # names of the methods to generate (e.g. ["SD", "Rad-CN", "HVA-CN", "RadGazeGen"]), [] for all
 
 # %%
 
@@ -118,6 +119,8 @@ with atomic_path(out_dir / "controls.npz") as tmp, open(tmp, "wb") as f:
 
 # %%
 registry = methods.build(rad, hva, rad_cn_scale, hva_cn_scale)
+if methods_generated:  # lesson: only what the central claim needs
+    registry = registry.subset(methods_generated)
 sampler = generation.Sampler(sd_dir, scheduler, device)
 availability = {methods.ROENTGEN: "available" if roentgen_dir else "not available (no local weights given)"}
 

@@ -9,7 +9,7 @@
 #     language: python
 #     name: python3
 #   radgazegen:
-#     upstream: [01_data_preparation, 07_generation]
+#     upstream: [01_data_preparation, 02_control_maps, 03_hypotheses, 04_sd_cxr, 05_rad_cn, 06_hva_cn, 07_generation]
 # ---
 
 # %% [markdown]
@@ -28,8 +28,13 @@
 # ControlNet and adapter) should hit more often than SD and Rad-CN, which never see the gaze.
 # The real test images give the localiser's ceiling.
 #
-# **Prerequisites.** Notebooks 01 and 07, and the cohort's ground truth (`ground_truth_root`);
-# on real data this chapter says so and stops.
+# A second test removes the other ways a method can know the place: the **moved gaze**
+# (last sections). The prompt loses its place words, the radiomics controls come from a
+# finding-free image, and the gaze control is moved onto another finding's box. If the gaze
+# decides where the finding appears, the finding follows it.
+#
+# **Prerequisites.** Notebooks 01-07 (the moved-gaze test generates with the trained models),
+# and the cohort's ground truth (`ground_truth_root`); on real data this chapter says so and stops.
 
 # %% tags=["parameters"]
 profile: str = "smoke"  # parameter profile this run belongs to (set by the runner)
@@ -38,7 +43,16 @@ mimic_cxr_jpg_root: str = "runs/smoke/cohort/mimic-cxr-jpg"  # MIMIC-CXR-JPG roo
 mimic_cxr_reports_root: str = "runs/smoke/cohort/mimic-cxr"  # MIMIC-CXR reports root
 ground_truth_root: str = "runs/smoke/cohort"  # synthetic cohort root with ground_truth/, "" for real data
 localiser_epochs: int = 10  # epochs of the lesion localiser
-seed: int = 0  # seed of the localiser
+seed: int = 0  # seed of the localiser, the moved-gaze targets and the shuffles
+moved_gaze_seeds: int = 0  # seeds of the moved-gaze generation (0: no moved-gaze test)
+min_move_fraction: float = 0.3  # a moved gaze lands at least this fraction of the image side from where it was
+scheduler: str = "unipc"  # sampler of the moved-gaze generation
+sample_steps: int = 10  # its denoising steps
+guidance: float = 3.0  # its classifier-free guidance scale
+rad_cn_scale: float = 1.0  # conditioning scale of Rad-CN in RadGazeGen (moved gaze)
+hva_cn_scale: float = 1.0  # conditioning scale of HVA-CN (moved gaze)
+n_moved_examples: int = 4  # rows of the moved-gaze figure
+n_boot: int = 1000  # bootstrap resamples of the intervals
 
 # %%
 
@@ -47,7 +61,7 @@ import pandas as pd
 from IPython.display import display
 from PIL import Image
 
-from radgazegen import evaluation, methods, metrics, standins, training_data
+from radgazegen import counterfactual, evaluation, methods, metrics, standins, training_data
 from radgazegen.artifacts import Run
 from radgazegen.intervals import Evidence, save_evidence
 from radgazegen.book import profile_banner
@@ -113,6 +127,20 @@ if gen is not None:
     print(f"{int(keep.sum())} test findings with a box; chance = mean box area fraction; {profile} profile")
     display(frame.round(3))
 
+# %% [markdown]
+# ### Intervals and paired comparisons
+# 95% percentile-bootstrap intervals over findings and seeds (the real images: findings
+# only); each gaze-guided method against each unguided one on the same findings and seeds.
+
+# %%
+if gen is not None and keep.any():
+    table, _ = counterfactual.hit_table(cells, n_boot=n_boot, seed=seed)
+    display(table)
+    guided = [n for n in sees_gaze if sees_gaze[n] == "yes"]
+    unguided = [n for n in sees_gaze if sees_gaze[n] == "no"]
+    display(counterfactual.comparisons(cells, [((g, "hit rate"), (u, "hit rate")) for g in guided for u in unguided],
+                                       n_boot=n_boot, seed=seed))
+
 # %%
 if gen is not None and keep.any():
     i = int(np.flatnonzero(keep)[0])
@@ -126,3 +154,128 @@ if gen is not None and keep.any():
                boxes=[box] * (2 * len(show)), box_color="cyan", cmap=["gray"] * len(show) + ["magma"] * len(show),
                vlims=[None] * len(show) + [(0, 1)] * len(show), cell=min(2.2, 7.0 / len(show)),
                suptitle=f"{findings[i]}: images (top), localiser response (bottom), box behind the gaze ({profile})");
+
+# %% [markdown]
+# ## Moved gaze: does the finding follow the gaze?
+# In the cohort the report names the place ("a mass in the left upper zone") and the test
+# image's own radiomics maps show the lesion, so SD and Rad-CN can place a finding without
+# any gaze, and a hit above chance does not prove that the gaze did it. Here each test finding
+# with a box is generated again from
+#
+# - its report's sentences that name the finding, **without place words** (sides, zones);
+# - the radiomics controls and lung mask of a **finding-free** training image (drawn at random;
+#   RadGazeGen only: SD and HVA-CN get none);
+# - its gaze control **moved** so that its centre of mass lands on the centre of the box of a
+#   finding of *another* test image, at least `min_move_fraction` of the image side from where
+#   the gaze was (`radgazegen.counterfactual.choose_targets`: chosen from the gaze control, not
+#   from the item's own box).
+#
+# Each image is scored by the localiser's pointing game in the **gazed box** (where the moved
+# gaze points) and in the **original box** (where the finding was in the real image), against
+# the **shuffled-gaze baseline**: the same image scored in the gazed box of another item. A
+# method that ignores the gaze (SD) hits its gazed box as often as a shuffled one; a method
+# that follows the gaze hits its own gazed box more often. The area-based chance and the real
+# images' hit rate (the localiser's ceiling, above) stand beside them.
+
+# %%
+moved = None
+if gen is not None and keep.any() and moved_gaze_seeds > 0:
+    import torch
+
+    from radgazegen import gaze, generation
+    from radgazegen.labels import FINDING_KEYWORDS
+    from radgazegen.vocabulary import RADIOMICS_CONTROLS
+
+    sd_dir, rad, hva = run.read_models()
+    registry = methods.build(rad, hva, rad_cn_scale, hva_cn_scale)
+    compared_moved = [m for m in (methods.SD, methods.HVA_CN, methods.RADGAZEGEN) if m in registry]
+    test_items = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test", gaze=True)[:len(ids)]
+    if [it.dicom_id for it in test_items] != ids:
+        raise RuntimeError("the test items do not line up with chapter 07's manifest")
+    idx = np.flatnonzero(keep)
+    items_k = [test_items[i] for i in idx]
+    ids_k, findings_k = [ids[i] for i in idx], [findings[i] for i in idx]
+    hva_k = training_data.ControlDataset(items_k, R, controls=[HVA])(np.arange(len(items_k))).conditioning[HVA].numpy()
+    own_boxes = [gaze.box_to_grid(boxes_of(d, f)[0], test_sizes[d], (R, R)) for d, f in zip(ids_k, findings_k)]
+    centres = [counterfactual.centre_of_mass(h[0]) for h in hva_k]
+    target = counterfactual.choose_targets(centres, ids_k, own_boxes, ids_k, min_move_fraction * R, seed=seed)
+    gazed_boxes = [own_boxes[j] for j in target]
+    hva_moved, shifts = counterfactual.moved(hva_k, gazed_boxes)
+    prompts = [counterfactual.location_free_prompt(it.prompt, FINDING_KEYWORDS.get(f, ()), f"{f}.")
+               for it, f in zip(items_k, findings_k)]
+    with_finding = set(truth.dicom_id)
+    free = [it for it in train if it.dicom_id not in with_finding]  # finding-free training images
+    rng = np.random.default_rng(seed)
+    free_k = [free[j] for j in rng.integers(0, len(free), len(items_k))]
+    conditioning = training_data.ControlDataset(free_k, R, controls=RADIOMICS_CONTROLS)(np.arange(len(free_k))).conditioning
+    conditioning[HVA] = torch.from_numpy(hva_moved)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    sampler = generation.Sampler(sd_dir, scheduler, device)
+    moved = {}
+    for name in compared_moved:
+        moved[name] = np.stack([sampler.sample(registry[name], prompts, conditioning, seeds=[seed + 1000 * r + i for i in range(len(prompts))],
+                                               steps=sample_steps, guidance=guidance, resolution=R) for r in range(moved_gaze_seeds)])
+    gazed_masks = np.stack([counterfactual.box_mask(b, R) for b in gazed_boxes])
+    own_masks = masks[keep]
+    mcells = {}
+    for name, reps in moved.items():
+        heat = [localiser.heatmaps(ims) for ims in reps]
+        mcells[(name, "gazed box")] = Evidence("mean", "higher", values=np.stack([metrics.pointing_game(h, gazed_masks) for h in heat]))
+        mcells[(name, "original box")] = Evidence("mean", "higher", values=np.stack([metrics.pointing_game(h, own_masks) for h in heat]))
+        mcells[(name, "shuffled gaze")] = Evidence("mean", "higher", values=np.stack([
+            counterfactual.shuffled_hits(h, gazed_masks, ids_k, seed=seed + r) for r, h in enumerate(heat)]))
+    mcells[("chance (box area)", "gazed box")] = Evidence("mean", "higher", values=gazed_masks.mean((1, 2))[None])
+    mcells[("chance (box area)", "original box")] = Evidence("mean", "higher", values=own_masks.mean((1, 2))[None])
+    moved_table, moved_values = counterfactual.hit_table(mcells, n_boot=n_boot, seed=seed)
+    evaluation.save_result(run, "moved_gaze", moved_values, moved_values * 0.0,
+                           {"profile": profile, "n_items": len(items_k), "replicates": moved_gaze_seeds})
+    save_evidence(run.evidence_path("moved_gaze"), mcells)
+    print(f"moved gaze: {len(items_k)} test findings x {moved_gaze_seeds} seeds; median move "
+          f"{np.median(np.hypot(*shifts.T)) / R:.2f} of the image side; {len(free)} finding-free training images "
+          f"to draw radiomics controls from; {profile} profile")
+    print("prompt examples:", *[f"  {f}: {p!r}" for f, p in list(zip(findings_k, prompts))[:3]], sep="\n")
+    display(moved_table)
+
+# %% [markdown]
+# ### Does the finding follow the gaze?
+# Paired over findings and seeds: each method's hits in its gazed box against the shuffled
+# baseline (does it follow the gaze at all?), against its hits in the original box (does the
+# gaze beat the original place?), and gaze-guided against text-only SD in the gazed box.
+
+# %%
+if moved:
+    pairs = [((n, "gazed box"), (n, "shuffled gaze")) for n in moved]
+    pairs += [((n, "gazed box"), (n, "original box")) for n in moved]
+    pairs += [((n, "gazed box"), (methods.SD, "gazed box")) for n in moved if n != methods.SD]
+    display(counterfactual.comparisons(mcells, pairs, n_boot=n_boot, seed=seed))
+
+# %% [markdown]
+# ### Moved-gaze examples
+# Per row: the original gaze control (red: the finding's box in the real image), the moved one
+# (cyan: the gazed box), and each method's image from the location-free prompt; the localiser's
+# strongest point as a yellow cross.
+
+# %%
+if moved:
+    import matplotlib.pyplot as plt
+
+    n_rows = min(n_moved_examples, len(items_k))
+    cols = ["gaze (original)", "gaze (moved)", *moved]
+    fig, axes = plt.subplots(n_rows, len(cols), figsize=(1.8 * len(cols), 1.9 * n_rows), squeeze=False)
+    for r in range(n_rows):
+        panels = [hva_k[r, 0], hva_moved[r, 0], *(moved[n][0][r] for n in moved)]
+        for c, (ax, im) in enumerate(zip(axes[r], panels)):
+            ax.imshow(im, cmap="gray")
+            for b, color in ((own_boxes[r], "red"), (gazed_boxes[r], "cyan")):
+                ax.add_patch(plt.Rectangle(b[:2], b[2] - b[0], b[3] - b[1], fill=False, edgecolor=color, lw=1))
+            if c >= 2:
+                y, x = np.unravel_index(localiser.heatmaps(im[None])[0].argmax(), (R, R))
+                ax.plot(x, y, "x", color="yellow", ms=6)
+            ax.set_xticks([]), ax.set_yticks([])
+            if r == 0:
+                ax.set_title(cols[c], fontsize=7)
+        axes[r][0].set_ylabel(findings_k[r], fontsize=6)
+    fig.suptitle(f"Moved gaze: original box red, gazed box cyan, localiser peak yellow ({profile} profile)", fontsize=8)
+    fig.tight_layout()
+elif gen is not None:
+    print("moved-gaze test not run in this profile (moved_gaze_seeds = 0)")

@@ -48,7 +48,7 @@ tables = {"table1": "Table 1: FID per control and method", "table2": "Table 2: c
           "table3": "Table 3: AUC (%) on CheXpert-test images", "table4": "Table 4: long-tailed classification",
           "table5": "Table 5: ablation"}
 ours, spread, info = {}, {}, {}
-for t in [*tables, "localisation"]:
+for t in [*tables, "localisation", "moved_gaze"]:
     try:
         ours[t], spread[t], info[t] = evaluation.load_result(run, t)
     except FileNotFoundError as e:
@@ -77,6 +77,19 @@ if "localisation" in ours:
     display(evaluation.mean_std(ours["localisation"], spread["localisation"], 3))
 else:
     print("not available in this run (real data has no lesion ground truth)")
+
+# %% [markdown]
+# ## Moved gaze: does the finding follow the gaze?
+# Chapter 13's counterfactual: prompts without place words, radiomics controls of a
+# finding-free image, the gaze moved onto another finding's box. Hit rates in the gazed box,
+# in the original box and in a shuffled item's gazed box (the baseline), means over findings
+# and seeds; chapter 13 gives their 95% intervals and the paired comparisons.
+
+# %%
+if "moved_gaze" in ours:
+    display(ours["moved_gaze"].round(3))
+else:
+    print("not in this run (moved_gaze_seeds = 0 in chapter 13, or no ground truth)")
 
 # %% [markdown]
 # ## The paper's claims, on its numbers and on ours

@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a profile's notebooks with papermill (stale ones only)")
-    run.add_argument("--profile", required=True, help="smoke | teach | full")
+    run.add_argument("--profile", required=True, help="smoke | lesson | teach | full")
     run.add_argument("--only", nargs="+", default=[], metavar="NOTEBOOK",
                      help="run only these notebooks (name or prefix, e.g. 01) and their stale upstream")
     run.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",

@@ -19,6 +19,12 @@ PROFILE_NOTES = {
         "claims against the cohort's known ground truth (lesion locations, lung masks, labels), "
         "not on real radiographs."
     ),
+    "lesson": (
+        "This chapter was executed with the **lesson** profile: this book's 2-core CPU, under an "
+        "hour, the synthetic cohort at 64 px and small models trained from scratch, run only for the "
+        "chapters that test the central claim (gaze decides where the finding appears). Its numbers "
+        "test that claim against the cohort's known lesion boxes; they are not the paper's tables."
+    ),
     "full": (
         "This chapter was executed with the **full** profile: the paper's configuration on the "
         "real datasets (MIMIC-CXR, REFLACX, EGD-CXR, CheXpert test, MIMIC-CXR-LT) and Stable "

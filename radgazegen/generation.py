@@ -165,13 +165,16 @@ def adapter_pipeline(sd_dir: str | Path, adapter, scheduler: str = "unipc", devi
 
 
 #: Prompts per pipeline call by device type: small on a CPU (memory), large on a GPU, where
-#: the small models of smoke/teach are bound by per-call overhead, not arithmetic.
+#: the small models of smoke/teach are bound by per-call overhead, not arithmetic. A CPU's
+#: batch grows as the image shrinks below 256 px (the same pixels per call), up to 64.
 BATCH_SIZE = {"cpu": 8, "cuda": 128}
 
 
-def default_batch_size(pipe) -> int:
+def default_batch_size(pipe, resolution: int = 512) -> int:
     """Prompts per pipeline call on ``pipe``'s device (``BATCH_SIZE``; 8 for other devices)."""
-    return BATCH_SIZE.get(getattr(getattr(pipe, "device", None), "type", "cpu"), 8)
+    device = getattr(getattr(pipe, "device", None), "type", "cpu")
+    base = BATCH_SIZE.get(device, 8)
+    return min(64, base * max(1, (256 // max(1, resolution)) ** 2)) if device == "cpu" else base
 
 
 def generate(pipe, prompts: Sequence[str], controls: Sequence[torch.Tensor] | torch.Tensor | None = None,
@@ -183,9 +186,9 @@ def generate(pipe, prompts: Sequence[str], controls: Sequence[torch.Tensor] | to
     ControlNet or an adapter); scales: conditioning scale per ControlNet; seeds: one per
     prompt. Prompts go through the pipeline ``batch_size`` at a time, each with its own
     generator, so image i depends only on (prompt i, controls i, seed i), not on the batching.
-    ``batch_size`` None: ``default_batch_size`` of the pipeline's device.
+    ``batch_size`` None: ``default_batch_size`` of the pipeline's device and ``resolution``.
     """
-    batch_size = batch_size or default_batch_size(pipe)
+    batch_size = batch_size or default_batch_size(pipe, resolution)
     if len(seeds) != len(prompts):
         raise ValueError(f"seeds: expected one per prompt ({len(prompts)}), got {len(seeds)}")
     single = isinstance(controls, torch.Tensor) or (controls is not None and len(controls) == 1)

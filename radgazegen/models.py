@@ -3,7 +3,7 @@
 ``sd_parts(source, ...)`` returns the five parts of Stable Diffusion as ``SDParts``:
 tokenizer, text encoder, VAE, U-Net and noise scheduler.
 
-- ``source="tiny"`` (smoke) and ``source="small"`` (teach): parts built from configs with
+- ``source="tiny"`` (smoke), ``"lesson"`` and ``"small"`` (teach): parts built from configs with
   random weights; nothing is downloaded. The CLIP tokenizer is built offline from the BPE
   vocabulary that open_clip ships (ids identical to CLIP's).
 - any other ``source``: a Stable Diffusion v1.5 hub id (e.g. ``runwayml/stable-diffusion-v1-5``)
@@ -77,13 +77,17 @@ def clip_tokenizer(folder: str | Path):
     return CLIPTokenizer.from_pretrained(str(clip_tokenizer_files(folder)))
 
 
-#: Config sizes of the parts built from scratch. "tiny": CPU seconds (smoke);
-#: "small": trained from scratch on one GPU within the teach budget.
+#: Config sizes of the parts built from scratch. "tiny": CPU seconds (smoke); "lesson": a 2-core CPU
+#: in minutes (64 px through a 4x VAE: 16x16 latents); "small": one GPU within the teach budget.
 SIZES = {
     "tiny": {"text": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4),
              "vae": dict(block_out_channels=(16, 32), layers_per_block=1, norm_num_groups=8),
              "unet": dict(block_out_channels=(32, 64), layers_per_block=1, cross_attention_dim=32,
                           attention_head_dim=4, norm_num_groups=8)},
+    "lesson": {"text": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4),
+               "vae": dict(block_out_channels=(32, 64, 64), layers_per_block=1, norm_num_groups=16),
+               "unet": dict(block_out_channels=(64, 128, 128), layers_per_block=1, cross_attention_dim=64,
+                            attention_head_dim=8, norm_num_groups=32)},
     "small": {"text": dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=4, num_attention_heads=4),
               "vae": dict(block_out_channels=(64, 128, 128), layers_per_block=1, norm_num_groups=32),
               "unet": dict(block_out_channels=(64, 128, 256), layers_per_block=1, cross_attention_dim=256,

@@ -3,10 +3,8 @@
 ``python -m radgazegen run --profile NAME [--only NOTEBOOK ...] [-p key=value ...]``
 
 - A *step* is a jupytext percent script ``notebooks/NN_name.py`` that has a parameters
-  file ``params/<profile>/NN_name.yml``. A profile runs its steps in file-name order;
-  a notebook without a parameters file in a profile is not part of that profile (the
-  synthetic cohort, for example, is not generated in ``full``). Adding a notebook =
-  adding its file and its parameters files.
+  file ``params/<profile>/NN_name.yml``, run in file-name order; a notebook without one is
+  not part of that profile (no cohort in ``full``; ``lesson``: the central claim's chapters).
 - Parameters: defaults in the notebook's tagged ``parameters`` cell; then the profile's
   ``_study.yml`` (constants shared by chapters, each set once) and the notebook's own YAML
   file (``radgazegen.parameters``: one-line errors naming file, line and key); then
@@ -14,7 +12,8 @@
   YAML, checked against the cell's annotations; strings may use ``{run_dir}`` and ``{repo}``.
   Every step also receives ``profile`` and ``run_dir``.
 - Upstream: the steps named in the notebook's jupytext metadata
-  (``radgazegen: {upstream: [...]}``), else all earlier steps. While a step runs, the
+  (``radgazegen: {upstream: [...]}``), else all earlier steps; named notebooks outside the
+  profile are left out (``lesson``'s chapter 14 runs without 08-12). While a step runs, the
   runner sets ``RADGAZEGEN_STEP=<step>``; ``radgazegen.artifacts`` then records each
   cross-chapter artifact the step reads in ``.state/reads/<step>.json`` (name -> path
   relative to the run directory, writer). After the step succeeds, every recorded read
@@ -31,8 +30,8 @@
   ``--force`` runs current steps too.
 - Outputs: one run directory per profile, ``runs/<profile>/``: ``notebooks/`` (executed
   notebooks), ``.state/`` (what each successful run depended on, the reads logs, the
-  digest cache), ``progress.log`` (the runner's lines, UTC-stamped), and whatever the notebooks write under ``run_dir`` (data, maps,
-  checkpoints, figures, metrics), atomically.
+  digest cache), ``progress.log`` (the runner's lines, UTC-stamped), and what the notebooks
+  write under ``run_dir`` (data, maps, checkpoints, figures, metrics), atomically.
 - Failure: papermill's error stops the run; the partial executed notebook (with the
   failing cell's traceback) is kept as ``notebooks/NN_name.failed.ipynb``.
 """
@@ -124,7 +123,9 @@ class Study:
             raise RunnerError(f"unknown profile {profile!r}: no folder {pdir} (profiles: {self.profiles()})")
         steps: list[Step] = []
         ancestors: dict[str, set[str]] = {}
-        for nb in sorted(self.notebooks.glob("[0-9][0-9]_*.py")):
+        notebooks = sorted(self.notebooks.glob("[0-9][0-9]_*.py"))
+        outside = {nb.stem for nb in notebooks if not (pdir / f"{nb.stem}.yml").exists()}  # left out of this profile
+        for nb in notebooks:
             pfile = pdir / f"{nb.stem}.yml"
             if not pfile.exists():
                 continue
@@ -134,12 +135,11 @@ class Study:
             if declared is None:
                 upstream = earlier
             else:
+                declared = [u for u in declared if u not in outside]  # a chapter left out: its artifacts are absent
                 missing = [u for u in declared if u not in earlier]
                 if missing:
-                    raise RunnerError(
-                        f"{nb}: metadata radgazegen.upstream names {missing}, which are not earlier "
-                        f"steps of profile {profile!r} ({earlier})"
-                    )
+                    raise RunnerError(f"{nb}: metadata radgazegen.upstream names {missing}, which are not "
+                                      f"earlier steps of profile {profile!r} ({earlier})")
                 upstream = list(declared)
             ancestors[nb.stem] = set(upstream).union(*(ancestors[u] for u in upstream))
             steps.append(Step(nb.stem, nb, pfile, upstream, ancestors=ancestors[nb.stem]))
@@ -283,9 +283,11 @@ class Study:
         failed.unlink(missing_ok=True)
         src = out_dir / f".{step.name}.input.ipynb"
         jupytext.write(nb, src, fmt="ipynb")
-        # the kernel inherits these: the step's name (reads log), and progress bars to the run's log, not the notebook
+        # the kernel inherits: the step's name (reads log), progress bars to the run's log, OpenMP threads that sleep when
+        # idle (spinning ones made a shared 2-core CPU 5x slower; a value set in the environment wins)
         kernel_env = {STEP_VARIABLE: step.name, LOG_VARIABLE: str(self.run_dir(profile) / "logs" / f"{step.name}.log"),
-                      "TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+                      "TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+                      "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
         previous = {k: os.environ.get(k) for k in kernel_env}
         os.environ.update(kernel_env)
         try:
@@ -373,8 +375,7 @@ def _sha256(data: bytes) -> str:
 
 
 def _display_path(path: Path) -> Path:
-    """``path`` relative to the repository when inside it (notebooks run with cwd = repo),
-    so executed notebooks and the book show ``runs/smoke``, not a machine's home folder."""
+    """``path`` relative to the repository when inside it (notebooks run with cwd = repo): ``runs/smoke``, not a home folder."""
     path = path.resolve()
     try:
         return path.relative_to(REPO)
@@ -383,8 +384,7 @@ def _display_path(path: Path) -> Path:
 
 
 def _jupytext_metadata(path: Path) -> dict:
-    import jupytext
-    return dict(jupytext.read(path).metadata)
+    return dict(__import__("jupytext").read(path).metadata)
 
 
 def _hash(*parts: str) -> str:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -60,6 +61,8 @@ class TrainConfig:
     proportion_empty_prompts: share of training prompts replaced by the empty prompt
         (diffusers' ``proportion_empty_prompts``), so that the unconditional branch that
         classifier-free guidance samples with is trained too; 0 = never.
+    cache_encodings: encode each training image (VAE posterior) and prompt (text states) once,
+        alone, and reuse them (the VAE and text encoder are frozen); for CPUs (``lesson``).
     """
     max_steps: int = 100
     batch_size: int = 4
@@ -75,6 +78,7 @@ class TrainConfig:
     validate_every: int = 0
     seed: int = 0
     proportion_empty_prompts: float = 0.0
+    cache_encodings: bool = False
 
     def __post_init__(self):
         if self.mixed_precision not in ("no", "fp16", "bf16"):
@@ -228,9 +232,11 @@ def train(parts, dataset: Callable[[np.ndarray], Batch], n_items: int, config: T
     if main:
         _clear_validation(vdir, start)
     trained, optimizer = acc.prepare(trained, optimizer)
-    objective = NoiseObjective(parts, acc, mode, names, frozen_controlnets, config.proportion_empty_prompts)
+    objective = NoiseObjective(parts, acc, mode, names, frozen_controlnets, config.proportion_empty_prompts,
+                               config.cache_encodings)
 
     bar = tqdm(total=config.max_steps, initial=start, desc="training", disable=not progress or not main)
+    clock = time.perf_counter()
     for step in range(start, config.max_steps):
         losses = _optimiser_step(acc, trained, optimizer, objective, dataset, n_items, config, step)
         last = step + 1 == config.max_steps
@@ -247,11 +253,34 @@ def train(parts, dataset: Callable[[np.ndarray], Batch], n_items: int, config: T
             for old in checkpoints(output_dir)[:-config.keep_checkpoints]:
                 shutil.rmtree(old, ignore_errors=True)
     bar.close()
+    bench = {"steps": config.max_steps - start, "seconds": time.perf_counter() - clock, "batch_size": config.batch_size,
+             "peak_memory_gib": peak_memory_gib(acc.device), "threads": torch.get_num_threads()}
     acc.wait_for_everyone()
     final = _save_final(acc, trained, output_dir, metrics, config)
     acc.wait_for_everyone()  # no process goes on before the final model is on disk
     return {"steps": config.max_steps, "resumed_from": resumed_from, "final": final, "metrics": metrics,
-            "validation": sorted(vdir.glob("step-*.png"))}
+            "validation": sorted(vdir.glob("step-*.png")), "benchmark": bench}
+
+
+def peak_memory_gib(device) -> float:
+    """Peak memory so far, GiB: the GPU's allocations on CUDA, else the process's peak resident set."""
+    if getattr(device, "type", str(device)) == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2 ** 30
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # KiB on Linux
+
+
+def benchmark_line(name: str, result: dict) -> str:
+    """One line per trained model: steps/s (steps run this time, validation images included),
+    images/s, peak memory, threads (``train``'s ``result["benchmark"]``)."""
+    b = result.get("benchmark") or {}
+    if not b.get("steps"):
+        return f"benchmark {name}: no steps run (resumed at the end)"
+    rate = b["steps"] / max(b["seconds"], 1e-9)
+    return (f"benchmark {name}: {b['steps']} steps in {b['seconds']:.1f} s = {rate:.2f} steps/s, "
+            f"{rate * b['batch_size']:.0f} images/s (batch {b['batch_size']}), peak memory {b['peak_memory_gib']:.2f} GiB, "
+            f"{b['threads']} threads")
 
 
 def train_control(sd_dir: str | Path, dataset, config: TrainConfig, output_dir: str | Path,

@@ -100,22 +100,40 @@ class ControlDataset:
     control is added when all of ``RADIOMICS_CONTROLS`` are loaded.
     """
 
-    def __init__(self, items: Sequence[Item], resolution: int, controls: Sequence[str] = ()):
+    def __init__(self, items: Sequence[Item], resolution: int, controls: Sequence[str] = (), in_memory: bool = False):
         self.items, self.resolution, self.controls = list(items), int(resolution), tuple(controls)
         for it in self.items:
             missing = [c for c in self.controls if c not in it.controls]
             if missing:
                 raise KeyError(f"item {it.dicom_id}: no control(s) {missing}")
+        self._memo: dict[int, tuple] | None = {} if in_memory else None
 
     def __len__(self) -> int:
         return len(self.items)
 
+    def _item(self, i: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Item i's radiograph ``(R, R)`` uint8 and its controls at ``resolution`` (``control_array``)."""
+        if self._memo is not None and i in self._memo:
+            return self._memo[i]
+        it, r = self.items[i], self.resolution
+        value = (read_gray(it.image_path, r, "radiograph"),
+                 {name: control_array(name, read_control(name, it.controls[name]), r) for name in self.controls})
+        if self._memo is not None:
+            self._memo[i] = value
+        return value
+
     def __call__(self, indices) -> Batch:
-        r = self.resolution
+        """The items' ``Batch``; keys: their image paths and resolution. ``in_memory``: each item
+        is read from disk once, then kept (a few MB at 64 px)."""
+        loaded = [self._item(int(i)) for i in indices]
+        px = np.stack([g for g, _ in loaded]).astype(np.float32) / 127.5 - 1.0
+        cond = {name: torch.from_numpy(np.stack([c[name] for _, c in loaded]))[:, None].repeat(1, 3, 1, 1)
+                for name in self.controls}
+        if all(c in cond for c in RADIOMICS_CONTROLS):
+            cond[UNIFIED] = torch.cat([cond[c][:, :1] for c in RADIOMICS_CONTROLS], dim=1)
         items = [self.items[int(i)] for i in indices]
-        px = np.stack([read_gray(it.image_path, r, "radiograph") for it in items]).astype(np.float32) / 127.5 - 1.0
-        cond = conditioning({name: [read_control(name, it.controls[name]) for it in items] for name in self.controls}, r)
-        return Batch(torch.from_numpy(px)[:, None].repeat(1, 3, 1, 1), [it.prompt for it in items], cond)
+        return Batch(torch.from_numpy(px)[:, None].repeat(1, 3, 1, 1), [it.prompt for it in items], cond,
+                     keys=[f"{it.image_path}@{self.resolution}" for it in items])
 
 
 def to_uint8(images: torch.Tensor | np.ndarray) -> np.ndarray:

@@ -25,10 +25,12 @@ import torch.nn.functional as F
 @dataclass
 class Batch:
     """A micro-batch. pixel_values ``(B, 3, S, S)`` in [-1, 1]; prompts: B strings;
-    conditioning: control name -> ``(B, C, S, S)`` in [0, 1] (empty for SD-CXR)."""
+    conditioning: control name -> ``(B, C, S, S)`` in [0, 1] (empty for SD-CXR); keys: the
+    images' identities (``NoiseObjective``'s encoding cache), or None."""
     pixel_values: torch.Tensor
     prompts: list[str]
     conditioning: dict[str, torch.Tensor]
+    keys: list[str] | None = None  # one per image, equal for equal images (the encoding cache's key)
 
 
 def add_residuals(down, mid, d, m):
@@ -45,12 +47,20 @@ class NoiseObjective:
     ``mode`` ("unet" | "controlnet" | "adapter") picks ε_θ once; the frozen parts (VAE, text
     encoder, U-Net when not trained, ``frozen_controlnets``) are moved to the accelerator's
     device in the weight dtype of its mixed precision.
+
+    ``cache``: the frozen encoders' outputs are computed once per image (``Batch.keys``) and per
+    prompt, each encoded alone (so a value does not depend on the batch it first came in, and a
+    resumed run reuses what an unbroken one would), then reused: the VAE posterior's mean and
+    std, and the text states. z_0 is still drawn from the posterior at every step.
     """
 
     def __init__(self, parts, acc, mode: str, names: Sequence[str], frozen_controlnets: Sequence[tuple[object, str, float]],
-                 proportion_empty_prompts: float = 0.0):
+                 proportion_empty_prompts: float = 0.0, cache: bool = False):
         self.parts, self.acc, self.names, self.frozen_controlnets = parts, acc, list(names), list(frozen_controlnets)
         self.p_empty = proportion_empty_prompts
+        self.cache = cache
+        self._posteriors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._states: dict[str, torch.Tensor] = {}
         self.device = acc.device
         self.wdtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(acc.mixed_precision, torch.float32)
         frozen = [parts.vae, parts.text_encoder] + ([parts.unet] if mode != "unet" else [])
@@ -81,23 +91,45 @@ class NoiseObjective:
         parts, device, wdtype = self.parts, self.device, self.wdtype
         n = len(batch.prompts) if total is None else total
         rows = slice(0, n) if rows is None else rows
-        px = batch.pixel_values.to(device, dtype=wdtype)
-        with torch.no_grad():
-            posterior = parts.vae.encode(px).latent_dist
-        shape = (n, *posterior.mean.shape[1:])
-        noise = torch.randn(shape, generator=gen)[rows].to(device, posterior.mean.dtype)
-        z_0 = (posterior.mean + posterior.std * noise) * self.latent_scale
+        mean, std = self._posterior(batch)
+        shape = (n, *mean.shape[1:])
+        noise = torch.randn(shape, generator=gen)[rows].to(device, mean.dtype)
+        z_0 = (mean + std * noise) * self.latent_scale
         eps = torch.randn(shape, generator=gen)[rows].to(device, z_0.dtype)
         t = torch.randint(0, parts.scheduler.config.num_train_timesteps, (n,), generator=gen)[rows].to(device)
         prompts = list(batch.prompts)
         if self.p_empty > 0:  # c = the empty prompt's states for a share of the batch (trains the unconditional branch)
             empty = (torch.rand(n, generator=gen)[rows] < self.p_empty).tolist()
             prompts = ["" if e else p for p, e in zip(prompts, empty)]
-        with torch.no_grad():
-            from radgazegen.models import encode_prompt
-
-            c = encode_prompt(parts, prompts, device=device, where="training prompt").to(wdtype)
+        c = self._text_states(prompts).to(wdtype)
         return parts.scheduler.add_noise(z_0, eps, t), t, c, eps
+
+    def _posterior(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """The VAE posterior's mean and std of the batch's images (each image encoded alone, once,
+        with ``cache`` and keys)."""
+        px = batch.pixel_values.to(self.device, dtype=self.wdtype)
+        with torch.no_grad():
+            if not (self.cache and batch.keys):
+                posterior = self.parts.vae.encode(px).latent_dist
+                return posterior.mean, posterior.std
+            for i, key in enumerate(batch.keys):
+                if key not in self._posteriors:
+                    p = self.parts.vae.encode(px[i:i + 1]).latent_dist
+                    self._posteriors[key] = (p.mean[0], p.std[0])
+        return (torch.stack([self._posteriors[k][0] for k in batch.keys]),
+                torch.stack([self._posteriors[k][1] for k in batch.keys]))
+
+    def _text_states(self, prompts: list[str]) -> torch.Tensor:
+        """c: the prompts' text states (each prompt encoded alone, once, with ``cache``)."""
+        from radgazegen.models import encode_prompt
+
+        with torch.no_grad():
+            if not self.cache:
+                return encode_prompt(self.parts, prompts, device=self.device, where="training prompt")
+            for p in prompts:
+                if p not in self._states:
+                    self._states[p] = encode_prompt(self.parts, [p], device=self.device, where="training prompt")[0]
+        return torch.stack([self._states[p] for p in prompts])
 
     def _frozen_residuals(self, batch: Batch, z_t, t, c):
         """F^R_θ̂: the frozen ControlNets' (down, mid) residuals on their own controls, each scaled

@@ -405,3 +405,44 @@ def test_the_published_edition_takes_each_chapter_from_the_richest_profile(study
         "00_a": "teach", "01_b": "lesson", "02_c": "lesson", "03_d": "smoke"}
     page = run_record_page("teach", book / "teach", tmp_path / "r.md", chapters=["00_a"]).read_text()
     assert "| 00_a | 12.5 |" in page and "09_z" not in page and "teach chapters" in page
+
+
+def test_a_profile_may_leave_out_a_declared_upstream_chapter(study):
+    """``lesson`` runs chapter 14 without 08-12: an upstream notebook without a parameters file in
+    the profile is left out; a name that is no notebook at all is still an error."""
+    side = study.notebooks / "02_side.py"
+    side.write_text(INDEPENDENT.replace("upstream: []", "upstream: [00_produce, 01_consume]"))
+    (study.params / "q").mkdir()
+    (study.params / "q" / "00_produce.yml").write_text("n: 2\n")
+    (study.params / "q" / "02_side.yml").write_text("{}\n")
+    steps = {s.name: s for s in study.steps("q")}
+    assert list(steps) == ["00_produce", "02_side"] and steps["02_side"].upstream == ["00_produce"]
+    assert statuses(study.run("q", log=lambda *_: None)) == {"00_produce": "ran", "02_side": "ran"}
+    assert [s.name for s in study.steps("p")][-1] == "02_side"  # the full profile keeps both upstream steps
+    assert study.steps("p")[-1].upstream == ["00_produce", "01_consume"]
+    side.write_text(INDEPENDENT.replace("upstream: []", "upstream: [00_produce, 07_missing]"))
+    with pytest.raises(RunnerError, match="07_missing"):
+        study.steps("q")
+
+
+def test_every_profile_has_a_banner_and_lesson_runs_only_the_central_claim():
+    from radgazegen.book import PROFILE_NOTES, profile_banner
+
+    real = Study()
+    assert set(real.profiles()) <= set(PROFILE_NOTES)
+    assert "lesson profile" in profile_banner("lesson").data.replace("**", "")
+    lesson = [s.name[:2] for s in real.steps("lesson")]
+    assert lesson == ["00", "01", "02", "03", "04", "05", "06", "07", "13", "14"]
+    assert real.steps("lesson")[-1].upstream == ["13_gaze_localisation"]  # 08-12 left out of 14's upstream
+
+
+def test_kernels_get_sleeping_openmp_threads_unless_the_environment_says_otherwise(study, monkeypatch):
+    """Spinning OpenMP threads made a shared 2-core CPU 5x slower (issue 14): the kernel gets PASSIVE."""
+    side = study.notebooks / "02_side.py"
+    side.write_text(INDEPENDENT.replace('print("independent")', 'import os; print("omp", os.environ.get("OMP_WAIT_POLICY"))'))
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    study.run("p", only=["02"], log=lambda *_: None)
+    assert "omp PASSIVE" in output_text(study, "02_side")
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    study.run("p", only=["02"], force=True, log=lambda *_: None)
+    assert "omp ACTIVE" in output_text(study, "02_side")
