@@ -206,8 +206,11 @@ if gen is not None and keep.any() and moved_gaze_seeds > 0:
     with_finding = set(truth.dicom_id)
     free = [it for it in train if it.dicom_id not in with_finding]  # finding-free training images
     rng = np.random.default_rng(seed)
-    free_k = [free[j] for j in rng.integers(0, len(free), len(items_k))]
-    conditioning = training_data.ControlDataset(free_k, R, controls=RADIOMICS_CONTROLS)(np.arange(len(free_k))).conditioning
+    if free:
+        free_k = [free[j] for j in rng.integers(0, len(free), len(items_k))]
+        conditioning = training_data.ControlDataset(free_k, R, controls=RADIOMICS_CONTROLS)(np.arange(len(free_k))).conditioning
+    else:  # no finding-free training image: RadGazeGen's radiomics controls are empty
+        conditioning = training_data.conditioning({c: np.zeros((len(items_k), R, R), np.uint8) for c in RADIOMICS_CONTROLS}, R)
     conditioning[HVA] = torch.from_numpy(hva_moved)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     sampler = generation.Sampler(sd_dir, scheduler, device)

@@ -144,6 +144,10 @@ statement = {
              f"{reps} times. Its verdicts test the claims' direction on data whose ground truth is known; they do not "
              "reproduce the paper's values, which were measured on real radiographs with Stable Diffusion v1.5, "
              "Inception and CLIP features and TorchXRayVision's classifier.",
+    "lesson": f"The lesson profile runs only the chapters of the central claim on a 2-core CPU: small models trained "
+              f"from scratch for minutes on the synthetic cohort at 64 px, every test finding with gaze generated {reps} "
+              "times, and the moved-gaze test of chapter 13. Its verdicts concern that claim alone, against the cohort's "
+              "known lesion boxes; Tables 1-5 are not computed.",
     "full": "The full profile follows the paper's configuration on the real datasets; differences from the paper's "
             "values come from the weights and metric models that were available (named in each table).",
 }[profile]

@@ -98,6 +98,7 @@ ARTIFACTS: dict[str, Artifact] = {a.name: a for a in (
 RESULT_WRITERS: dict[str, str] = {
     "table1": "08_table1_fid", "table2": "09_table2_controllability", "table3": "10_table3_classification",
     "table4": "11_table4_long_tail", "table5": "12_table5_ablation", "localisation": "13_gaze_localisation",
+    "moved_gaze": "13_gaze_localisation",
 }
 
 _current: "Run | None" = None

@@ -32,6 +32,7 @@ from radgazegen.metrics import pointing_game
 
 #: Words that name a place in the cohort's reports (sides, zones, anatomical landmarks).
 LOCATION_WORDS = (
+    "superior vena cava", "chest wall", "aortic knob", "heart border",  # phrases first
     "left", "right", "bilateral", "bilaterally", "upper", "middle", "lower", "zone", "zones", "lobe", "lobes",
     "apical", "apex", "apices", "basal", "base", "bases", "basilar", "perihilar", "hilar", "retrocardiac",
     "lateral", "medial", "costophrenic", "angle", "hemidiaphragm", "hemithorax", "lingula", "lingular",

@@ -14,6 +14,7 @@ from radgazegen.labels import FINDING_KEYWORDS
     ("There is a well-defined mass in the right lower zone.", "There is a well-defined mass."),
     ("There is a left apical pneumothorax.", "There is a pneumothorax."),
     ("Plate-like atelectasis in the right middle zone.", "Plate-like atelectasis."),
+    ("A support device projects over the superior vena cava.", "A support device projects."),
     ("The heart is enlarged, consistent with cardiomegaly.", "The heart is enlarged, consistent with cardiomegaly."),
 ])
 def test_place_words_are_removed(text, expected):
