@@ -405,3 +405,19 @@ def test_the_published_edition_takes_each_chapter_from_the_richest_profile(study
         "00_a": "teach", "01_b": "lesson", "02_c": "lesson", "03_d": "smoke"}
     page = run_record_page("teach", book / "teach", tmp_path / "r.md", chapters=["00_a"]).read_text()
     assert "| 00_a | 12.5 |" in page and "09_z" not in page and "teach chapters" in page
+
+
+def test_child_processes_stderr_goes_to_the_chapters_log(tmp_path, capfd):
+    """While a chapter runs, its kernel's stderr (start-up warnings, a Ctrl-C's traceback) goes
+    to the chapter's log, not the console; the console gets it back afterwards."""
+    import subprocess
+    import sys
+
+    from radgazegen.progress import stderr_to
+
+    log = tmp_path / "logs" / "01_x.log"
+    with stderr_to(log):
+        subprocess.run([sys.executable, "-c", "import sys; sys.stderr.write('Traceback (kernel)\\n')"], check=True)
+    subprocess.run([sys.executable, "-c", "import sys; sys.stderr.write('after\\n')"], check=True)
+    assert log.read_text() == "Traceback (kernel)\n"
+    assert capfd.readouterr().err == "after\n"
