@@ -68,6 +68,8 @@ def test_book_builds_with_the_executed_chapters(smoke):
     # reader-first: the parameters once, as a table; the parameter cells gone; inputs behind a toggle
     assert "Parameters of this run" in text and "(set by the runner)" not in text and "# Parameters" not in text
     assert "tag_hide-input" in text
+    pages = {f.name: f.read_text() for f in (html / "book" / "chapters").glob("*.html")}
+    assert not [n for n, t in pages.items() if str(smoke.runs) in t or "site-packages" in t]  # no machine path
     assert "book/intro.html" in index.read_text()  # the landing page redirects to the introduction
     assert "Three profiles, one code path" in (html / "book" / "intro.html").read_text()
 
