@@ -15,13 +15,15 @@
 # %% [markdown]
 # # The synthetic cohort
 #
-# **Overview.** The datasets RadGazeGen is trained and evaluated on (MIMIC-CXR, REFLACX,
-# EGD-CXR, CheXpert, MIMIC-CXR-LT) are credentialed and cannot be redistributed. This
-# chapter generates the study's stand-in: a seeded cohort of chest-radiograph phantoms with
-# findings of all 19 MIMIC-CXR-LT classes at known locations, a report per image, and
-# simulated radiologists' readings (timed fixations and a time-stamped dictation).
-# The cohort is written in the real datasets' layouts and column names, so every later
-# chapter reads it with the same readers a user runs on the real data.
+# **Overview.** The datasets RadGazeGen is trained and evaluated on, MIMIC-CXR
+# {cite}`johnson2019mimiccxr`, REFLACX {cite}`lanfredi2022reflacx`, EGD-CXR
+# {cite}`karargyris2021egd`, CheXpert {cite}`irvin2019chexpert` and MIMIC-CXR-LT
+# {cite}`holste2022mimiclt`, are credentialed and cannot be redistributed
+# {cite}`bhattacharya2024radgazegen`. This chapter generates the study's stand-in: a seeded
+# cohort of chest-radiograph phantoms with findings of every MIMIC-CXR-LT class at known
+# locations, a report per image, and simulated radiologists' readings (timed fixations and a
+# time-stamped dictation). The cohort is written in the real datasets' layouts and column
+# names, so every later chapter reads it with the same readers a user runs on the real data.
 #
 # **Prerequisites.** None. In the `full` profile this chapter is not run: the data roots
 # point at the real releases.
@@ -43,7 +45,7 @@ import pandas as pd
 from IPython.display import display
 
 from radgazegen.artifacts import Run
-from radgazegen.book import profile_banner
+from radgazegen.book import glue, profile_banner
 from radgazegen.synthetic import CohortConfig, generate_cohort, read_ground_truth
 
 run = Run(run_dir)
@@ -106,32 +108,81 @@ files.value_counts().rename("files").reset_index().sort_values(["dataset folder"
 # %%
 from radgazegen.synthetic.checks import convention_checks
 
-convention_checks(cohort_root)
+checks = convention_checks(cohort_root)
+checks
 
 # %% [markdown]
 # ## A gallery of phantoms
-# Each phantom shows anatomy (lungs, heart, mediastinum, diaphragm, ribs, clavicles,
-# spine) and its findings; the red boxes are the ground-truth finding locations that the
-# later chapters test gaze and generated images against.
+# Each phantom shows anatomy (lungs, heart, mediastinum, diaphragm, ribs, clavicles, spine)
+# and its findings; the red boxes are the ground-truth finding locations that the later
+# chapters test gaze and generated images against ({numref}`fig-00-gallery`).
 
 # %%
 from PIL import Image
 
-from radgazegen.figures import image_grid
+from radgazegen.figures import glue_figure, image_grid
 
 truth = read_ground_truth(cohort_root)
 images = pd.read_csv(cohort_root / "ground_truth" / "images.csv")
 abnormal = images[images["labels"] != "No Finding"].drop_duplicates("labels").head(n_example_images)
-image_grid([Image.open(cohort_root / row["image_path"]) for _, row in abnormal.iterrows()],
-           titles=[row["labels"].replace("|", " + ") for _, row in abnormal.iterrows()],
-           boxes=[[(f.xmin, f.ymin, f.xmax, f.ymax) for f in truth[truth["dicom_id"] == row["dicom_id"]].itertuples()]
-                  for _, row in abnormal.iterrows()],
-           ncols=4, cell=1.75, suptitle=f"Synthetic radiographs with ground-truth finding boxes ({profile} profile, seed {seed})");
+glue_figure("fig-00-gallery", image_grid(
+    [Image.open(cohort_root / row["image_path"]) for _, row in abnormal.iterrows()],
+    titles=[row["labels"].replace("|", " + ") for _, row in abnormal.iterrows()],
+    boxes=[[(f.xmin, f.ymin, f.xmax, f.ymax) for f in truth[truth["dicom_id"] == row["dicom_id"]].itertuples()]
+           for _, row in abnormal.iterrows()],
+    ncols=4, cell=1.75) if len(abnormal) else None, empty="No phantom with a finding in this run.")
+glue("n_gallery", len(abnormal))
+glue("seed", seed)
 
 # %% [markdown]
-# ## Summary
-# The cohort is a deterministic function of its configuration. The next chapter reads it
-# back through the dataset readers and builds the paper's train/test split.
+# ```{glue:figure} fig-00-gallery
+# :name: fig-00-gallery
+# :alt: A grid of synthetic chest radiographs, each titled with its findings, with red rectangles around the places where the findings were drawn.
+#
+# Synthetic radiographs of the {glue:text}`profile` cohort (seed {glue:text}`seed`), the first
+# {glue:text}`n_gallery` with distinct finding sets. Look at where the red ground-truth boxes
+# sit: inside the lungs or over the heart, where the later chapters expect the gaze and the
+# generated findings to be.
+# ```
+
+# %% [markdown]
+# ## What was generated
 
 # %%
-pd.Series(summary.counts, name="count").to_frame()
+counts = pd.Series(summary.counts, name="count")
+counts.to_frame()
+
+# %%
+glue("profile", profile)
+glue("n_mimic", int(counts.get("mimic_cxr_images", 0)))
+glue("n_chexpert", int(counts.get("chexpert_test_images", 0)))
+glue("n_findings", int(counts.get("findings", 0)))
+glue("n_readings", int(counts.get("reflacx_readings", 0)))
+glue("n_egd", int(counts.get("egd_cxr_images", 0)))
+glue("n_multi", int(counts.get("reflacx_multi_reader_images", 0)))
+glue("n_conventions", len(checks))
+glue("n_conventions_held", int((checks["items"] == checks["obeying"]).sum()))
+glue("n_items_checked", int(checks["items"].sum()))
+glue("image_side", f"{image_width}x{image_height}")
+
+# %% [markdown]
+# ## What this run shows
+# The {glue:text}`profile` run wrote {glue:text}`n_mimic` MIMIC-CXR-style radiographs of
+# {glue:text}`image_side` pixels with {glue:text}`n_findings` ground-truth findings,
+# {glue:text}`n_readings` REFLACX-style readings ({glue:text}`n_multi` images read by several
+# readers), {glue:text}`n_egd` EGD-CXR-style readings and {glue:text}`n_chexpert`
+# CheXpert-test-style radiographs. Of the {glue:text}`n_conventions` conventions of the real
+# releases checked above ({glue:text}`n_items_checked` items in all),
+# {glue:text}`n_conventions_held` are obeyed by every item checked; the table gives the
+# counts of the others. The cohort is a deterministic function of its
+# configuration: the next chapter reads it back through the dataset readers and builds the
+# paper's train/test split.
+#
+# ## What it cannot show
+# Phantoms are not patients: their anatomy is drawn, their findings are shapes of known
+# texture, and their readings are simulated to dwell on the findings. The cohort therefore
+# makes the pipeline testable and the paper's claims checkable against a known ground truth,
+# but no number computed on it, in the {glue:text}`profile` profile or any other, says how
+# RadGazeGen behaves on real radiographs or real radiologists' gaze. The
+# {glue:text}`n_conventions` checks cover the conventions the study knows of, not every
+# quirk of the real files.

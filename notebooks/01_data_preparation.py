@@ -14,12 +14,14 @@
 # # Data preparation
 #
 # **Overview.** RadGazeGen trains its ControlNets on radiographs that radiologists read
-# while an eye tracker recorded their gaze: EGD-CXR (1,083 images) and the single-reader
-# part of REFLACX (2,507 images), 3,580 images after removing the overlap, and evaluates on
-# the 110 REFLACX images read by five radiologists (§4, §4.1). This chapter reads every
-# source through the study's readers, builds that split, and looks at the data: readings
-# with their fixations and finding boxes, and the long-tailed label distribution of
-# MIMIC-CXR-LT that §4.2.3 augments.
+# while an eye tracker recorded their gaze: EGD-CXR {cite}`karargyris2021egd` and the
+# single-reader part of REFLACX {cite}`lanfredi2022reflacx`, with the overlap removed, and
+# evaluates on the REFLACX images read by five radiologists
+# ({cite:t}`bhattacharya2024radgazegen`, §4, §4.1). This chapter reads every source through
+# the study's readers, builds that split, and looks at the data: readings with their
+# fixations and finding boxes, and the long-tailed label distribution of MIMIC-CXR-LT
+# {cite}`holste2022mimiclt` that §4.2.3 augments. The paper's counts are printed beside this
+# run's in the split table below.
 #
 # **Prerequisites.** The data roots below: the synthetic cohort of the previous chapter in
 # the `smoke` and `teach` profiles, the real releases in `full`.
@@ -47,8 +49,8 @@ from IPython.display import display, Markdown
 
 from radgazegen import data, split as paper
 from radgazegen.artifacts import Run
-from radgazegen.book import profile_banner
-from radgazegen.figures import draw_reading, plot_label_distribution, plot_reading_timeline
+from radgazegen.book import glue, profile_banner
+from radgazegen.figures import draw_reading, glue_figure, plot_label_distribution, plot_reading_timeline
 from radgazegen.labels import FINDING_KEYWORDS, MIMIC_LT_CLASSES, LT_TO_REFLACX
 from radgazegen.paper import compare
 
@@ -84,7 +86,8 @@ counts
 # readings; EGD-CXR marks off-image gaze with -1):
 
 # %%
-pd.DataFrame({name: recs.stats for name, recs in sources.items()}).fillna(0).astype(int)
+dropped = pd.DataFrame({name: recs.stats for name, recs in sources.items()}).fillna(0).astype(int)
+dropped
 
 # %% [markdown]
 # ## The paper's split
@@ -102,77 +105,159 @@ if problems and strict_counts:
 for p in problems:
     print(f"Note: {p}; the study goes on with the split the data gives (strict_counts stops here instead).")
 run.write_split(split)
-compare("datasets", summary, profile)
+split_table = compare("datasets", summary, profile)
+split_table
 
 # %% [markdown]
 # The paper's column comes from the study's single file of the paper's values. In `full`
-# the two columns are evidence about the releases: REFLACX's phases 1-2 hold 109
-# five-reader images where the paper reports 110 held-out images, so expect a note and one
-# image fewer (`strict_counts` stops the run instead). In `smoke` and `teach` the cohort is
-# small by design, so only the rules are comparable, not the counts.
+# the two columns are evidence about the releases: REFLACX's phases 1-2 hold one five-reader
+# image fewer than the paper's held-out count, so expect a note (`strict_counts` stops the
+# run instead). In `smoke` and `teach` the cohort is small by design, so only the rules are
+# comparable, not the counts.
 
 # %% [markdown]
 # ## Readings: where the radiologist looked
-# Each dot is a fixation (size: duration; colour: time, dark = early); red boxes are the
+# {numref}`fig-01-reflacx` draws REFLACX-layout readings: each dot a fixation, red boxes the
 # finding locations the radiologist marked (REFLACX ellipses' boxes).
 
 # %%
 reflacx = [r for r in sources["reflacx"] if len(r.boxes) and len(r.fixations)]
 picks = rng.choice(len(reflacx), size=min(n_example_images, len(reflacx)), replace=False) if reflacx else []
-ncol = min(2, max(1, len(picks)))  # two per row: the book's width keeps the 8 pt titles legible
-fig, axes = plt.subplots(-(-max(1, len(picks)) // ncol), ncol, figsize=(3.4 * ncol, 3.6 * -(-max(1, len(picks)) // ncol)),
-                         squeeze=False)
-for ax in axes.flat[len(picks):]:
-    ax.axis("off")
-for ax, i in zip(axes.flat, picks):
-    rec = reflacx[i]
-    draw_reading(ax, data.load_image(rec), rec.fixations, rec.boxes,
-                 title=f"{rec.reading_id}\n" + ", ".join(sorted({b.label for b in rec.boxes})))
-fig.suptitle(f"REFLACX-layout readings ({profile} profile)", fontsize=10)
-fig.tight_layout()
+
+
+def readings_figure(recs, titles):
+    """Readings two per row (the book's width keeps the 8 pt titles legible), or None for none."""
+    if not recs:
+        return None
+    ncol = min(2, len(recs))
+    nrow = -(-len(recs) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.3 * ncol, 3.5 * nrow), squeeze=False)
+    for ax in axes.flat[len(recs):]:
+        ax.axis("off")
+    for ax, rec, title in zip(axes.flat, recs, titles):
+        draw_reading(ax, data.load_image(rec), rec.fixations, rec.boxes, title=title)
+    fig.tight_layout()
+    return fig
+
+
+shown = [reflacx[i] for i in picks]
+glue_figure("fig-01-reflacx", readings_figure(
+    shown, [f"{r.reading_id}\n" + ", ".join(sorted({b.label for b in r.boxes})) for r in shown]),
+    empty="No REFLACX reading with both fixations and boxes in this run.")
+glue("n_reflacx_shown", len(shown))
 
 # %% [markdown]
-# The same reading over time: a systematic search of the chest first, then the gaze
-# settles on each finding while its sentence is dictated (finding words in red). This
-# timing is what the per-finding HVA maps of the next chapters use.
+# ```{glue:figure} fig-01-reflacx
+# :name: fig-01-reflacx
+# :alt: Radiographs overlaid with dots for the radiologist's fixations, coloured from dark (early) to yellow (late) and joined by a faint yellow scan path, and red rectangles labelled with findings.
+#
+# {glue:text}`n_reflacx_shown` REFLACX-layout readings ({glue:text}`profile` profile): dot
+# size is the fixation's duration, colour its time (dark early, yellow late), red boxes the
+# findings. Look for the clusters of large late dots inside the red boxes: the dwell on a
+# finding while it is dictated, which the HVA maps of the next chapter are made from.
+# ```
+
+# %% [markdown]
+# The same reading over time ({numref}`fig-01-timeline`): a systematic search of the chest
+# first, then the gaze settles on each finding while its sentence is dictated. This timing
+# is what the per-finding HVA maps of the next chapters use.
 
 # %%
 if len(picks):
     rec = reflacx[picks[0]]
     keywords = [k for b in rec.boxes for lt, rx in LT_TO_REFLACX.items() if rx == b.label
                 for k in FINDING_KEYWORDS.get(lt, ())]
-    plot_reading_timeline(rec.fixations, rec.words, rec.image_size, highlight=keywords)
+    glue_figure("fig-01-timeline", plot_reading_timeline(rec.fixations, rec.words, rec.image_size, highlight=keywords))
+    glue("timeline_reading", rec.reading_id)
     display(Markdown(f"**Dictation of {rec.reading_id}:** {rec.report}"))
+else:
+    glue_figure("fig-01-timeline", None, empty="No REFLACX reading to show in this run.")
+    glue("timeline_reading", "(none)")
+
+# %% [markdown]
+# ```{glue:figure} fig-01-timeline
+# :name: fig-01-timeline
+# :alt: Two line plots of the gaze's horizontal and vertical position against time, with red bands where finding words were dictated.
+#
+# Gaze position of reading {glue:text}`timeline_reading` over the dictation, as fractions of
+# the image's width and height; the red bands are the finding words. Look at how the lines
+# sweep the chest early and flatten while a finding word is spoken.
+# ```
+
+# %% [markdown]
+# EGD-CXR readings have no finding boxes ({numref}`fig-01-egd`).
 
 # %%
 egd = [r for r in sources["egd-cxr"] if len(r.fixations)][: n_example_images]
-ncol = min(2, max(1, len(egd)))
-fig, axes = plt.subplots(-(-max(1, len(egd)) // ncol), ncol, figsize=(3.4 * ncol, 3.6 * -(-max(1, len(egd)) // ncol)),
-                         squeeze=False)
-for ax in axes.flat[len(egd):]:
-    ax.axis("off")
-for ax, rec in zip(axes.flat, egd):
-    draw_reading(ax, data.load_image(rec), rec.fixations, title=f"EGD-CXR {rec.dicom_id[:8]}")
-fig.suptitle(f"EGD-CXR-layout readings ({profile} profile)", fontsize=10)
-fig.tight_layout()
+glue_figure("fig-01-egd", readings_figure(egd, [f"EGD-CXR {r.dicom_id[:8]}" for r in egd]),
+            empty="No EGD-CXR reading with fixations in this run.")
+glue("n_egd_shown", len(egd))
+
+# %% [markdown]
+# ```{glue:figure} fig-01-egd
+# :name: fig-01-egd
+# :alt: Radiographs overlaid with the fixations of EGD-CXR-style readings, without finding boxes.
+#
+# {glue:text}`n_egd_shown` EGD-CXR-layout readings ({glue:text}`profile` profile), drawn as
+# in {numref}`fig-01-reflacx`. Without boxes, the per-finding maps of EGD-CXR come from its
+# word-level transcript and its labels (next chapters).
+# ```
 
 # %% [markdown]
 # ## The long tail
-# MIMIC-CXR-LT assigns one of 19 classes to each image; §4.2.3 generates images for the
-# medium and tail classes to rebalance it.
+# MIMIC-CXR-LT assigns one class to each image; §4.2.3 generates images for the medium and
+# tail classes to rebalance it ({numref}`fig-01-long-tail`).
 
 # %%
 lt = frames["mimic-cxr-lt"]
 lt_labels = pd.DataFrame([{"split": r.split, "label": max(r.labels, key=r.labels.get)} for r in sources["mimic-cxr-lt"]])
 train_counts = lt_labels[lt_labels.split == "train"]["label"].value_counts().reindex(MIMIC_LT_CLASSES, fill_value=0)
-plot_label_distribution(train_counts.sort_values(ascending=False),
-                        title=f"MIMIC-CXR-LT training images per class ({profile} profile)");
+glue_figure("fig-01-long-tail", plot_label_distribution(train_counts.sort_values(ascending=False)))
+
+# %% [markdown]
+# ```{glue:figure} fig-01-long-tail
+# :name: fig-01-long-tail
+# :alt: A bar chart on a logarithmic axis of training images per MIMIC-CXR-LT class, sorted from most to fewest, with bars coloured by head, medium and tail group.
+#
+# Training images per MIMIC-CXR-LT class in the {glue:text}`profile` run, on a log scale,
+# coloured by the paper's head, medium and tail groups. Look at how fast the bars fall from
+# the head classes to the tail: the imbalance Table 4's generated images are meant to fill.
+# ```
 
 # %%
 lt_labels.value_counts(["label", "split"]).unstack(fill_value=0).reindex(MIMIC_LT_CLASSES)
 
+# %%
+paper_col = split_table["paper"]
+glue("profile", profile)
+glue("n_train", int(summary["train"]))
+glue("n_test", int(summary["test"]))
+glue("paper_train", int(paper_col.get("train")))
+glue("paper_test", int(paper_col.get("test")))
+glue("n_egd", int(summary["egd_cxr_images"]))
+glue("n_reflacx_single", int(summary["reflacx_single_reader_images"]))
+glue("n_overlap", int(summary["egd_reflacx_overlap"]))
+glue("n_sources", len(sources))
+glue("n_dropped", int(dropped.to_numpy().sum()))
+glue("n_lt_classes", len(MIMIC_LT_CLASSES))
+glue("n_lt_empty", int((train_counts == 0).sum()))
+glue("lt_ratio", float(train_counts.max() / max(1, train_counts[train_counts > 0].min())))
+
 # %% [markdown]
-# ## Summary
-# The readers load all five sources; the split of §4.1 is saved as `split.csv` in this
-# chapter's artifacts and is what the training chapters read. Next: control maps
-# (radiomics filters, lung masks, HVA maps).
+# ## What this run shows
+# The readers loaded all {glue:text}`n_sources` sources and dropped
+# {glue:text}`n_dropped` off-image fixations or discarded readings. The split of §4.1 gives
+# {glue:text}`n_train` training images ({glue:text}`n_egd` EGD-CXR and
+# {glue:text}`n_reflacx_single` single-reader REFLACX images, {glue:text}`n_overlap` of them
+# in both) and {glue:text}`n_test` held-out multi-reader images, against the paper's
+# {glue:text}`paper_train` and {glue:text}`paper_test`. It is saved as `split.csv` in this
+# chapter's artifacts, and the training chapters read it. The MIMIC-CXR-LT training set
+# spans a factor of {glue:text}`lt_ratio:.0f` between its largest and smallest non-empty
+# class, and {glue:text}`n_lt_empty` of its {glue:text}`n_lt_classes` classes have no
+# training image in this run.
+#
+# ## What it cannot show
+# In the {glue:text}`profile` profile the sources are the synthetic cohort, so the counts
+# check the split's rules (multi-reader images held out, the overlap removed), not the
+# paper's numbers; only `full` compares them with the releases. The readings are simulated,
+# so the figures show what the readers return, not how radiologists read.

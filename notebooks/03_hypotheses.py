@@ -16,11 +16,14 @@
 # # Gaze-guided hypotheses
 #
 # **Overview.** HVA-CN is not trained on the raw gaze heat map but on a *hypothesis*: a
-# radiograph of the same disease seen through the radiologist's gaze (§3.2.2, Fig. 2.C.1,
-# Fig. 4). For a finding k the radiologist reported, the per-finding HVA map V^k is
-# thresholded at lambda into a mask V̂^k; every image of a bag B^k of training radiographs
-# labelled k is ANDed with the mask, giving hypotheses H^k_j; the hypothesis whose features
-# stay closest to its source image's, D(f_B, f_H), is selected as the gaze control.
+# radiograph of the same disease seen through the radiologist's gaze
+# ({cite:t}`bhattacharya2024radgazegen`, §3.2.2, Fig. 2.C.1, Fig. 4). For a finding $k$ the
+# radiologist reported, the per-finding HVA map $\mathcal{V}^k$ of the control-maps chapter
+# is thresholded at $\lambda$ into a mask $\hat{\mathcal{V}}^k$; every image of a bag
+# $\mathbb{B}^k$ of training radiographs labelled $k$ is ANDed with the mask, giving
+# hypotheses $\mathcal{H}^k_j$; the hypothesis whose features stay closest to its source
+# image's, by the score $\mathcal{D}(f_{\mathbb{B}}, f_{\mathcal{H}})$, is selected as the
+# gaze control $\beta^k$.
 #
 # On the synthetic cohort we know where every finding is, so we can ask what the paper
 # cannot: does the selected hypothesis come from an image whose finding lies under the gaze?
@@ -62,8 +65,9 @@ from radgazegen.progress import tqdm
 from radgazegen import data, gaze, hypotheses, standins
 from radgazegen import split as split_mod
 from radgazegen.artifacts import Run
-from radgazegen.book import profile_banner
+from radgazegen.book import glue, profile_banner
 from radgazegen.cache import FindingHVAMaps, MapCache
+from radgazegen.figures import glue_figure, image_grid
 from radgazegen.synthetic import read_ground_truth
 from radgazegen.labels import MIMIC_LT_CLASSES
 
@@ -75,8 +79,9 @@ display(profile_banner(profile))
 # %% [markdown]
 # ## Training readings, training images and their labels
 # The readings are the split's gaze images (training and test: the test images' gaze
-# controls are the inputs of generation). The bags are drawn from all
-# training radiographs of MIMIC-CXR-LT (each labelled with one class), excluding the test images.
+# controls are the inputs of generation). The bags are drawn from all training radiographs
+# of MIMIC-CXR-LT {cite}`holste2022mimiclt` (each labelled with one class), excluding the
+# test images.
 
 # %%
 split = run.read_split()
@@ -102,10 +107,11 @@ def radiograph(dicom_id: str) -> np.ndarray:
 pd.Series({k: len(v) for k, v in bags.items()}, name="training images (bag candidates)").to_frame().T
 
 # %% [markdown]
-# ## Image features for D(f_B, f_H)
-# The authors compare TorchXRayVision DenseNet-121 `features2` vectors. Without those weights
-# (no download here) the study trains a small encoder on the training images' labels instead;
-# every result below names the features it used.
+# ## Image features for $\mathcal{D}(f_{\mathbb{B}}, f_{\mathcal{H}})$
+# The authors compare TorchXRayVision {cite}`cohen2022torchxrayvision` DenseNet-121
+# {cite}`huang2017densenet` `features2` vectors. Without those weights (no download here)
+# the study trains a small encoder on the training images' labels instead; every result
+# below names the features it used.
 
 # %%
 if xrv_weights_dir:
@@ -128,15 +134,29 @@ print("features:", extractor.name)
 # Findings of a reading: the cohort's ground truth here; on the real data, REFLACX's
 # radiologist boxes, and for EGD-CXR (which has no boxes) the image's positive CheXpert
 # labels, whose per-finding map comes from the word-level transcript in the same way
-# (`gaze.reading_findings`). For each finding k of each reading (training and test images): V̂^k (lambda = `hva_lambda`, dilated as the
-# authors do, kernel scaled to the control grid), a bag of `n_bag` other training images
-# labelled k, their hypotheses and the selected one, stored as the HVA-CN control.
+# (`gaze.reading_findings`). For each finding $k$ of each reading (training and test
+# images), with $\lambda$ = `hva_lambda` and the authors' dilation $\oplus K$ (a square of
+# `mask_dilate_px` pixels of a real radiograph, scaled to the control grid,
+# `mask_dilate_iterations` times), a bag $\mathbb{B}^k = \{\mathbb{B}^k_1, \dots,
+# \mathbb{B}^k_n\}$ of $n$ = `n_bag` other training images labelled $k$, and features $f$:
+#
+# $$
+# \hat{\mathcal{V}}^k = \mathbb{1}\left[\mathcal{V}^k \ge \lambda\right] \oplus K,\qquad
+# \mathcal{H}^k_j = \mathbb{B}^k_j \wedge \hat{\mathcal{V}}^k,\qquad
+# \mathcal{D}_j = \mathcal{D}(f_{\mathbb{B}}, f_{\mathcal{H}})_j
+#   = \frac{f(\mathbb{B}^k_j) \cdot f(\mathcal{H}^k_j)}{\lVert f(\mathbb{B}^k_j) \rVert \, \lVert f(\mathcal{H}^k_j) \rVert},\qquad
+# \beta^k = \mathcal{H}^k_{j^*},\ \ j^* = \arg\max_j \mathcal{D}_j.
+# $$ (eq-03-hypothesis)
+#
+# The paper calls $\mathcal{D}$ a distance and selects "the hypothesis with the maximum
+# similarity score"; the study scores by cosine similarity, so the largest $\mathcal{D}_j$
+# is selected. The selected $\beta^k$ is stored as the HVA-CN control.
 #
 # Two checks against the cohort's ground truth:
-# - **located**: the selected image's finding-k box meets the gaze mask. *Chance* is the
+# - **located**: the selected image's finding-$k$ box meets the gaze mask. *Chance* is the
 #   same rate for a bag image picked at random.
-# - **mixed bag**: one image labelled k among `n_bag - 1` of other classes: how often the
-#   selection picks the image labelled k (chance 1 / `n_bag`).
+# - **mixed bag**: one image labelled $k$ among $n - 1$ of other classes: how often the
+#   selection picks the image labelled $k$ (chance $1/n$).
 
 # %%
 hva_maps = FindingHVAMaps(run_dir, hva_sigma_px, control_size)  # V^k, shared with the control-maps chapter
@@ -196,8 +216,9 @@ print(f"{len(table)} hypotheses selected and stored in {hyp_cache.dir.name}/; sk
 
 # %% [markdown]
 # ## Hypotheses, as in Fig. 4
-# For a few findings: the per-finding HVA map, its mask, the bag images (top) and their
-# hypotheses with the score D(f_B, f_H) (bottom); the selected hypothesis is framed in green.
+# For a few findings, in two figures: the read image with its gaze mask and the HVA map
+# $\mathcal{V}^k$ ({numref}`fig-03-gaze`); then the bag images and their hypotheses with the
+# score $\mathcal{D}_j$ of {eq}`eq-03-hypothesis` ({numref}`fig-03-bags`).
 
 # %%
 shown, examples = set(), []
@@ -206,31 +227,55 @@ for key, value in selections.items():
         shown.add(key[1])
         examples.append(value)
 examples = examples[:n_example_findings]
-from radgazegen.figures import image_grid
 
-# Per finding, two rows of 1 + n_bag cells: V^k and the bag (top); the read image with the
-# mask over it, and the hypotheses (bottom).
-grid, titles, labels, cells = [], [], [], {"boxes": [], "overlays": [], "cmap": [], "vlims": [], "title_colors": [], "frames": []}
+# the gaze: per finding, the read image with the mask over it, and V^k
+gaze_grid = [[cv2.resize(data.load_image(rec), size, interpolation=cv2.INTER_AREA), v] for rec, v, mask, sel in examples]
+glue_figure("fig-03-gaze", image_grid(
+    gaze_grid, titles=[["read image, gaze mask", "HVA map $V^k$"] if i == 0 else ["", ""] for i in range(len(examples))],
+    row_labels=[sel.finding for *_, sel in examples], cell=2.2, cmap=["gray", "inferno"] * len(examples),
+    vlims=[None, (0, 1)] * len(examples),
+    overlays=[o for _, _, mask, _ in examples for o in (np.ma.masked_where(np.asarray(mask) == 0, np.ones(np.shape(mask))), None)],
+    ) if examples else None, empty="No hypotheses to show in this run.")
+
+# the bags: per finding, a row of bag images B^k_j (ground-truth boxes in red) and a row of their
+# hypotheses H^k_j with D_j; the selected one framed in green
+grid, titles, labels, cells = [], [], [], {"boxes": [], "title_colors": [], "frames": []}
 for rec, v, mask, sel in examples:
     n = len(sel.bag)
-    grid += [[v, *[radiograph(d) for d in sel.bag]],
-             [cv2.resize(data.load_image(rec), size, interpolation=cv2.INTER_AREA), *sel.hypotheses[:n]]]
-    labels += [sel.finding, ""]
-    titles += [["V^k", *[f"B^k_{j + 1}" for j in range(n)]],
-               [f"read image, mask (lambda={hva_lambda})", *[f"H^k_{j + 1}: D={sel.scores[j]:.3f}" for j in range(n)]]]
+    grid += [[radiograph(d) for d in sel.bag], list(sel.hypotheses[:n])]
+    labels += [f"{sel.finding}: bag", "hypotheses"]
+    titles += [[f"$B^k_{{{j + 1}}}$" for j in range(n)], [f"D = {sel.scores[j]:.3f}" for j in range(n)]]
     bag_boxes = [box_of(d, sel.finding, lt_record[d].image_size) for d in sel.bag]
     best = ["green" if j == sel.best else None for j in range(n)]
-    cells["boxes"] += [None, *[None if b is None else [b] for b in bag_boxes], None, *[None] * n]
-    cells["overlays"] += [None] * (1 + n) + [np.ma.masked_where(np.asarray(mask) == 0, np.ones(np.shape(mask)))] + [None] * n
-    cells["cmap"] += ["inferno"] + ["gray"] * (2 * n + 1)
-    cells["vlims"] += [(0, 1)] + [None] * (2 * n + 1)
-    cells["title_colors"] += [None] * (2 + n) + best
-    cells["frames"] += [None] * (2 + n) + best
-if grid:
-    image_grid(grid, titles=titles, row_labels=labels, cell=1.15, title_size=8, **cells,
-               suptitle=f"Gaze-guided hypotheses ({profile} profile; features: {extractor.name})");
-else:
-    print("No hypotheses to show in this run.")
+    cells["boxes"] += [None if b is None else [b] for b in bag_boxes] + [None] * n
+    cells["title_colors"] += [None] * n + best
+    cells["frames"] += [None] * n + best
+glue_figure("fig-03-bags", image_grid(grid, titles=titles, row_labels=labels, cell=1.3, **cells) if grid else None,
+            empty="No hypotheses to show in this run.")
+glue("n_fig_findings", len(examples))
+glue("features", extractor.name)
+
+# %% [markdown]
+# ```{glue:figure} fig-03-gaze
+# :name: fig-03-gaze
+# :alt: One row per finding: a radiograph with its binary gaze mask shaded over it, and the per-finding HVA heat map.
+#
+# The gaze behind {glue:text}`n_fig_findings` findings ({glue:text}`profile` profile): the
+# read image with the dilated mask $\hat{\mathcal{V}}^k$ shaded, and the HVA map
+# $\mathcal{V}^k$ it was thresholded from. Look at where the mask sits: every hypothesis of
+# the next figure keeps only that region.
+# ```
+#
+# ```{glue:figure} fig-03-bags
+# :name: fig-03-bags
+# :alt: For each finding, a row of bag radiographs with red ground-truth boxes, and below it a row of the same radiographs masked to the gaze region, each titled with its score; the selected one has a green frame and title.
+#
+# The bags $\mathbb{B}^k$ of the same findings (top row of each pair, red: the bag image's
+# own finding box) and their hypotheses $\mathcal{H}^k_j$ with the score $\mathcal{D}_j$
+# (bottom row); the selected $\beta^k$ is framed in green. Features:
+# {glue:text}`features`. Look at whether the green hypothesis is the one whose red box falls
+# inside the kept region: that is the "located" check below.
+# ```
 
 # %% [markdown]
 # ## Does the selected hypothesis carry the right finding?
@@ -239,37 +284,47 @@ else:
 # often a mixed bag's selection is the image labelled k, against chance.
 
 # %%
+overall = table[["located", "located_chance", "mixed_right", "mixed_chance"]].mean() if not table.empty else None
 if table.empty:
     print("No hypotheses in this run (no finding had both gaze and a bag).")
+    glue_figure("fig-03-rates", None, empty="No hypotheses in this run.")
 else:
     per_finding = table.groupby("finding")[["located", "located_chance", "mixed_right", "mixed_chance"]].mean()
     per_finding.insert(0, "n", table.groupby("finding").size())
-    overall = table[["located", "located_chance", "mixed_right", "mixed_chance"]].mean().rename("all findings")
-    display(pd.concat([per_finding, overall.to_frame().T.assign(n=len(table))]).round(2))
+    display(pd.concat([per_finding, overall.rename("all findings").to_frame().T.assign(n=len(table))]).round(2))
     fig, ax = plt.subplots(figsize=(5.5, 3))
-    names = ["located", "mixed bag: labelled k"]
-    ours = [overall["located"], overall["mixed_right"]]
-    chance = [overall["located_chance"], overall["mixed_chance"]]
     xs = np.arange(2)
-    ax.bar(xs - 0.18, ours, 0.36, label="selected by D(f_B, f_H)")
-    ax.bar(xs + 0.18, chance, 0.36, label="random pick from the bag", color="0.7")
-    ax.set_xticks(xs, names)
+    ax.bar(xs - 0.18, [overall["located"], overall["mixed_right"]], 0.36, label="selected by $\\mathcal{D}$")
+    ax.bar(xs + 0.18, [overall["located_chance"], overall["mixed_chance"]], 0.36, label="random pick from the bag",
+           color="0.7")
+    ax.set_xticks(xs, ["located", "mixed bag: labelled k"])
     ax.set(ylim=(0, 1.05), ylabel="fraction of findings")
-    ax.legend(fontsize=8, frameon=False)
-    ax.set_title(f"{len(table)} hypotheses, {profile} profile", fontsize=9)
+    ax.legend(fontsize=9, frameon=False)
     fig.tight_layout()
+    glue_figure("fig-03-rates", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-03-rates
+# :name: fig-03-rates
+# :alt: A bar chart with two groups, located and mixed bag, each comparing the rate of the selection by the score with the rate of a random pick from the bag.
+#
+# The selection by $\mathcal{D}$ against a random pick, over {glue:text}`n_hypotheses`
+# hypotheses ({glue:text}`profile` profile). Look at whether the coloured bars stand above
+# the grey ones: only then does the score pick the image whose finding is under the gaze.
+# ```
 
 # %% [markdown]
 # ## The authors' released selection, beside the paper's
-# The paper selects the hypothesis most similar to its bag image (the highest D(f_B, f_H)).
-# The authors' released script does otherwise: it compares the gaze *heat map* with each
-# masked candidate by the MSE of their features, keeps the candidate with the **largest**
-# MSE (the least similar), and returns the dilated gaze mask itself as HVA-CN's control,
-# whatever it picked. On the same findings, bags and features: how often the two rules pick
-# the same image, and how often each pick's finding lies under the gaze mask. The study's
-# chapters use the paper's rule.
+# The paper selects the hypothesis most similar to its bag image (the largest
+# $\mathcal{D}_j$ of {eq}`eq-03-hypothesis`). The authors' released script does otherwise:
+# it compares the gaze *heat map* with each masked candidate by the MSE of their features,
+# keeps the candidate with the **largest** MSE (the least similar), and returns the dilated
+# gaze mask itself as HVA-CN's control, whatever it picked. On the same findings, bags and
+# features: how often the two rules pick the same image, and how often each pick's finding
+# lies under the gaze mask. The study's chapters use the paper's rule.
 
 # %%
+released = pd.DataFrame(columns=["finding", "same pick", "paper's pick located", "released pick located"])
 if not selections:
     print("No hypotheses in this run.")
 else:
@@ -283,9 +338,38 @@ else:
     display(released.drop(columns="finding").mean().rename(f"mean over {len(released)} findings ({profile})")
             .to_frame().T.round(2))
 
+# %%
+nan = float("nan")
+glue("profile", profile)
+glue("n_hypotheses", len(table))
+glue("n_readings", len(readings))
+glue("n_skipped_empty", skipped["empty HVA map"])
+glue("n_skipped_bag", skipped["bag too small"])
+glue("n_bag", n_bag)
+glue("located", float(overall["located"]) if overall is not None else nan)
+glue("located_chance", float(overall["located_chance"]) if overall is not None else nan)
+glue("mixed_right", float(overall["mixed_right"]) if overall is not None else nan)
+glue("mixed_chance", float(overall["mixed_chance"]) if overall is not None else nan)
+glue("same_pick", float(released["same pick"].mean()) if len(released) else nan)
+glue("released_located", float(released["released pick located"].mean()) if len(released) else nan)
+
 # %% [markdown]
-# ## Summary
-# Every reported finding with gaze now has a selected hypothesis, stored under `maps/` and
-# listed in `03_hypotheses/hypotheses.csv`; HVA-CN trains on these controls. In `smoke` the
-# cohort is tiny and the encoder barely trained, so the rates above check the wiring; the
-# `teach` profile is sized to show whether selection beats chance.
+# ## What this run shows
+# Every reported finding with gaze now has a selected hypothesis: {glue:text}`n_hypotheses`
+# of them from {glue:text}`n_readings` readings, stored under `maps/` and listed in
+# `03_hypotheses/hypotheses.csv`; {glue:text}`n_skipped_empty` findings were skipped for an
+# empty HVA map and {glue:text}`n_skipped_bag` for a bag too small. With bags of up to
+# {glue:text}`n_bag` images and features from {glue:text}`features`, the selected image's
+# finding lay under the gaze mask for a fraction {glue:text}`located:.2f` of the findings
+# (a random pick: {glue:text}`located_chance:.2f`), and in mixed bags the selection picked the
+# image labelled $k$ a fraction {glue:text}`mixed_right:.2f` of the time (chance
+# {glue:text}`mixed_chance:.2f`). The authors' released rule picked the same image a fraction
+# {glue:text}`same_pick:.2f` of the time, and its pick was located
+# {glue:text}`released_located:.2f` of the time. HVA-CN trains on these controls.
+#
+# ## What it cannot show
+# In the {glue:text}`profile` profile the cohort is tiny and the encoder barely trained, so
+# these rates check the wiring, not whether selection beats chance; the `teach` profile is
+# sized to show that, and only with TorchXRayVision's features (`full`) do the scores mean
+# what the authors' do. Nothing here says whether a hypothesis is a better control than the
+# gaze mask itself: the training and evaluation chapters test the model that uses it.

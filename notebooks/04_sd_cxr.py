@@ -15,16 +15,40 @@
 # %% [markdown]
 # # SD-CXR: Stable Diffusion fine-tuned on radiographs and reports
 #
-# **Overview.** Every model of RadGazeGen sits on SD-CXR, Stable Diffusion v1.5 whose U-Net
-# is fine-tuned on MIMIC-CXR radiographs paired with their reports (§3.1, §4.1: 512x512,
-# learning rate 1e-5, batch 4 with 4 accumulation steps, fp16, gradient checkpointing,
-# max-grad-norm 1). The text encoder and the VAE stay frozen. The loss is the usual one of
-# latent diffusion: the U-Net predicts the noise added to the image's latents at a random
-# timestep, given the report's CLIP embedding.
+# **Overview.** Every model of RadGazeGen {cite}`bhattacharya2024radgazegen` sits on SD-CXR,
+# Stable Diffusion v1.5, a latent diffusion model {cite}`rombach2022ldm`, whose U-Net is
+# fine-tuned on MIMIC-CXR {cite}`johnson2019mimiccxr` radiographs paired with their reports
+# (§3.1, §4.1). The text encoder and the VAE stay frozen. The paper gives the forward process
+# of a diffusion model {cite}`ho2020ddpm` (its Eq. 1); on the VAE latents $z_0 =
+# \mathcal{E}(x)$ of a radiograph $x$ it is, in closed form,
 #
-# In `smoke` the parts are tiny random networks built from configs, trained for a few
-# steps on CPU: the chapter checks the wiring, and its samples are noise. `teach` trains
-# small parts from scratch on the cohort; `full` starts from the real SD v1.5 weights.
+# $$
+# z_t = \sqrt{\bar\alpha_t}\, z_0 + \sqrt{1 - \bar\alpha_t}\, \epsilon,\qquad
+# \epsilon \sim \mathcal{N}(0, I),\qquad \bar\alpha_t = \prod_{s=1}^{t} (1 - \beta_s),
+# $$ (eq-04-forward)
+#
+# and the U-Net $\epsilon_\theta$ learns to predict the noise from $z_t$, the timestep $t$
+# and the report's text states $c$, by the latent diffusion loss
+#
+# $$
+# \mathcal{L}_{\mathrm{SD}}(\theta) = \mathbb{E}_{z_0, c, \epsilon, t}\left[ \left\lVert \epsilon - \epsilon_\theta(z_t, t, c) \right\rVert_2^2 \right].
+# $$ (eq-04-loss)
+#
+# A share `proportion_empty_prompts` of the prompts is replaced by the empty prompt
+# $\varnothing$, so that classifier-free guidance {cite}`ho2022cfg` has a trained
+# unconditional branch; sampling (UniPC {cite}`zhao2023unipc`) then uses
+#
+# $$
+# \tilde\epsilon_\theta(z_t, t, c) = \epsilon_\theta(z_t, t, \varnothing) + w \left( \epsilon_\theta(z_t, t, c) - \epsilon_\theta(z_t, t, \varnothing) \right)
+# $$ (eq-04-guidance)
+#
+# with the guidance scale $w$ = `guidance`. The optimiser is AdamW
+# {cite}`loshchilov2019adamw`; the paper's settings (steps, learning rate, batch,
+# accumulation, precision) are in the `full` profile's parameter file.
+#
+# In `smoke` the parts are tiny random networks built from configs, trained for a few steps
+# on CPU: the chapter checks the wiring, and its samples are noise. `teach` trains small
+# parts from scratch on the cohort; `full` starts from the real SD v1.5 weights.
 #
 # **Prerequisites.** The split (data preparation) and the cached controls (control maps).
 
@@ -64,7 +88,7 @@ from IPython.display import display
 
 from radgazegen import data, figures, generation, models, training, training_data
 from radgazegen.artifacts import Run
-from radgazegen.book import profile_banner
+from radgazegen.book import glue, profile_banner
 
 run = Run(run_dir)
 out_dir = run.chapter_dir("04_sd_cxr")
@@ -137,16 +161,36 @@ log = pd.DataFrame(result["metrics"])
 fig, ax = plt.subplots(figsize=(5.5, 3))
 ax.plot(log.step, log.loss, lw=1, alpha=0.5, label="per step")
 ax.plot(log.step, log.loss.rolling(max(1, len(log) // 10), min_periods=1).mean(), lw=2, label="running mean")
-ax.set(xlabel="optimiser step", ylabel="noise-prediction MSE", title=f"SD-CXR training loss ({profile} profile)")
-ax.legend(frameon=False, fontsize=8)
+ax.set(xlabel="optimiser step", ylabel="noise-prediction MSE")
+ax.legend(frameon=False, fontsize=9)
 fig.tight_layout()
+figures.glue_figure("fig-04-loss", fig)
+figures.glue_figure("fig-04-validation-steps", figures.plot_validation_steps(result["validation"], ""),
+                    empty="No validation images in this run (validate_every = 0).")
 
-# %%
-_ = figures.plot_validation_steps(result["validation"], f"SD-CXR during training: test prompts, fixed seeds ({profile} profile)")
+# %% [markdown]
+# ```{glue:figure} fig-04-loss
+# :name: fig-04-loss
+# :alt: A line chart of the training loss against the optimiser step, per step and as a running mean.
+#
+# SD-CXR's training loss {eq}`eq-04-loss` over {glue:text}`n_steps` optimiser steps
+# ({glue:text}`profile` profile). Look at the running mean: it should fall from the first
+# steps' value as the U-Net learns the radiographs' noise.
+# ```
+#
+# ```{glue:figure} fig-04-validation-steps
+# :name: fig-04-validation-steps
+# :alt: Rows of small generated images, one row per validation step, all from the same test prompts and seeds.
+#
+# SD-CXR during training: the same held-out test prompts and seeds, sampled every
+# `validate_every` steps (one row per validation step). Look at how the samples change from
+# row to row: the same seeds make any change the model's.
+# ```
 
 # %% [markdown]
 # ## Validation images
-# Prompts from held-out test reports, sampled with the trained SD-CXR (text only).
+# Prompts from held-out test reports, sampled with the trained SD-CXR (text only) and
+# {eq}`eq-04-guidance` ({numref}`fig-04-samples`).
 
 # %%
 test_items = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test")[:n_validation]
@@ -162,12 +206,51 @@ for k in range(0, len(test_items), 4):  # at most four prompts across: a real ro
     grid += [[training_data.read_gray(it.image_path, resolution, "radiograph") for it, _ in chunk], [im for _, im in chunk]]
     titles += [[it.prompt[:40] + "..." for it, _ in chunk], [""] * len(chunk)]
     labels += ["real", "SD-CXR"]
-if grid:
-    figures.image_grid(grid, titles=titles, row_labels=labels, cell=1.7,
-                       suptitle=f"Test prompts: real radiographs and SD-CXR samples ({profile} profile)");
+figures.glue_figure("fig-04-samples", figures.image_grid(grid, titles=titles, row_labels=labels, cell=1.6) if grid else None,
+                    empty="No test prompt in this run.")
 
 # %% [markdown]
-# ## Summary
-# SD-CXR is saved in diffusers layout under `04_sd_cxr/model` (it loads in a stock
-# `StableDiffusionPipeline`), with its checkpoints and loss log under `04_sd_cxr/train`.
-# The ControlNets of the next chapters start from its U-Net.
+# ```{glue:figure} fig-04-samples
+# :name: fig-04-samples
+# :alt: Pairs of rows: real held-out radiographs titled with the start of their report, and below each the image SD-CXR generated from that report.
+#
+# Held-out test reports: the real radiograph (top) and SD-CXR's sample from its report
+# (bottom), {glue:text}`sample_steps` {glue:text}`scheduler` steps at guidance
+# {glue:text}`guidance:g`, {glue:text}`resolution` px ({glue:text}`profile` profile). Look at
+# whether the samples have a chest's layout at all; in `smoke` they are noise by design.
+# ```
+
+# %%
+running = log.loss.rolling(max(1, len(log) // 10), min_periods=1).mean()
+glue("profile", profile)
+glue("n_pairs", len(items))
+glue("train_images", train_images)
+glue("n_steps", int(result["steps"]))
+glue("unet_mparams", n_params / 1e6)
+glue("loss_first", float(running.iloc[0]) if len(running) else float("nan"))
+glue("loss_last", float(running.iloc[-1]) if len(running) else float("nan"))
+glue("n_samples", len(images))
+glue("sample_steps", sample_steps)
+glue("scheduler", scheduler)
+glue("guidance", guidance)
+glue("resolution", resolution)
+glue("p_empty", proportion_empty_prompts)
+
+# %% [markdown]
+# ## What this run shows
+# SD-CXR was fine-tuned on {glue:text}`n_pairs` radiograph-report pairs
+# (`train_images` = {glue:text}`train_images`) at {glue:text}`resolution` px for {glue:text}`n_steps`
+# optimiser steps of {eq}`eq-04-loss`, prompts emptied with probability
+# {glue:text}`p_empty:g`; its U-Net has {glue:text}`unet_mparams:.2f` M parameters, and the
+# running mean of the loss went from {glue:text}`loss_first:.4f` to
+# {glue:text}`loss_last:.4f`. It is saved in diffusers {cite}`vonplaten2022diffusers` layout
+# under `04_sd_cxr/model` (it loads in a stock `StableDiffusionPipeline`), with its
+# checkpoints and loss log under `04_sd_cxr/train`, and generated {glue:text}`n_samples`
+# validation images. The ControlNets of the next chapters start from its U-Net.
+#
+# ## What it cannot show
+# In the {glue:text}`profile` profile the parts are tiny and the training short, so a falling
+# loss shows that gradients flow, not that the model has learnt radiographs, and its samples
+# are not meant to look like them. Whether SD-CXR follows a report's findings is tested only
+# through the evaluation chapters, and only `full`, from the real SD v1.5 weights and
+# MIMIC-CXR, is the paper's model.

@@ -15,21 +15,39 @@
 # %% [markdown]
 # # Rad-CN: a ControlNet on radiomics maps and the lung mask, and the radiomics baselines
 #
-# **Overview.** Rad-CN steers SD-CXR with the radiomics filter maps of §3.2.1 (Canny, Sobel,
-# GL) and the lung mask. It is a ControlNet: a trainable copy of SD-CXR's U-Net encoder
-# whose outputs, through zero-initialised convolutions, are added to the frozen U-Net's skip
-# connections. The paper trains individual ControlNets and combines them zero-shot (its
-# "unified controls" are their combination); the authors' released inference sums one
-# ControlNet per control (Canny, Sobel, GL, segmentation) with HVA-CN. That is the default
-# here (`design: per-map`): Rad-CN is the four single-control ControlNets, so every subset of
-# Eq. 6 (Tables 1 and 5) runs models in their training distribution. The variant
-# `design: unified` (one ControlNet, the four maps as channels) is kept for comparison; its
-# Eq. 6 subsets zero channels it always saw filled, which is outside its training, so read
-# its per-map rows with that in mind.
+# **Overview.** Rad-CN steers SD-CXR with the radiomics filter maps $\mathcal{R}_i$ of §3.2.1
+# (Canny, Sobel, GL) and the lung mask {cite}`bhattacharya2024radgazegen`. It is a ControlNet
+# {cite}`zhang2023controlnet`: a trainable copy of SD-CXR's U-Net encoder whose outputs,
+# through zero-initialised convolutions $\mathcal{Z}$, are added to the frozen U-Net's skip
+# connections. For a frozen block $\mathcal{F}(\cdot; \Theta)$ with input $x$ and a control
+# $\mathcal{R}_i$,
+#
+# $$
+# y = \mathcal{F}(x; \Theta) + \mathcal{Z}\big(\mathcal{F}(x + \mathcal{Z}(\mathcal{R}_i; \Theta_{z1}); \Theta_c); \Theta_{z2}\big),
+# $$ (eq-05-controlnet)
+#
+# where only the copy $\Theta_c$ and the zero convolutions $\Theta_{z1}, \Theta_{z2}$ are
+# trained. Together they are $\mathcal{F}^{\mathcal{R}}_\theta$, trained with SD-CXR's
+# noise-prediction loss, now conditioned on the report $c_{\mathcal{R}}$ and the maps (the
+# paper's Eq. 4):
+#
+# $$
+# \mathcal{L}_{R\text{-}CN}(\theta_{\mathcal{R}}) = \mathbb{E}_{z^{\mathcal{R}}_0, \epsilon, t, c_{\mathcal{R}}, \mathcal{R}_i}\left[ \left\lVert \epsilon - \epsilon_{\theta_{\mathcal{R}}}(z^{\mathcal{R}}_t, t, c_{\mathcal{R}}, \mathcal{R}_i) \right\rVert_2^2 \right].
+# $$ (eq-05-loss)
+#
+# The paper trains individual ControlNets and combines them zero-shot (its "unified controls"
+# are their combination); the authors' released inference sums one ControlNet per control
+# (Canny, Sobel, GL, segmentation) with HVA-CN. That is the default here (`design: per-map`):
+# Rad-CN is the four single-control ControlNets, so every subset of Eq. 6 (Tables 1 and 5)
+# runs models in their training distribution. The variant `design: unified` (one ControlNet,
+# the four maps as channels) is kept for comparison; its Eq. 6 subsets zero channels it
+# always saw filled, which is outside its training, so read its per-map rows with that in
+# mind.
 #
 # The same code trains the baselines of Tables 1 and 2 on the same controls: one
 # single-control ControlNet per map (combined, they are the Multi-ControlNet baseline) and
-# one T2I-Adapter per map.
+# one T2I-Adapter {cite}`mou2024t2iadapter` per map, whose features enter the frozen U-Net's
+# encoder instead of its skip connections.
 #
 # **Prerequisites.** The cached controls (control maps) and SD-CXR.
 
@@ -70,7 +88,8 @@ from IPython.display import display
 
 from radgazegen import figures, generation, training, training_data
 from radgazegen.artifacts import Run
-from radgazegen.book import profile_banner
+from radgazegen.book import glue, profile_banner
+from radgazegen.vocabulary import LABELS
 
 if design not in ("unified", "per-map"):
     raise ValueError(f"design: expected 'unified' or 'per-map', got {design!r}")
@@ -149,22 +168,42 @@ run.write_registry("rad_cn", registry)
 pd.DataFrame({"model": list(trained), "folder in the run": [str(Path(f).relative_to(run_dir)) for f in trained.values()]})
 
 # %%
-fig, ax = plt.subplots(figsize=(6.5, 3.2))
+fig, ax = plt.subplots(figsize=(figures.FIG_WIDTH_IN, 3.0))
 for name, log in logs.items():
     ax.plot(log.step, log.loss.rolling(max(1, len(log) // 10), min_periods=1).mean(), lw=1.5, label=name)
-ax.set(xlabel="optimiser step", ylabel="noise-prediction MSE (running mean)", title=f"Training loss ({profile} profile)")
-ax.legend(frameon=False, fontsize=7, ncol=2)
+ax.set(xlabel="optimiser step", ylabel="noise-prediction MSE\n(running mean)")
+ax.legend(frameon=False, fontsize=8, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.22))
 fig.tight_layout()
-
-# %%
+figures.glue_figure("fig-05-loss", fig)
 first = "rad-cn" if design == "unified" else f"controlnet-{controls[0]}"
-_ = figures.plot_validation_steps(validation.get(first, []), f"{first} during training: test prompts and controls, "
-                                  f"fixed seeds ({profile} profile)")
+figures.glue_figure("fig-05-validation-steps", figures.plot_validation_steps(validation.get(first, []), ""),
+                    empty="No validation images in this run (validate_every = 0).")
+glue("first_model", first)
+
+# %% [markdown]
+# ```{glue:figure} fig-05-loss
+# :name: fig-05-loss
+# :alt: A line chart of the running-mean training loss against the optimiser step, one line per trained model: Rad-CN's ControlNets and the baselines.
+#
+# Training loss {eq}`eq-05-loss` of every model this chapter trains ({glue:text}`profile`
+# profile): Rad-CN's ControlNets and the single-control ControlNet and T2I-Adapter
+# baselines. Look at whether every line falls: each model starts from the same SD-CXR.
+# ```
+#
+# ```{glue:figure} fig-05-validation-steps
+# :name: fig-05-validation-steps
+# :alt: Rows of small generated images, one row per validation step of the first Rad-CN ControlNet, all from the same test prompts, controls and seeds.
+#
+# {glue:text}`first_model` during training: test prompts and their controls, fixed seeds, one
+# row per validation step. The ControlNet starts as SD-CXR (its zero convolutions add
+# nothing); look at whether later rows follow the controls more.
+# ```
 
 # %% [markdown]
 # ## Validation images
-# Test prompts with the test images' own controls: Rad-CN and, for comparison, the
-# Multi-ControlNet baseline (single-control ControlNets combined).
+# Test prompts with the test images' own controls ({numref}`fig-05-controls`): Rad-CN and,
+# for comparison, the Multi-ControlNet baseline (single-control ControlNets combined)
+# ({numref}`fig-05-samples`).
 
 # %%
 rows = {"Rad-CN": generation.generate(sampler.pipeline(rad_cn["controlnets"]),
@@ -178,16 +217,54 @@ if train_baselines:
 real_ims = [training_data.to_uint8(batch.pixel_values[i:i + 1])[0] for i in range(len(test))]
 control_ims = [[batch.conditioning[c][i, 0].numpy() for c in controls] for i in range(len(test))]
 sample_ims = [[imgs[i] for imgs in rows.values()] for i in range(len(test))]
-parts = [(["real", *controls, *rows], [[r, *c, *g] for r, c, g in zip(real_ims, control_ims, sample_ims)], "")]
-if len(parts[0][0]) > 6:  # too wide for the book: the controls, then the samples, each beside the real image
-    parts = [(["real", *controls], [[r, *c] for r, c in zip(real_ims, control_ims)], ": test controls"),
-             (["real", *rows], [[r, *g] for r, g in zip(real_ims, sample_ims)], ": samples")]
-for heads, grid, part in parts if len(test) else []:
-    figures.image_grid(grid, titles=[heads if i == 0 else [""] * len(heads) for i in range(len(grid))],
-                       cell=min(2.2, 7.0 / len(heads)), suptitle=f"Rad-CN validation{part} ({profile} profile, design {design})")
+for key, heads, grid in (("fig-05-controls", ["real", *(LABELS.get(c, c) for c in controls)],
+                          [[r, *c] for r, c in zip(real_ims, control_ims)]),
+                         ("fig-05-samples", ["real", *rows], [[r, *g] for r, g in zip(real_ims, sample_ims)])):
+    figures.glue_figure(key, figures.image_grid(
+        grid, titles=[heads if i == 0 else [""] * len(heads) for i in range(len(grid))],
+        cell=min(2.0, 6.6 / len(heads))) if grid else None, empty="No test item in this run.")
 
 # %% [markdown]
-# ## Summary
-# Rad-CN and the radiomics baselines are saved with `save_pretrained` (they load with
+# ```{glue:figure} fig-05-controls
+# :name: fig-05-controls
+# :alt: One row per test item: the real radiograph and its radiomics and lung-mask controls.
+#
+# The controls of {glue:text}`n_validation` held-out test items, as Rad-CN receives them
+# (design {glue:text}`design`). Look at what each map keeps of the radiograph: edges,
+# gradients, texture, the lungs' outline.
+# ```
+#
+# ```{glue:figure} fig-05-samples
+# :name: fig-05-samples
+# :alt: One row per test item: the real radiograph, the image Rad-CN generated from its report and controls, and the image of the Multi-ControlNet baseline.
+#
+# The same test items generated by Rad-CN and by the Multi-ControlNet baseline, same seeds,
+# {glue:text}`sample_steps` steps ({glue:text}`profile` profile). Look at whether a sample
+# keeps the real image's outline (the controls') more than the other row does.
+# ```
+
+# %%
+glue("profile", profile)
+glue("design", design)
+glue("n_items", len(dataset))
+glue("n_models", len(trained))
+glue("n_controls", len(controls))
+glue("n_steps", int(max_steps))
+glue("n_validation", len(test))
+glue("sample_steps", sample_steps)
+glue("final_losses", ", ".join(f"{n} {log.loss.iloc[-1]:.4f}" for n, log in logs.items()))
+
+# %% [markdown]
+# ## What this run shows
+# On {glue:text}`n_items` training items, this run trained {glue:text}`n_models` models for
+# {glue:text}`n_steps` optimiser steps each: Rad-CN (design {glue:text}`design`, over
+# {glue:text}`n_controls` radiomics controls) and the baselines. Their last losses were:
+# {glue:text}`final_losses`. They are saved with `save_pretrained` (they load with
 # `ControlNetModel.from_pretrained` / `T2IAdapter.from_pretrained`) and listed in
 # `05_rad_cn/models.json`, which the HVA-CN, generation and evaluation chapters read.
+#
+# ## What it cannot show
+# In the {glue:text}`profile` profile the models train for a few steps on tiny parts, so the
+# figures show that conditioning reaches the sampler, not that Rad-CN follows its controls;
+# Table 2 measures that. One training seed per model: the spread between training runs is
+# not measured here.

@@ -15,15 +15,33 @@
 # %% [markdown]
 # # HVA-CN: a ControlNet on the gaze-guided hypotheses, trained over the frozen Rad-CN
 #
-# **Overview.** HVA-CN learns the control that gaze gives: the selected hypothesis of the
-# hypotheses chapter, a radiograph of the same disease seen through the radiologist's gaze
-# mask (§3.2.2). It is "fed to the trained Rad-CN": while HVA-CN trains, the trained Rad-CN
-# stays frozen and active, its residuals added to HVA-CN's before SD-CXR's U-Net, so HVA-CN
-# learns what the radiomics controls do not already give. Each training item is one
-# reported finding of one image: the target is the read radiograph, the prompt its report.
+# **Overview.** HVA-CN, $\mathcal{F}^{\mathcal{V}}_\theta$, learns the control that gaze
+# gives: the selected hypothesis $\beta^k$ of the hypotheses chapter, a radiograph of the
+# same disease seen through the radiologist's gaze mask
+# ({cite:t}`bhattacharya2024radgazegen`, §3.2.2). It is a ControlNet
+# {cite}`zhang2023controlnet` "fed to the trained Rad-CN": while HVA-CN trains, the trained
+# Rad-CN $\mathcal{F}^{\mathcal{R}}_{\hat\theta}$ stays frozen and active, its residuals,
+# scaled by $s_{\mathcal{R}}$ = `rad_cn_scale`, added to HVA-CN's before SD-CXR's U-Net, so
+# HVA-CN learns what the radiomics controls do not already give:
+#
+# $$
+# \epsilon_{\theta_{\mathcal{V}}}(z_t, t, c_{\mathcal{V}}, \mathcal{V}) =
+# \epsilon_{\mathrm{SD}}\Big(z_t, t, c_{\mathcal{V}};\;
+# s_{\mathcal{R}} \sum_i \mathcal{F}^{\mathcal{R}}_{\hat\theta}(\mathcal{R}_i) + \mathcal{F}^{\mathcal{V}}_{\theta}(\mathcal{V})\Big),
+# $$ (eq-06-residuals)
+#
+# where $\epsilon_{\mathrm{SD}}(\cdot\,; r)$ is SD-CXR's frozen U-Net with the residuals $r$
+# added to its skip connections. Only $\theta_{\mathcal{V}}$ is trained, by the paper's Eq. 5:
+#
+# $$
+# \mathcal{L}_{HVA\text{-}CN}(\theta_{\mathcal{V}}) = \mathbb{E}_{z^{\mathcal{V}}_0, \epsilon, t, c_{\mathcal{V}}, \mathcal{V}}\left[ \left\lVert \epsilon - \epsilon_{\theta_{\mathcal{V}}}(z^{\mathcal{V}}_t, t, c_{\mathcal{V}}, \mathcal{V}) \right\rVert_2^2 \right].
+# $$ (eq-06-loss)
+#
+# Each training item is one reported finding of one image: the target is the read
+# radiograph, the prompt its report, $\mathcal{V}$ the finding's hypothesis.
 #
 # The baselines of Tables 1 and 2 get the same gaze control alone: a single-control
-# ControlNet on the hypothesis (no Rad-CN) and a T2I-Adapter.
+# ControlNet on the hypothesis (no Rad-CN) and a T2I-Adapter {cite}`mou2024t2iadapter`.
 #
 # **Prerequisites.** Hypotheses, SD-CXR and Rad-CN.
 
@@ -62,7 +80,7 @@ from IPython.display import display
 
 from radgazegen import figures, generation, training, training_data
 from radgazegen.artifacts import Run
-from radgazegen.book import profile_banner
+from radgazegen.book import glue, profile_banner
 
 run = Run(run_dir)
 out_dir = run.chapter_dir("06_hva_cn")
@@ -127,23 +145,45 @@ if train_baselines:
     fit("t2i-adapter-hva", kind="adapter")
 run.write_registry("hva_cn", {"hva-cn": trained["hva-cn"], "models": trained, "rad_cn_scale": rad_cn_scale,
                               "resolution": resolution, "profile": profile})
-fig, ax = plt.subplots(figsize=(6, 3))
+fig, ax = plt.subplots(figsize=(figures.FIG_WIDTH_IN, 3.0))
 for name, log in logs.items():
     ax.plot(log.step, log.loss.rolling(max(1, len(log) // 10), min_periods=1).mean(), lw=1.5, label=name)
-ax.set(xlabel="optimiser step", ylabel="noise-prediction MSE (running mean)", title=f"Training loss ({profile} profile)")
-ax.legend(frameon=False, fontsize=8)
+ax.set(xlabel="optimiser step", ylabel="noise-prediction MSE\n(running mean)")
+ax.legend(frameon=False, fontsize=9)
 fig.tight_layout()
+figures.glue_figure("fig-06-loss", fig)
+figures.glue_figure("fig-06-validation-steps", figures.plot_validation_steps(hva_validation, ""),
+                    empty="No validation images in this run (validate_every = 0 or no test finding with gaze).")
 
-# %%
-_ = figures.plot_validation_steps(hva_validation, f"RadGazeGen while HVA-CN trains: test prompts and controls ({profile} profile)")
+# %% [markdown]
+# ```{glue:figure} fig-06-loss
+# :name: fig-06-loss
+# :alt: A line chart of the running-mean training loss against the optimiser step for HVA-CN and the two gaze-only baselines.
+#
+# Training loss {eq}`eq-06-loss` of HVA-CN (over the frozen Rad-CN) and of the gaze-only
+# ControlNet and T2I-Adapter ({glue:text}`profile` profile). Look at HVA-CN's line against the
+# gaze-only ControlNet's: with Rad-CN's residuals already in {eq}`eq-06-residuals`, it starts
+# from a model that sees the radiomics controls.
+# ```
+#
+# ```{glue:figure} fig-06-validation-steps
+# :name: fig-06-validation-steps
+# :alt: Rows of small generated images, one row per validation step of HVA-CN, all from the same test prompts, controls and seeds.
+#
+# RadGazeGen (Rad-CN and the HVA-CN being trained) on the test prompts and controls, fixed
+# seeds, one row per validation step. Look at how far later rows move from the first, which
+# is Rad-CN alone (HVA-CN's zero convolutions add nothing at the start).
+# ```
 
 # %% [markdown]
 # ## Validation: Rad-CN alone and RadGazeGen (Rad-CN + HVA-CN)
-# Test findings with their own controls; the same seed for both rows.
+# Test findings with their own controls; the same seed for both methods
+# ({numref}`fig-06-samples`).
 
 # %%
 if batch is None:
     print("No test finding has a gaze control in this run.")
+    figures.glue_figure("fig-06-samples", None, empty="No test finding has a gaze control in this run.")
 else:
     rad_controls = [batch.conditioning[c] for c in rad_cn["controls"]]
     rows = {
@@ -156,13 +196,44 @@ else:
             steps=sample_steps, guidance=guidance, seeds=seeds, resolution=resolution),
     }
     cols = ["real", "gaze control (hypothesis)", *rows]
-    figures.image_grid([[training_data.to_uint8(batch.pixel_values[i:i + 1])[0], batch.conditioning["hva"][i, 0].numpy(),
-                         *[imgs[i] for imgs in rows.values()]] for i in range(len(test))],
-                       titles=[cols if i == 0 else [""] * len(cols) for i in range(len(test))],
-                       cell=min(2.2, 7.0 / len(cols)), suptitle=f"HVA-CN validation ({profile} profile)");
+    figures.glue_figure("fig-06-samples", figures.image_grid(
+        [[training_data.to_uint8(batch.pixel_values[i:i + 1])[0], batch.conditioning["hva"][i, 0].numpy(),
+          *[imgs[i] for imgs in rows.values()]] for i in range(len(test))],
+        titles=[cols if i == 0 else [""] * len(cols) for i in range(len(test))], cell=6.6 / len(cols)))
 
 # %% [markdown]
-# ## Summary
-# HVA-CN and the gaze baselines are saved with `save_pretrained` and listed in
+# ```{glue:figure} fig-06-samples
+# :name: fig-06-samples
+# :alt: One row per test finding: the real radiograph, its gaze-guided hypothesis, the image Rad-CN alone generated and the image RadGazeGen generated with the same seed.
+#
+# {glue:text}`n_validation` test findings: the real image, its gaze control, and the samples
+# of Rad-CN alone and of RadGazeGen with the same seed ({glue:text}`profile` profile). Look at
+# what changes between the last two columns: only HVA-CN's residuals differ.
+# ```
+
+# %%
+glue("profile", profile)
+glue("n_items", len(dataset))
+glue("n_images", len({it.dicom_id for it in items}))
+glue("n_models", len(trained))
+glue("n_steps", int(max_steps))
+glue("rad_cn_design", rad_cn["design"])
+glue("rad_cn_scale", rad_cn_scale)
+glue("n_validation", len(test))
+glue("final_losses", ", ".join(f"{n} {log.loss.iloc[-1]:.4f}" for n, log in logs.items()))
+
+# %% [markdown]
+# ## What this run shows
+# HVA-CN trained for {glue:text}`n_steps` optimiser steps on {glue:text}`n_items`
+# (image, finding) items from {glue:text}`n_images` images, over the frozen Rad-CN (design
+# {glue:text}`rad_cn_design`, scale $s_{\mathcal{R}}$ = {glue:text}`rad_cn_scale:g`); with the
+# gaze-only baselines, {glue:text}`n_models` models, whose last losses were:
+# {glue:text}`final_losses`. They are saved with `save_pretrained` and listed in
 # `06_hva_cn/models.json`. RadGazeGen is Rad-CN and HVA-CN together (Eq. 6); the next
 # chapter generates with it and with every baseline.
+#
+# ## What it cannot show
+# In the {glue:text}`profile` profile the models are tiny and barely trained, so the samples
+# show the wiring of {eq}`eq-06-residuals`, not whether HVA-CN puts a finding where the gaze
+# was; chapter 13 tests that on the cohort's ground truth. Whether training HVA-CN over Rad-CN
+# beats training it alone is only visible in the tables, as the baselines' rows.

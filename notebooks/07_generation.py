@@ -15,26 +15,49 @@
 # %% [markdown]
 # # Generation: RadGazeGen and the baselines, and the qualitative figures
 #
-# **Overview.** RadGazeGen generates with SD-CXR steered by the frozen Rad-CN and HVA-CN
-# together: their residuals, each scaled by its conditioning scale, are summed into the
-# U-Net (Eq. 6); an indicator switches any control off. Generation is the stock diffusers
-# `StableDiffusionControlNetPipeline` built from our saved models, so these images are what
-# any diffusers user gets with the same seeds.
+# **Overview.** RadGazeGen {cite}`bhattacharya2024radgazegen` generates with SD-CXR steered
+# by the frozen Rad-CN $\mathcal{F}^{\mathcal{R}}_{\hat\theta}$ and HVA-CN
+# $\mathcal{F}^{\mathcal{V}}_{\hat\theta}$ together. For the input set
+# $\mathcal{I}_{(\mathcal{R}_i, \mathcal{V})} := (\mathbf{x}_{\mathcal{R}_i},
+# \mathbf{x}_{\mathcal{V}})$, the paper's Eq. 6 composes the fused model over the inference
+# steps $t^*$,
+#
+# $$
+# \hat{\mathcal{F}}(\mathcal{I}_{(\mathcal{R}_i, \mathcal{V})}) := \prod_{t^*}
+# \mathcal{F}^{\mathcal{R}}_{\hat\theta} \oplus \mathcal{F}^{\mathcal{V}}_{\hat\theta}(\mathcal{I}_{(\mathcal{R}_i, \mathcal{V})}),
+# $$ (eq-07-fusion)
+#
+# where $\oplus$ is a residual fusion: at every step the ControlNets' residuals, each scaled by
+# its conditioning scale, are summed into SD-CXR's U-Net {cite}`zhang2023controlnet`, and the
+# indicator $\mathbb{1}(\cdot)$ of the paper's rewritten Eq. 6 switches any control off:
+#
+# $$
+# r_{t^*} = \sum_{i} \mathbb{1}(i = \mathcal{R}_i)\, s_{\mathcal{R}}\, \mathcal{F}^{\mathcal{R}_i}_{\hat\theta}(z_{t^*}, t^*, c, \mathbf{x}_{\mathcal{R}_i})
+# + \mathbb{1}_{\mathcal{V}}\, s_{\mathcal{V}}\, \mathcal{F}^{\mathcal{V}}_{\hat\theta}(z_{t^*}, t^*, c, \mathbf{x}_{\mathcal{V}}),
+# $$ (eq-07-indicator)
+#
+# with $s_{\mathcal{R}}$ = `rad_cn_scale` and $s_{\mathcal{V}}$ = `hva_cn_scale`. The
+# denoiser at step $t^*$ is SD-CXR's U-Net with the residuals $r_{t^*}$ added to its skip
+# connections, guided by {eq}`eq-04-guidance` of the SD-CXR chapter. Generation is the stock
+# diffusers {cite}`vonplaten2022diffusers` `StableDiffusionControlNetPipeline` built from our
+# saved models (its `MultiControlNetModel` is exactly this sum), so these images are what any
+# diffusers user gets with the same seeds.
 #
 # Every method generates from the same test prompts, controls and seeds: SD (text only),
-# one ControlNet per control, T2I-Adapter per control, Multi-ControlNet (the single-control
-# ControlNets combined), RoentGen (when its weights are given) and RadGazeGen. The images
-# and a manifest per method go to `07_generation/<method>/`; the table chapters read them.
-# Then the analogues of the paper's Figs. 5, 6 and 7.
+# one ControlNet per control, T2I-Adapter {cite}`mou2024t2iadapter` per control,
+# Multi-ControlNet (the single-control ControlNets combined), RoentGen
+# {cite}`chambon2022roentgen` (when its weights are given) and RadGazeGen. The images and a
+# manifest per method go to `07_generation/<method>/`; the table chapters read them. Then
+# the analogues of the paper's Figs. 5, 6 and 7.
 #
 # **Sampler.** The `full` profile uses the authors' released inference settings (their
-# repository's generation script, `../shared/notes/method.md`): UniPC, 50 steps, the
-# negative prompt "monochrome, lowres, bad anatomy, worst quality, low quality", seed 3407,
-# conditioning scales 0.1 for each radiomics ControlNet and 0.001 for HVA-CN (their REFLACX
-# setting); guidance is diffusers' default 7.5 (the script sets none). `teach` and `smoke`
-# sample with fewer steps and unit scales to fit their budgets, and say so in their
-# parameter files. Guidance is trained: prompts were emptied at `proportion_empty_prompts`
-# during training (chapters 04-06), so the unconditional branch is not an untrained model.
+# repository's generation script, `../shared/notes/method.md`): UniPC
+# {cite}`zhao2023unipc`, their number of steps, negative prompt, seed and conditioning
+# scales (their REFLACX setting); guidance is diffusers' default (the script sets none).
+# `teach` and `smoke` sample with fewer steps and unit scales to fit their budgets, and say
+# so in their parameter files. Guidance is trained: prompts were emptied at
+# `proportion_empty_prompts` during training (chapters 04-06), so the unconditional branch
+# is not an untrained model.
 #
 # **Prerequisites.** SD-CXR, Rad-CN, HVA-CN and the baselines.
 
@@ -59,7 +82,6 @@ methods_generated: list = []  # names of the methods to generate (e.g. ["SD", "R
 
 # %%
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
@@ -69,11 +91,12 @@ from radgazegen.progress import tqdm
 
 from radgazegen import generation, gaze, methods, training_data
 from radgazegen.artifacts import Run
-from radgazegen.book import profile_banner
+from radgazegen.book import glue, profile_banner
+from radgazegen.figures import glue_figure, image_grid
 from radgazegen.io import atomic_path, write_json
 from radgazegen.synthetic import read_ground_truth
 from radgazegen.labels import FINDING_KEYWORDS, LT_TAIL
-from radgazegen.vocabulary import CANNY, CONTROLS
+from radgazegen.vocabulary import CANNY, CONTROLS, LABELS
 
 run = Run(run_dir)
 out_dir = run.generation_dir()
@@ -113,8 +136,8 @@ with atomic_path(out_dir / "controls.npz") as tmp, open(tmp, "wb") as f:
 # ## Every method, same prompts, controls and seeds
 # The methods come from the trained models (`radgazegen.methods.build`): SD, a ControlNet
 # and a T2I-Adapter per control, Multi-ControlNet (all single-control ControlNets; Canny +
-# lung mask; each radiomics map + HVA), and RadGazeGen with its ablations (Eq. 6 with the
-# indicator: Rad-CN, HVA-CN, each map + HVA-CN). One sampler holds SD-CXR, loaded once, and
+# lung mask; each radiomics map + HVA), and RadGazeGen with its ablations (the indicator of
+# {eq}`eq-07-indicator`: Rad-CN, HVA-CN, each map + HVA-CN). One sampler holds SD-CXR, loaded once, and
 # each ControlNet and adapter, loaded once.
 
 # %%
@@ -151,8 +174,9 @@ pd.DataFrame({"images": {n: len(v) for n, v in generated.items()}}).T
 
 # %% [markdown]
 # ## Fig. 5 analogue: findings, the real image and three methods
-# The report with the finding's word highlighted; the cohort's ground-truth box drawn on
-# every image (real data: none).
+# {numref}`fig-07-findings` shows the first test findings, the cohort's ground-truth box
+# drawn on every image (real data: none); the table after it gives each item's report, with
+# the finding's words in capitals.
 
 # %%
 truth = read_ground_truth(ground_truth_root) if ground_truth_root else None
@@ -170,85 +194,119 @@ def box(i: int):
     return gaze.box_to_grid((r.xmin, r.ymin, r.xmax, r.ymax), size, (resolution, resolution))
 
 
-def highlight(text: str, finding: str, width: int = 60) -> str:
-    words = [w.upper() if w.lower().strip(".,;:") in FINDING_KEYWORDS.get(finding, ()) else w for w in text.split()]
-    lines, line = [], ""
-    for w in words:
-        if len(line) + len(w) > width:
-            lines.append(line)
-            line = ""
-        line += w + " "
-    return "\n".join([*lines, line][:4])
+def highlight(text: str, finding: str) -> str:
+    """The report with the finding's words in capitals."""
+    return " ".join(w.upper() if w.lower().strip(".,;:") in FINDING_KEYWORDS.get(finding, ()) else w for w in text.split())
 
 
 canny_cn = registry.single(methods.SINGLE_CONTROLNET, CANNY)  # the paper's single-control baseline
 shown = [m for m in (canny_cn, registry.get(methods.MULTI_CONTROLNET), registry.get(methods.RADGAZEGEN)) if m is not None]
 cols5 = ["real", *(m.name for m in shown if m.name in generated)]
 n5 = min(n_examples, len(items))
-fig, axes = plt.subplots(n5, len(cols5) + 1, figsize=(2.3 * (len(cols5) + 1), 2.4 * n5), squeeze=False,
-                         gridspec_kw={"width_ratios": [1.6] + [1] * len(cols5)})
-for i in range(n5):
-    axes[i][0].text(0, 0.5, f"{findings[i]}\n\n" + highlight(batch.prompts[i], findings[i]), fontsize=6, va="center", wrap=True)
-    axes[i][0].axis("off")
-    b = box(i)
-    for j, c in enumerate(cols5):
-        ax = axes[i][j + 1]
-        ax.imshow(real[i] if c == "real" else generated[c][i], cmap="gray")
-        if b is not None:
-            ax.add_patch(plt.Rectangle(b[:2], b[2] - b[0], b[3] - b[1], fill=False, edgecolor="red", lw=1))
-        ax.axis("off")
-        if i == 0:
-            ax.set_title(c, fontsize=8)
-fig.suptitle(f"Generated findings, finding word in capitals ({profile} profile)", fontsize=9)
-fig.tight_layout()
+grid5 = [[real[i] if c == "real" else generated[c][i] for c in cols5] for i in range(n5)]
+boxes5 = [None if box(i) is None else [box(i)] for i in range(n5) for _ in cols5]
+glue_figure("fig-07-findings", image_grid(
+    grid5, titles=[cols5 if i == 0 else [""] * len(cols5) for i in range(n5)], boxes=boxes5,
+    row_labels=[f"{i + 1}. {findings[i]}" for i in range(n5)], cell=6.4 / len(cols5)) if n5 else None,
+    empty="No test item in this run.")
+pd.DataFrame({"finding": findings[:n5], "report (finding words in capitals)":
+              [highlight(batch.prompts[i], findings[i]) for i in range(n5)]}, index=pd.RangeIndex(1, n5 + 1, name="item"))
+
+# %% [markdown]
+# ```{glue:figure} fig-07-findings
+# :name: fig-07-findings
+# :alt: One row per test finding, labelled with the finding: the real radiograph and the images generated by the Canny ControlNet, Multi-ControlNet and RadGazeGen, each with a red box where the finding really is.
+#
+# {glue:text}`n5` test findings ({glue:text}`profile` profile): the real image and three
+# methods from the same report, controls and seed; red, the ground-truth box behind the gaze
+# control. Look inside the red box: a method that follows the gaze should draw the finding
+# there. In `smoke` the models are barely trained and the images are noise.
+# ```
 
 # %% [markdown]
 # ## Fig. 6 analogue: one control, several controls, radiomics + HVA
-# Each generated image beside the controls it was given.
+# {numref}`fig-07-controls`: each generated image beside the controls it was given.
 
 # %%
 panels6 = [(m.name, list(m.controls)) for m in shown if m.name in generated]
-ncol = max(len(cs) for _, cs in panels6) + 1
-fig, axes = plt.subplots(len(panels6), ncol, figsize=(1.9 * ncol, 2.1 * len(panels6)), squeeze=False)
-for r, (name, cs) in enumerate(panels6):
-    for j, c in enumerate(cs):
-        axes[r][j].imshow(batch.conditioning[c][0, 0].numpy(), cmap="gray")
-        axes[r][j].set_title(c, fontsize=7)
-    axes[r][ncol - 1].imshow(generated[name][0], cmap="gray")
-    axes[r][ncol - 1].set_title(name, fontsize=7, color="navy")
-for ax in axes.flat:
-    ax.axis("off")
-fig.suptitle(f"Controls and the image they steer ({profile} profile)", fontsize=9)
-fig.tight_layout()
+ncol = max([len(cs) for _, cs in panels6], default=0) + 1
+grid6 = [[batch.conditioning[c][0, 0].numpy() for c in cs] + [None] * (ncol - 1 - len(cs)) + [generated[name][0]]
+         for name, cs in panels6]
+titles6 = [[*(LABELS[c] for c in cs), *[""] * (ncol - 1 - len(cs)), "generated"] for _, cs in panels6]
+glue_figure("fig-07-controls", image_grid(
+    grid6, titles=titles6, row_labels=[name for name, _ in panels6], cell=6.4 / ncol,
+    title_colors=[None if j < ncol - 1 else "navy" for _ in panels6 for j in range(ncol)]) if panels6 else None,
+    empty="No method with controls in this run.")
+
+# %% [markdown]
+# ```{glue:figure} fig-07-controls
+# :name: fig-07-controls
+# :alt: One row per method: the control images it was given (Canny, Sobel, GL, lung mask, gaze hypothesis, as it applies) and, in the last column, the image it generated.
+#
+# The controls of the first test item and the image each method generated from them
+# ({glue:text}`profile` profile): a single control (the Canny ControlNet), several
+# (Multi-ControlNet) and the radiomics maps with the gaze (RadGazeGen). Look at which
+# structures of the controls reappear in the last column.
+# ```
 
 # %% [markdown]
 # ## Fig. 7 analogue: prompts of CheXpert-test findings and MIMIC-CXR-LT tail classes
 # Text-only prompts naming one finding each, generated by SD-CXR and by RadGazeGen with
-# the first test item's controls (the controls carry anatomy; the prompt, the finding).
+# the first test item's controls (the controls carry anatomy; the prompt, the finding)
+# ({numref}`fig-07-prompts`).
 
 # %%
-prompts7 = [f"{k}." for k in ("Pleural Effusion", "Cardiomegaly", "Pneumothorax")] + [f"{k}." for k in LT_TAIL]
+chexpert7 = ("Pleural Effusion", "Cardiomegaly", "Pneumothorax")
+prompts7 = [f"{k}." for k in chexpert7] + [f"{k}." for k in LT_TAIL]
 s7 = [seed] * len(prompts7)
 sd7 = sampler.sample(registry[methods.SD], prompts7, seeds=s7, steps=sample_steps, guidance=guidance,
                      resolution=resolution)
 first = {name: c[:1].repeat(len(prompts7), 1, 1, 1) for name, c in batch.conditioning.items()}  # item 0's controls
 rg7 = sampler.sample(registry[methods.RADGAZEGEN], prompts7, first, seeds=s7, steps=sample_steps, guidance=guidance,
                      resolution=resolution)
-fig, axes = plt.subplots(2, len(prompts7), figsize=(1.9 * len(prompts7), 4.2), squeeze=False)
-for j, p in enumerate(prompts7):
-    axes[0][j].imshow(sd7[j], cmap="gray")
-    axes[1][j].imshow(rg7[j], cmap="gray")
-    axes[0][j].set_title(("CheXpert: " if j < 3 else "LT tail: ") + p.rstrip("."), fontsize=6)
-for ax in axes.flat:
-    ax.axis("off")
-axes[0][0].text(-4, resolution / 2, "SD-CXR", rotation=90, va="center", ha="right", fontsize=8)
-axes[1][0].text(-4, resolution / 2, "RadGazeGen", rotation=90, va="center", ha="right", fontsize=8)
-fig.suptitle(f"Generation from finding prompts ({profile} profile)", fontsize=9)
-fig.tight_layout()
+k = len(chexpert7)
+glue_figure("fig-07-prompts", image_grid(
+    [list(sd7[:k]), list(rg7[:k]), list(sd7[k:]), list(rg7[k:])],
+    titles=[[p.rstrip(".") for p in prompts7[:k]], [""] * k, [p.rstrip(".") for p in prompts7[k:]], [""] * (len(prompts7) - k)],
+    row_labels=["SD-CXR", "RadGazeGen", "SD-CXR", "RadGazeGen"], cell=1.6))
 
 # %% [markdown]
-# ## Summary
-# Each method's images and manifest are under `07_generation/<method>/`, listed in
-# `07_generation/methods.json` with what was not available (RoentGen without local
-# weights). In `smoke` the models are tiny and barely trained: the images are noise and
-# the figures show the layout, not the method.
+# ```{glue:figure} fig-07-prompts
+# :name: fig-07-prompts
+# :alt: Four rows of generated radiographs: SD-CXR and RadGazeGen for three CheXpert findings named in the prompt, then SD-CXR and RadGazeGen for the three MIMIC-CXR-LT tail classes.
+#
+# One-finding prompts: three CheXpert-test findings (top pair of rows) and the MIMIC-CXR-LT
+# tail classes (bottom pair), by SD-CXR (text only) and by RadGazeGen with the first test
+# item's controls, same seed ({glue:text}`profile` profile). Look at what the controls add
+# between the rows of a pair: the same anatomy whatever the finding.
+# ```
+
+# %%
+glue("profile", profile)
+glue("n5", n5)
+glue("n_items", len(test))
+glue("n_methods", len(generated))
+glue("n_images", int(sum(len(v) for v in generated.values()) * n_replicates))
+glue("n_replicates", n_replicates)
+glue("sample_steps", sample_steps)
+glue("scheduler", scheduler)
+glue("guidance", guidance)
+glue("rad_cn_scale", rad_cn_scale)
+glue("hva_cn_scale", hva_cn_scale)
+glue("roentgen", availability[methods.ROENTGEN])
+
+# %% [markdown]
+# ## What this run shows
+# {glue:text}`n_methods` methods generated the same {glue:text}`n_items` test items
+# ({glue:text}`n_replicates` replicate(s), {glue:text}`n_images` images in all) with
+# {glue:text}`sample_steps` {glue:text}`scheduler` steps and guidance
+# {glue:text}`guidance:g`; RadGazeGen fused Rad-CN and HVA-CN by {eq}`eq-07-indicator` with
+# $s_{\mathcal{R}}$ = {glue:text}`rad_cn_scale:g` and $s_{\mathcal{V}}$ =
+# {glue:text}`hva_cn_scale:g`. RoentGen: {glue:text}`roentgen`. Each method's images and
+# manifest are under `07_generation/<method>/`, listed in `07_generation/methods.json`.
+#
+# ## What it cannot show
+# In the {glue:text}`profile` profile the models are tiny and barely trained: the images are
+# noise and the figures show the layout, not the method. The paper's Figs. 5-7 were judged by
+# a radiologist; here only the numbers of the next chapters judge the images, and on the
+# cohort, not on patients.

@@ -15,10 +15,21 @@
 # %% [markdown]
 # # Table 1: image quality (FID) per control and method
 #
-# **Overview.** The paper reports the Fréchet distance between generated and real test
-# radiographs for each control (Canny, Sobel, GL, segmentation, HVA) and each method
-# (T2I-Adapter, ControlNet, Multi-ControlNet, RadGazeGen), and claims that RadGazeGen is best
-# on 4 of 5 controls and beats ControlNet and Multi-ControlNet on all five (§4.2.1).
+# **Overview.** The paper reports the Fréchet Inception Distance (FID)
+# {cite}`heusel2017fid` between generated and real test radiographs for each control (Canny,
+# Sobel, GL, segmentation, HVA) and each method (T2I-Adapter {cite}`mou2024t2iadapter`,
+# ControlNet and Multi-ControlNet {cite}`zhang2023controlnet`, RadGazeGen), and claims that
+# RadGazeGen is best on most controls and beats ControlNet and Multi-ControlNet on all five
+# ({cite:t}`bhattacharya2024radgazegen`, §4.2.1). FID fits a Gaussian to the features
+# $\phi(x)$ of the real images ($\mu_r, \Sigma_r$) and of the generated ones ($\mu_g,
+# \Sigma_g$) and measures the Fréchet distance between the two:
+#
+# $$
+# \mathrm{FID} = \left\lVert \mu_r - \mu_g \right\rVert_2^2 + \mathrm{Tr}\left( \Sigma_r + \Sigma_g - 2 \left( \Sigma_r \Sigma_g \right)^{1/2} \right).
+# $$ (eq-08-fid)
+#
+# Lower is better. The features are Inception-v3's {cite}`szegedy2016inception` pool
+# features, computed by torchmetrics {cite}`detlefsen2022torchmetrics` as the authors do.
 #
 # **What each cell is here.** The paper does not say which controls the multi-control
 # methods receive in each column; we read a column as "this control, plus the gaze control
@@ -31,7 +42,7 @@
 #
 # All methods use the same prompts, controls and seeds (notebook 07). FID uses Inception-v3
 # features when their weights are given (`inception_weights`), otherwise the encoder that
-# notebook 03 trained on the cohort; the column header names which.
+# notebook 03 trained on the cohort, in {eq}`eq-08-fid` all the same; the table names which.
 #
 # **Prerequisites.** Notebooks 03 and 07.
 
@@ -48,7 +59,7 @@ from IPython.display import display
 from radgazegen import evaluation, methods
 from radgazegen.artifacts import Run
 from radgazegen.intervals import Evidence, save_evidence
-from radgazegen.book import profile_banner
+from radgazegen.book import glue, profile_banner
 from radgazegen.paper import paper_table
 from radgazegen.vocabulary import CONTROLS, HVA, LABELS
 
@@ -107,3 +118,36 @@ table.round(4)
 best = pd.DataFrame({"paper": paper_table("table1").idxmin().replace(evaluation.paper_rows("table1")),
                      f"this run ({profile})": mean.astype(float).idxmin()})
 best
+
+# %%
+rg = mean.loc[methods.RADGAZEGEN].astype(float)
+beats = {r: int((rg < mean.loc[r].astype(float)).sum()) for r in (methods.SINGLE_CONTROLNET, methods.MULTI_CONTROLNET)}
+glue("profile", profile)
+glue("metric", fid.name)
+glue("n_real", len(gen.real))
+glue("n_replicates", gen.replicates)
+glue("n_cells", int(mean.notna().to_numpy().sum()))
+glue("n_columns", len(columns))
+glue("rg_best", int((best[f"this run ({profile})"] == methods.RADGAZEGEN).sum()))
+glue("paper_rg_best", int((best["paper"] == methods.RADGAZEGEN).sum()))
+glue("rg_beats_cn", beats[methods.SINGLE_CONTROLNET])
+glue("rg_beats_multi", beats[methods.MULTI_CONTROLNET])
+glue("rg_fid_hva", float(rg[LABELS[HVA]]))
+
+# %% [markdown]
+# ## What this run shows
+# {glue:text}`n_cells` cells of Table 1 were computed with {glue:text}`metric` on
+# {glue:text}`n_real` real test images ({glue:text}`n_replicates` replicate(s) per method).
+# RadGazeGen has the lowest FID on {glue:text}`rg_best` of the {glue:text}`n_columns`
+# controls (the paper: {glue:text}`paper_rg_best`), a lower FID than ControlNet on
+# {glue:text}`rg_beats_cn` and than Multi-ControlNet on {glue:text}`rg_beats_multi` of them;
+# with all controls (the HVA column) its FID is {glue:text}`rg_fid_hva:.4f`. The per-finding
+# features behind every cell are saved for chapter 14's intervals.
+#
+# ## What it cannot show
+# With {glue:text}`n_real` real images, {eq}`eq-08-fid`'s covariances are estimated from far
+# fewer samples than feature dimensions, so in the {glue:text}`profile` profile the values
+# carry a large bias and the ordering of methods is not evidence; chapter 14's intervals say
+# which differences exceed that noise. Without Inception weights the features are the
+# study's own, so the numbers are not the paper's quantity, and only the ordering of methods
+# can be compared with it.

@@ -15,12 +15,23 @@
 # %% [markdown]
 # # Table 3: do generated CheXpert-test images keep their pathologies?
 #
-# **Overview.** The paper generates an image for every CheXpert-test radiograph from its
-# report (made by a report generator) and its controls (radiomics maps, lung mask and an HVA
-# map), then asks a classifier trained on real radiographs for 12 pathologies. If the
-# generated image carries the report's findings, the AUC stays near the AUC on the real
-# images (the first row, "Original*"). The paper: RadGazeGen beats the text-only SD on 7 of 12
-# pathologies.
+# **Overview.** The paper generates an image for every CheXpert-test {cite}`irvin2019chexpert`
+# radiograph from its report (made by a report generator) and its controls (radiomics maps,
+# lung mask and an HVA map), then asks a classifier trained on real radiographs,
+# TorchXRayVision's {cite}`cohen2022torchxrayvision` DenseNet-121 {cite}`huang2017densenet`,
+# for the twelve pathologies of Table 3 ({cite:t}`bhattacharya2024radgazegen`, §4.2.2). If
+# the generated image carries the report's findings, the AUC stays near the AUC on the real
+# images (the first row, "Original*"). For pathology $j$, with classifier score $s_j$ and the
+# positive and negative test images $\mathcal{P}_j$, $\mathcal{N}_j$, the AUC is the chance
+# that a positive outscores a negative {cite}`hanley1982auc`:
+#
+# $$
+# \mathrm{AUC}_j = \frac{1}{\lvert \mathcal{P}_j \rvert \lvert \mathcal{N}_j \rvert}
+# \sum_{p \in \mathcal{P}_j} \sum_{n \in \mathcal{N}_j}
+# \left( \mathbb{1}[s_j(p) > s_j(n)] + \tfrac{1}{2}\, \mathbb{1}[s_j(p) = s_j(n)] \right).
+# $$ (eq-10-auc)
+#
+# The paper: RadGazeGen beats the text-only SD on most of the twelve pathologies.
 #
 # **Here.** Prompts are `reports.csv` (the user supplies reports for real CheXpert; the
 # cohort writes its own). CheXpert has no gaze, so the HVA control of a test image is a
@@ -30,9 +41,9 @@
 # finding with a hypothesis gets no gaze control: for that image RadGazeGen runs with Eq. 6's
 # HVA indicator off, which is Rad-CN. The control never depends on the image's labels, which
 # are only the answers the classifier is scored against (tested: permuting the labels
-# leaves every control unchanged). The classifier is TorchXRayVision's DenseNet-121 when its weights are given
-# (`xrv_weights_dir`), otherwise a DenseNet-121 trained here from scratch on the cohort's
-# MIMIC-CXR-LT training images, named as such.
+# leaves every control unchanged). The classifier is TorchXRayVision's DenseNet-121 when its
+# weights are given (`xrv_weights_dir`), otherwise a DenseNet-121 trained here from scratch
+# on the cohort's MIMIC-CXR-LT training images, named as such.
 #
 # **Prerequisites.** Notebooks 01-06.
 
@@ -65,7 +76,7 @@ from radgazegen.progress import tqdm
 
 from radgazegen import controls, evaluation, generation, hypotheses, methods, metrics, standins, training_data
 from radgazegen.artifacts import Run
-from radgazegen.book import profile_banner
+from radgazegen.book import glue, profile_banner
 from radgazegen.data import read_chexpert, read_mimic_lt
 from radgazegen.intervals import Evidence, save_evidence
 from radgazegen.labels import TABLE3_PATHOLOGIES
@@ -162,8 +173,8 @@ else:
 
 # %% [markdown]
 # ## AUC per pathology (%)
-# AUC is undefined for a pathology with no positive (or no negative) test image; its cell is
-# empty and the average is over the others.
+# {eq}`eq-10-auc` is undefined for a pathology with no positive (or no negative) test image;
+# its cell is empty and the average is over the others.
 
 # %%
 def auc_row(scores: np.ndarray) -> pd.Series:
@@ -196,5 +207,36 @@ evaluation.paper_beside(run, "table3", mean, profile).round(2)
 # %%
 rg, sd = methods.RADGAZEGEN, methods.SD
 wins = int((mean.loc[rg, abbrev] > mean.loc[sd, abbrev]).sum()) if rg in mean.index else 0
-defined = int(mean.loc[[rg, sd], abbrev].notna().all().sum())
-print(f"RadGazeGen beats SD on {wins} of {defined} pathologies with a defined AUC (paper: 7 of 12)")
+n_defined = int(mean.loc[[rg, sd], abbrev].notna().all().sum()) if rg in mean.index else 0
+paper = evaluation.paper_as_ours("table3")
+glue("profile", profile)
+glue("classifier", clf_name)
+glue("n_images", len(records))
+glue("n_gazed", int(gazed.sum()))
+glue("n_pathologies", len(abbrev))
+glue("n_replicates", n_replicates)
+glue("rg_wins", wins)
+glue("n_defined", n_defined)
+glue("paper_rg_wins", int((paper.loc[rg, abbrev] > paper.loc[sd, abbrev]).sum()))
+glue("auc_real", float(mean.loc["Original*", "Avg."]))
+glue("auc_sd", float(mean.loc[sd, "Avg."]) if sd in mean.index else float("nan"))
+glue("auc_rg", float(mean.loc[rg, "Avg."]) if rg in mean.index else float("nan"))
+
+# %% [markdown]
+# ## What this run shows
+# {glue:text}`classifier` scored {glue:text}`n_images` CheXpert-test images and their
+# generated counterparts ({glue:text}`n_replicates` replicate(s));
+# {glue:text}`n_gazed` reports named a finding with a gaze hypothesis. The average AUC
+# {eq}`eq-10-auc` is {glue:text}`auc_real:.2f` on the real images, {glue:text}`auc_sd:.2f` on
+# SD's and {glue:text}`auc_rg:.2f` on RadGazeGen's; RadGazeGen beats SD on
+# {glue:text}`rg_wins` of the {glue:text}`n_defined` pathologies with a defined AUC (the
+# paper: {glue:text}`paper_rg_wins` of {glue:text}`n_pathologies`). The classifier's scores
+# per image are saved for chapter 14's intervals.
+#
+# ## What it cannot show
+# In the {glue:text}`profile` profile a handful of test images and a classifier trained for a
+# few epochs make each AUC a coarse estimate, and undefined where a pathology has no positive
+# image. Without TorchXRayVision's weights the classifier is trained on the cohort, so the
+# AUCs say whether the generated phantoms keep the cohort's findings, not whether real
+# generated radiographs keep real ones. The reports are the cohort's, not a report
+# generator's as in the paper.

@@ -16,13 +16,22 @@
 # # Does the finding appear where the gaze put it?
 #
 # **Overview.** The paper's central claim is that the radiologist's gaze tells the generator
-# *where* a finding is. Real datasets cannot test this directly: nobody knows where a finding
-# "should" appear in a generated image. The synthetic cohort can: every finding was drawn
-# inside a known box, and the gaze control of each test item comes from a reading of that
-# box. So we train a lesion localiser on the real training images (ground-truth boxes), run
-# it on every method's generated test images, and play the *pointing game*: does the
-# localiser's strongest response fall inside the box behind the gaze? A random point hits
-# with probability equal to the box's area fraction (the chance column).
+# *where* a finding is ({cite:t}`bhattacharya2024radgazegen`, §4.3, Fig. 5). Real datasets
+# cannot test this directly: nobody knows where a finding "should" appear in a generated
+# image. The synthetic cohort can: every finding was drawn inside a known box, and the gaze
+# control of each test item comes from a reading of that box. So we train a lesion localiser
+# on the real training images (ground-truth boxes), run it on every method's generated test
+# images, and play the *pointing game* {cite}`zhang2018pointing`: does the localiser's
+# strongest response fall inside the box behind the gaze? For test finding $n$ with
+# localiser heat map $h_n$ on an $H \times W$ grid and box $B_n$,
+#
+# $$
+# \mathrm{hit}_n = \mathbb{1}\left[ \arg\max_{(u, v)} h_n(u, v) \in B_n \right],\qquad
+# \text{hit rate} = \frac{1}{N} \sum_{n=1}^{N} \mathrm{hit}_n,\qquad
+# \text{chance} = \frac{1}{N} \sum_{n=1}^{N} \frac{\lvert B_n \rvert}{H W},
+# $$ (eq-13-pointing)
+#
+# since a random point hits with probability equal to the box's area fraction.
 #
 # If gaze guidance works, methods given the HVA control (HVA-CN, RadGazeGen, the HVA
 # ControlNet and adapter) should hit more often than SD and Rad-CN, which never see the gaze.
@@ -64,7 +73,8 @@ from PIL import Image
 from radgazegen import counterfactual, evaluation, methods, metrics, standins, training_data
 from radgazegen.artifacts import Run
 from radgazegen.intervals import Evidence, save_evidence
-from radgazegen.book import profile_banner
+from radgazegen.book import glue, profile_banner
+from radgazegen.figures import glue_figure, image_grid
 from radgazegen.synthetic import read_ground_truth
 from radgazegen.vocabulary import HVA
 
@@ -96,6 +106,8 @@ if gen is not None:
 
 # %% [markdown]
 # ## Pointing game per method
+# The hit rate and chance of {eq}`eq-13-pointing`, per method; "sees the gaze" marks the
+# methods given the HVA control.
 
 # %%
 if gen is not None:
@@ -145,15 +157,67 @@ if gen is not None and keep.any():
 if gen is not None and keep.any():
     i = int(np.flatnonzero(keep)[0])
     show = [n for n in ("real test images", methods.SD, methods.RAD_CN, methods.HVA_CN, methods.RADGAZEGEN) if n in candidates]
-    from radgazegen.figures import image_grid
-
     ims = [candidates[n][0][i] for n in show]
     ys, xs = np.nonzero(masks[i])
     box = [(xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)]
-    image_grid([ims, [localiser.heatmaps(im[None])[0] for im in ims]], titles=[show, [""] * len(show)],
-               boxes=[box] * (2 * len(show)), box_color="cyan", cmap=["gray"] * len(show) + ["magma"] * len(show),
-               vlims=[None] * len(show) + [(0, 1)] * len(show), cell=min(2.2, 7.0 / len(show)),
-               suptitle=f"{findings[i]}: images (top), localiser response (bottom), box behind the gaze ({profile})");
+    glue_figure("fig-13-pointing", image_grid(
+        [ims, [localiser.heatmaps(im[None])[0] for im in ims]], titles=[show, [""] * len(show)],
+        row_labels=["image", "localiser"], boxes=[box] * (2 * len(show)), box_color="cyan",
+        cmap=["gray"] * len(show) + ["magma"] * len(show), vlims=[None] * len(show) + [(0, 1)] * len(show),
+        cell=6.4 / len(show)))
+    glue("example_finding", findings[i])
+else:
+    glue_figure("fig-13-pointing", None, empty="No test finding with a ground-truth box in this run.")
+    glue("example_finding", "(none)")
+
+# %% [markdown]
+# ```{glue:figure} fig-13-pointing
+# :name: fig-13-pointing
+# :alt: Two rows of panels, one column per method: the images (top) and the lesion localiser's heat map on them (bottom), each with a cyan box where the finding behind the gaze is.
+#
+# The first test finding, {glue:text}`example_finding` ({glue:text}`profile` profile): the
+# real image and four methods' images (top), the localiser's response on each (bottom), and in
+# cyan the box behind the gaze control. Look at where each heat map peaks: inside the cyan box
+# is a hit of {eq}`eq-13-pointing`.
+# ```
+
+# %%
+nan = float("nan")
+glue("profile", profile)
+if gen is not None and keep.any():
+    gaze_rates = [mean[n] for n in mean if sees_gaze.get(n) == "yes"]
+    blind_rates = [mean[n] for n in mean if sees_gaze.get(n) == "no"]
+    glue("n_items", int(keep.sum()))
+    glue("chance", chance)
+    glue("hit_real", float(mean["real test images"]))
+    glue("hit_rg", float(mean.get(methods.RADGAZEGEN, nan)))
+    glue("hit_sd", float(mean.get(methods.SD, nan)))
+    glue("best_gaze", float(max(gaze_rates, default=nan)))
+    glue("best_blind", float(max(blind_rates, default=nan)))
+    glue("n_gaze_methods", len(gaze_rates))
+    glue("n_gaze_above_blind", int(sum(r > max(blind_rates, default=nan) for r in gaze_rates)))
+    glue("n_replicates", gen.replicates)
+else:
+    for name in ("n_items", "n_gaze_methods", "n_gaze_above_blind", "n_replicates"):
+        glue(name, 0)
+    for name in ("chance", "hit_real", "hit_rg", "hit_sd", "best_gaze", "best_blind"):
+        glue(name, nan)
+
+# %% [markdown]
+# ## What this run shows
+# On {glue:text}`n_items` test findings with a ground-truth box ({glue:text}`n_replicates`
+# replicate(s)), the localiser hits {glue:text}`hit_real:.3f` of the real images, against a
+# chance of {glue:text}`chance:.3f`. RadGazeGen's images hit {glue:text}`hit_rg:.3f` and SD's
+# {glue:text}`hit_sd:.3f`; the best of the {glue:text}`n_gaze_methods` methods that see the
+# gaze hits {glue:text}`best_gaze:.3f`, the best of those that do not
+# {glue:text}`best_blind:.3f`, and {glue:text}`n_gaze_above_blind` gaze methods are above the
+# best blind one. Per-finding hits are saved for chapter 14's interval.
+#
+# ## What it cannot show
+# In the {glue:text}`profile` profile a handful of findings and barely trained generators make
+# every rate a coarse estimate; a rate below the real images' may be the localiser's limit,
+# not the generator's. The test needs the cohort's ground truth, so it says nothing about
+# where real findings appear in images generated from real radiologists' gaze.
 
 # %% [markdown]
 # ## Moved gaze: does the finding follow the gaze?

@@ -16,9 +16,10 @@
 # # Results: the paper's Tables 1-5 beside this run, and its claims checked
 #
 # **Overview.** This chapter gathers what chapters 08-13 computed in this run (read from
-# `results/`, never typed) and puts the paper's printed values beside them (from
-# `radgazegen/paper_values.yaml`). Then each of the paper's claims is checked twice: on the
-# paper's own numbers (does the table support the text?) and on this run's.
+# `results/`, never typed) and puts the values printed by
+# {cite:t}`bhattacharya2024radgazegen` beside them (from `radgazegen/paper_values.yaml`).
+# Then each of the paper's claims is checked twice: on the paper's own numbers (does the
+# table support the text?) and on this run's.
 #
 # **How to read it.** A "holds" on this run's numbers is only as strong as the profile: in
 # `smoke` the models are tiny and barely trained and every test set has a handful of items, so
@@ -39,7 +40,8 @@ from IPython.display import HTML, Markdown, display
 
 from radgazegen import evaluation
 from radgazegen.artifacts import Run
-from radgazegen.book import profile_banner
+from radgazegen.book import glue, profile_banner
+from radgazegen.intervals import N_BOOT, N_BOOT_FID
 from radgazegen.paper import paper_table
 
 run = Run(run_dir)
@@ -112,15 +114,25 @@ summary = pd.DataFrame({
 summary
 
 # %% [markdown]
-# A claim is **supported** only when the paired bootstrap interval of each difference it needs
-# (1,000 resamples of the test items and the seeds, the same resample for both methods; 300
-# for FID) excludes zero in the claim's favour; a difference whose interval contains zero is
-# not evidence either way. Every table chapter (08-13) saves what its cells are computed from,
-# per test item and seed: each item's features (FID, recomputed on the resample), SSIM, PSNR,
-# IoU, CLIP score or pointing-game hit, and the classifiers' outputs on each test image
-# (Table 3's AUC and Table 4's accuracies, recomputed on the resample). Table 4 trains one
-# classifier per augmentation method, so its intervals cover the test images, not the
-# classifier's training seed.
+# A claim is **supported** only when the paired bootstrap interval {cite}`efron1979bootstrap`
+# of each difference it needs excludes zero in the claim's favour. For two methods $A$ and $B$
+# scored on the same test items and seeds, each of $b = 1, \dots, B$ resamples draws the
+# items and the seeds with replacement, the same draw for both methods, and recomputes the
+# difference of the cells' statistics (a mean, an AUC, a group accuracy, or FID from the
+# resampled features):
+#
+# $$
+# \Delta^{(b)} = m_A\big(\mathcal{S}^{(b)}\big) - m_B\big(\mathcal{S}^{(b)}\big),\qquad
+# \mathrm{CI}_{95\%} = \left[ q_{0.025}\big(\Delta^{(1..B)}\big),\ q_{0.975}\big(\Delta^{(1..B)}\big) \right],
+# $$ (eq-14-bootstrap)
+#
+# with $B$ = {glue:text}`n_boot` ({glue:text}`n_boot_fid` for FID, whose recomputation is
+# slow). A difference whose interval contains zero is not evidence either way. Every table
+# chapter (08-13) saves what its cells are computed from, per test item and seed: each item's
+# features (FID, recomputed on the resample), SSIM, PSNR, IoU, CLIP score or pointing-game hit,
+# and the classifiers' outputs on each test image (Table 3's AUC and Table 4's accuracies,
+# recomputed on the resample). Table 4 trains one classifier per augmentation method, so its
+# intervals cover the test images, not the classifier's training seed.
 
 # %%
 shown = run_claims[run_claims["intervals"].astype(bool)]
@@ -132,52 +144,31 @@ for k, (claim, row) in enumerate(shown.iterrows()):
     display(HTML(table.to_html()))
 
 # %% [markdown]
-# ## What these numbers can and cannot support
-
-# %%
-reps = max((i.get("replicates", 1) for i in info.values()), default=1)
-statement = {
-    "smoke": "The smoke profile trains tiny models for a few CPU steps on a small synthetic cohort and evaluates a "
-             "handful of test items once. Its verdicts show that every table and claim is computed end to end; they "
-             "say nothing about whether the paper's claims are true.",
-    "teach": f"The teach profile trains small models from scratch on the synthetic cohort and repeats generation "
-             f"{reps} times. Its verdicts test the claims' direction on data whose ground truth is known; they do not "
-             "reproduce the paper's values, which were measured on real radiographs with Stable Diffusion v1.5, "
-             "Inception and CLIP features and TorchXRayVision's classifier.",
-    "lesson": f"The lesson profile runs only the chapters of the central claim on a 2-core CPU: small models trained "
-              f"from scratch for minutes on the synthetic cohort at 64 px, every test finding with gaze generated {reps} "
-              "times, and the moved-gaze test of chapter 13. Its verdicts concern that claim alone, against the cohort's "
-              "known lesion boxes; Tables 1-5 are not computed.",
-    "full": "The full profile follows the paper's configuration on the real datasets; differences from the paper's "
-            "values come from the weights and metric models that were available (named in each table).",
-}[profile]
-display(Markdown(statement))
-
-# %% [markdown]
 # ## Where this study departs from the paper
 # Each chapter states its own deviations; they are gathered here.
 #
-# - **Data (01).** The held-out set is REFLACX's five-reader images: the release holds 109
-#   where the paper reports 110, so `full` notes the difference and goes on with 109. The
-#   `smoke` and `teach` profiles use the synthetic cohort (00), which follows the releases'
-#   layouts and conventions but is not anatomy or real gaze.
-# - **Controls (02, 03).** Rad-CN's segmentation control is the lung U-Net of ref. [70] or
-#   TorchXRayVision's PSPNet when their weights are given; without weights a weight-free
-#   Otsu + morphology mask stands in (named in 02). HVA lengths (sigma 64 px, dilation
-#   100 px) are the authors' values on ~2,544 px radiographs and are rescaled with the image.
-#   EGD-CXR has no finding boxes: its per-finding maps come from its word-level transcript
-#   and its CheXpert labels. Features for the hypotheses are TorchXRayVision's when given,
-#   else an encoder trained on the cohort. The paper's selection rule (highest D(f_B, f_H))
-#   is used; 03 shows what the authors' released script (largest MSE, the mask returned)
-#   would pick instead.
+# - **Data (01).** The held-out set is REFLACX's five-reader images: the release holds one
+#   fewer than the paper reports, so `full` notes the difference and goes on. The `smoke` and
+#   `teach` profiles use the synthetic cohort (00), which follows the releases' layouts and
+#   conventions but is not anatomy or real gaze.
+# - **Controls (02, 03).** Rad-CN's segmentation control is the lung U-Net of
+#   {cite:t}`ovcharenko2019lungseg` or TorchXRayVision's PSPNet when their weights are given;
+#   without weights a weight-free Otsu + morphology mask stands in (named in 02). The HVA
+#   lengths (sigma, dilation) are the authors' values on real radiographs and are rescaled
+#   with the image. EGD-CXR has no finding boxes: its per-finding maps come from its
+#   word-level transcript and its CheXpert labels. Features for the hypotheses are
+#   TorchXRayVision's when given, else an encoder trained on the cohort. The paper's selection
+#   rule (the largest $\mathcal{D}$) is used; 03 shows what the authors' released script (the
+#   largest MSE, the mask returned) would pick instead.
 # - **Models (04-06).** `full` trains SD-CXR on MIMIC-CXR's train split and the ControlNets
-#   for 10 epochs, as the paper says; `smoke` and `teach` train small models from scratch
-#   (SD-CXR on the split's training images in `smoke`, on MIMIC-CXR's train split in `teach`). Prompts are emptied 10% of the time in training
-#   (not stated by the paper) so that classifier-free guidance has a trained unconditional
-#   branch. Rad-CN is one ControlNet per control, combined zero-shot (Eq. 6), as the paper
-#   and the authors' inference do; the one-network "unified" design is a documented variant.
-# - **Generation (07).** `full` samples with the authors' released settings (UniPC, 50 steps,
-#   their negative prompt and scales); `smoke` and `teach` use fewer steps and unit scales.
+#   for the paper's epochs; `smoke` and `teach` train small models from scratch (SD-CXR on the
+#   split's training images in `smoke`, on MIMIC-CXR's train split in `teach`). Prompts are
+#   emptied at `proportion_empty_prompts` in training (not stated by the paper) so that
+#   classifier-free guidance has a trained unconditional branch. Rad-CN is one ControlNet per
+#   control, combined zero-shot (Eq. 6), as the paper and the authors' inference do; the
+#   one-network "unified" design is a documented variant.
+# - **Generation (07).** `full` samples with the authors' released settings (UniPC, their
+#   steps, negative prompt and scales); `smoke` and `teach` use fewer steps and unit scales.
 #   RoentGen is shown only when its weights are given. Table 5's "HVA-CN" row is HVA-CN
 #   without the Rad-CN it was trained over (the paper's row), which is outside its training.
 # - **Metrics (08-13).** Without Inception, CLIP or TorchXRayVision weights, FID, CLIP score
@@ -185,6 +176,55 @@ display(Markdown(statement))
 #   their numbers are not the paper's quantities. In Table 3 the gaze control of a test image
 #   is chosen from its report (its prompt), never from its labels; a report naming no
 #   finding gets no gaze control (Eq. 6's HVA indicator off).
-# - **Claims (this chapter).** Verdicts compare means over the test items and the seed
-#   replicates; intervals over findings and seeds are not yet computed for every claim, so a
-#   verdict here is not a significance test.
+# - **Claims (this chapter).** A verdict on the means is not a significance test; the
+#   intervals of {eq}`eq-14-bootstrap` are, over the test items and seeds of this run only.
+
+# %%
+reps = max((i.get("replicates", 1) for i in info.values()), default=1)
+statement = {
+    "smoke": "The smoke profile trains tiny models for a few CPU steps on a small synthetic cohort and evaluates a "
+             "handful of test items. Its verdicts show that every table and claim is computed end to end; they "
+             "say nothing about whether the paper's claims are true.",
+    "teach": "The teach profile trains small models from scratch on the synthetic cohort and repeats generation "
+             "with several seeds. Its verdicts test the claims' direction on data whose ground truth is known; they do "
+             "not reproduce the paper's values, which were measured on real radiographs with Stable Diffusion v1.5, "
+             "Inception and CLIP features and TorchXRayVision's classifier.",
+    "lesson": "The lesson profile runs only the chapters of the central claim on a 2-core CPU: small models trained "
+              "from scratch for minutes on the synthetic cohort at 64 px, every test finding with gaze generated with "
+              "several seeds, and the moved-gaze test of chapter 13. Its verdicts concern that claim alone, against the "
+              "cohort's known lesion boxes; Tables 1-5 are not computed.",
+    "full": "The full profile follows the paper's configuration on the real datasets; differences from the paper's "
+            "values come from the weights and metric models that were available (named in each table).",
+}[profile]
+in_paper = [c for c in run_claims.index if c in paper_claims.index]
+glue("profile", profile)
+glue("profile_statement", statement)
+glue("n_boot", N_BOOT)
+glue("n_boot_fid", N_BOOT_FID)
+glue("n_tables", sum(t in ours for t in tables))
+glue("n_paper_tables", len(tables))
+glue("n_claims", len(run_claims))
+glue("n_claims_paper", len(in_paper))
+glue("n_hold_paper", int(sum(bool(paper_claims.loc[c, "holds"]) for c in in_paper
+                             if not pd.isna(paper_claims.loc[c, "holds"]))))
+glue("n_hold_run", int(sum(bool(h) for h in run_claims["holds"] if h is not None and not pd.isna(h))))
+glue("n_checkable_run", int(sum(h is not None and not pd.isna(h) for h in run_claims["holds"])))
+glue("n_supported", int(sum(bool(x) for x in run_claims["supported"] if x is not None and not pd.isna(x))))
+glue("n_with_intervals", int(sum(x is not None and not pd.isna(x) for x in run_claims["supported"])))
+glue("n_replicates", reps)
+
+# %% [markdown]
+# ## What this run shows
+# This {glue:text}`profile` run computed {glue:text}`n_tables` of the paper's
+# {glue:text}`n_paper_tables` tables and
+# the gaze-localisation test, and checked {glue:text}`n_claims` claims. On the paper's own
+# numbers, {glue:text}`n_hold_paper` of the {glue:text}`n_claims_paper` claims that its tables
+# can check hold. On this run's means, {glue:text}`n_hold_run` of {glue:text}`n_checkable_run`
+# checkable claims hold, and {glue:text}`n_supported` of the {glue:text}`n_with_intervals`
+# claims with intervals are supported by {eq}`eq-14-bootstrap` (up to
+# {glue:text}`n_replicates` seed replicate(s) per method).
+#
+# ## What it cannot show
+# {glue:text}`profile_statement` A claim that holds on the means but is not supported by its
+# intervals is within this run's noise; a claim that is supported holds for these test items
+# and seeds, not for another cohort or the real datasets.

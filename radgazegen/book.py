@@ -50,10 +50,13 @@ def glue(name: str, value, display: bool = False) -> None:
     """Glue ``value`` under ``name`` for the chapter's prose (``{glue:text}`name``` or
     ``{glue:}`name```, ``{glue:figure}`` for a figure): the output myst-nb's ``glue`` writes,
     written without importing myst-nb (the book's packages are not installed where chapters
-    run on a GPU server; the book is built elsewhere). ``display``: also show it here."""
+    run on a GPU server; the book is built elsewhere). ``display``: also show it here. A numpy
+    scalar is glued as the Python number it holds."""
     from IPython.core.formatters import format_display_data
     from IPython.display import display as ipy_display
 
+    if type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        value = value.item()  # a numpy scalar reads back as a number ({glue:text}`name:.3f`), not "np.float64(...)"
     bundle, metadata = format_display_data(value)
     prefix = "" if display else GLUE_PREFIX
     metadata["scrapbook"] = {"name": name, "mime_prefix": prefix}

@@ -14,6 +14,10 @@ from matplotlib.textpath import TextToPath
 
 from radgazegen.labels import LT_MEDIUM, LT_TAIL
 
+#: Width of a chart meant to span the book's text column: a margin under ``BOOK_WIDTH_IN`` for
+#: the padding and labels the saved PNG adds, so that its text shows at its own size.
+FIG_WIDTH_IN = 6.6
+
 GROUP_COLOURS = {"head": "#4c72b0", "medium": "#dd8452", "tail": "#c44e52"}
 
 
@@ -53,7 +57,7 @@ def plot_label_distribution(counts: pd.Series, title: str = "", ax=None):
     counts: class name -> number of images, in the order to plot.
     """
     if ax is None:
-        _, ax = plt.subplots(figsize=(9, 3.6))
+        _, ax = plt.subplots(figsize=(FIG_WIDTH_IN, 3.6))
     colours = [GROUP_COLOURS[lt_group(c)] for c in counts.index]
     ax.bar(range(len(counts)), counts.to_numpy(), color=colours)
     ax.set_yscale("log")
@@ -61,7 +65,8 @@ def plot_label_distribution(counts: pd.Series, title: str = "", ax=None):
     ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xticks(range(len(counts)), counts.index, rotation=60, ha="right", fontsize=8)
     ax.set_ylabel("images (log scale)")
-    ax.set_title(title, fontsize=10)
+    if title:
+        ax.set_title(title, fontsize=10)
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in GROUP_COLOURS.values()]
     ax.legend(handles, list(GROUP_COLOURS), fontsize=8, frameon=False)
     ax.figure.tight_layout()
@@ -76,7 +81,7 @@ def plot_reading_timeline(fixations: pd.DataFrame, words: pd.DataFrame, image_si
     finding while it is dictated. Words in ``highlight`` (finding keywords) are marked.
     """
     if ax is None:
-        _, ax = plt.subplots(figsize=(9, 2.8))
+        _, ax = plt.subplots(figsize=(FIG_WIDTH_IN, 3.0))
     w, h = image_size
     mid = (fixations["start"] + fixations["end"]) / 2
     ax.plot(mid, fixations["x"] / w, ".-", lw=0.6, ms=3, label="x / width")
@@ -86,31 +91,34 @@ def plot_reading_timeline(fixations: pd.DataFrame, words: pd.DataFrame, image_si
         hit = str(wd["word"]).strip(".,;:").lower() in lowered
         if hit:
             ax.axvspan(wd["start"], wd["end"], color="red", alpha=0.25)
-            ax.text(wd["start"], 1.02, str(wd["word"]), fontsize=7, color="red", rotation=30)
+            ax.text(wd["start"], 1.02, str(wd["word"]), fontsize=8, color="red", rotation=30)
     ax.set_xlabel("seconds from the start of the dictation")
     ax.set_ylabel("gaze position")
     ax.set_ylim(-0.05, 1.1)
-    ax.legend(fontsize=7, loc="lower right", frameon=False)
+    ax.legend(fontsize=8, loc="lower right", frameon=False)
     ax.figure.tight_layout()
     return ax.figure
 
 
 def plot_validation_steps(paths, title: str):
-    """The validation images a training run wrote (one PNG row per validation step), stacked."""
+    """The validation images a training run wrote (one PNG row per validation step), stacked to
+    the book's width; None when there are none (``validate_every = 0``)."""
     import cv2
 
     if not paths:
-        print("no validation images (validate_every = 0)")
         return None
     rows = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in paths]
     h, w = rows[0].shape
-    fig, axes = plt.subplots(len(rows), 1, figsize=(min(12, 1.2 * w / h * 2), 1.6 * len(rows)), squeeze=False)
+    width = FIG_WIDTH_IN - 0.6  # the row labels take the rest
+    fig, axes = plt.subplots(len(rows), 1, figsize=(FIG_WIDTH_IN, (width * h / w + 0.15) * len(rows) + 0.4), squeeze=False)
     for ax, path, row in zip(axes[:, 0], paths, rows):
         ax.imshow(row, cmap="gray")
-        ax.set_ylabel(Path(path).stem.replace("step-", "step "), fontsize=8)
+        stem = Path(path).stem
+        ax.set_ylabel(f"step {int(stem[5:])}" if stem.startswith("step-") and stem[5:].isdigit() else stem, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle(title, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -248,3 +256,54 @@ def image_grid(images: Sequence, titles: Sequence[str] | None = None, ncols: int
     for _ in range(2):  # the second pass sees the titles where the first put the axes (no overlap)
         fig.tight_layout()
     return fig
+
+
+#: The smallest text a figure may show, in pt at the size the book displays it.
+MIN_TEXT_PT = 8.0
+
+
+def displayed_text_pt(fig) -> float:
+    """The size, in pt as the book displays ``fig``, of its smallest visible text (inf: no text).
+
+    The chapters' PNGs are saved as Jupyter saves them (``bbox_inches="tight"``, 0.1 in pad, the
+    figure's dpi) and a PNG wider than the book's text column (``BOOK_WIDTH_IN``) is scaled down
+    to it, so a text of ``s`` pt shows at ``s * min(1, BOOK_WIDTH_IN / saved width)`` pt."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    if not hasattr(fig.canvas, "get_renderer"):  # a closed figure: measure it on a canvas of its own
+        FigureCanvasAgg(fig)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    width_in = fig.get_tightbbox(renderer).width + 2 * 0.1
+    scale = min(1.0, BOOK_WIDTH_IN / width_in)
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()
+             and t.get_window_extent(renderer).width > 0]
+    return min(sizes, default=float("inf")) * scale
+
+
+def message_figure(text: str):
+    """A small figure that says ``text``: what a chapter glues where a run has nothing to draw."""
+    fig = plt.figure(figsize=(BOOK_WIDTH_IN * 0.6, 0.8))
+    fig.text(0.5, 0.5, _wrap(text, BOOK_WIDTH_IN * 0.55 * 72, 10), ha="center", va="center", fontsize=10)
+    return fig
+
+
+def glue_figure(name: str, fig, empty: str = "Nothing to draw in this run.") -> None:
+    """Glue ``fig`` under ``name`` for the chapter's ``{glue:figure}`` (with its caption and alt
+    text), then close it so that it is not shown a second time where it was drawn. ``fig`` None
+    glues ``message_figure(empty)`` instead, so the chapter's prose always finds its figure.
+    Warns when its smallest text would show under ``MIN_TEXT_PT`` at the book's width (the
+    smoke test fails on any warning a chapter prints). Returns None, so that a cell ending with
+    it shows nothing more."""
+    import warnings
+
+    from radgazegen.book import glue
+
+    fig = message_figure(empty) if fig is None else fig
+    smallest = displayed_text_pt(fig)
+    if smallest < MIN_TEXT_PT:
+        warnings.warn(f"figure {name!r}: its smallest text shows at {smallest:.1f} pt in the book "
+                      f"(at least {MIN_TEXT_PT:g} pt): enlarge the text or split the figure", stacklevel=2)
+    glue(name, fig)
+    plt.close(fig)

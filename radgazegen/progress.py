@@ -70,3 +70,31 @@ def machine_line(repo: Path) -> str:
     gpus = out("nvidia-smi", "--query-gpu=name", "--format=csv,noheader").replace("\n", ", ") or "none"
     return (f"machine: commit {commit}; Python {platform.python_version()}; {', '.join(packages)}; "
             f"CPU {cpu} x {os.cpu_count()}; GPU {gpus}")
+
+
+class stderr_to:  # noqa: N801 - used as a context manager, like contextlib's redirect_stderr
+    """Point this process's file descriptor 2 at ``path`` (appended) for the ``with`` block, so
+    that what child processes started inside it write there too (a notebook kernel's start-up
+    warnings, or its traceback when a Ctrl-C reaches it): the console keeps the runner's own
+    lines. Restored on exit, whatever ends the block."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __enter__(self):
+        import sys
+
+        sys.stderr.flush()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._saved = os.dup(2)
+        with open(self.path, "a", encoding="utf-8") as fh:
+            os.dup2(fh.fileno(), 2)
+        return self
+
+    def __exit__(self, *exc):
+        import sys
+
+        sys.stderr.flush()
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        return False

@@ -85,7 +85,10 @@ def reader_first(src: Path, dest: Path) -> Path:
             tags.append("output_scroll")
     used = (nb.metadata.get("papermill") or {}).get("parameters") or {}
     if used:
-        rows = [f"| `{k}` | `{v!r}` |" for k, v in sorted(used.items())]
+        run_dir, profile = str(used.get("run_dir", "")), used.get("profile", "")
+        shown = lambda v: (f"runs/{profile}" + v[len(run_dir):]  # a run directory outside the repository (a
+                           if run_dir and isinstance(v, str) and v.startswith(run_dir) else v)  # test's): no machine path
+        rows = [f"| `{k}` | `{shown(v)!r}` |" for k, v in sorted(used.items())]
         table = nbformat.v4.new_markdown_cell("\n".join([
             "**Parameters of this run**, as papermill passed them (each is documented in the notebook's "
             "parameters cell; rerun with `python -m radgazegen run -p NAME=VALUE`):", "",

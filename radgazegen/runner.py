@@ -47,7 +47,7 @@ from typing import Any, Iterable, Sequence
 
 from radgazegen.dependencies import STATE_FORMAT, ArtifactDigests, PackageModules, StepChecks
 from radgazegen.io import write_json
-from radgazegen.progress import LOG_VARIABLE, machine_line
+from radgazegen.progress import LOG_VARIABLE, machine_line, stderr_to
 from radgazegen.runlock import RunLock, RunLocked
 from radgazegen.parameters import check_parameter, declared_parameters, load_parameters_file, parse_override, substitute
 
@@ -291,10 +291,9 @@ class Study:
         previous = {k: os.environ.get(k) for k in kernel_env}
         os.environ.update(kernel_env)
         try:
-            pm.execute_notebook(
-                str(src), str(running), parameters=step.params, kernel_name=self.kernel,
-                cwd=str(REPO), progress_bar=False, log_output=False,
-            )
+            with stderr_to(kernel_env[LOG_VARIABLE]):  # the kernel's own warnings and tracebacks: the chapter's log
+                pm.execute_notebook(str(src), str(running), parameters=step.params, kernel_name=self.kernel,
+                                    cwd=str(REPO), progress_bar=False, log_output=False)
             reads = self._checked_reads(profile, step)
         except BaseException as exc:
             if running.exists():

@@ -79,3 +79,44 @@ def test_text_keeps_its_size_at_the_book_width_and_titles_wrap():
 def test_per_image_arguments_must_match_the_cells():
     with pytest.raises(ValueError, match="titles"):
         image_grid([np.zeros((4, 4))] * 3, titles=["a", "b"])
+
+
+def test_displayed_text_size_follows_the_book_width():
+    from radgazegen.figures import displayed_text_pt
+
+    narrow, ax = plt.subplots(figsize=(4, 3))
+    ax.set_title("ten", fontsize=10)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    assert displayed_text_pt(narrow) == pytest.approx(10)            # narrower than the book: as drawn
+    wide = plt.figure(figsize=(14, 3))
+    ax = wide.add_axes((0, 0, 1, 1))                                  # the saved PNG: 14 in + 0.1 in pad each side
+    ax.text(0.5, 0.5, "ten", fontsize=10)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    assert displayed_text_pt(wide) == pytest.approx(10 * BOOK_WIDTH_IN / 14.2, rel=0.01)  # scaled down to the column
+    empty = plt.figure(figsize=(2, 2))
+    assert displayed_text_pt(empty) == float("inf")
+
+
+def test_glue_figure_glues_closes_and_warns_on_small_text(monkeypatch):
+    import radgazegen.book
+    from radgazegen import figures
+
+    glued = []
+    monkeypatch.setattr(radgazegen.book, "glue", lambda name, value: glued.append((name, value)))
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title("legible", fontsize=9)
+    assert figures.glue_figure("fig-a", fig) is None                  # nothing more for the cell to show
+    assert glued == [("fig-a", fig)] and not plt.fignum_exists(fig.number)   # closed: shown once, from the prose
+    small, ax = plt.subplots(figsize=(3, 2))
+    ax.set_title("tiny", fontsize=6)
+    with pytest.warns(UserWarning, match="fig-b.*6.0 pt"):
+        figures.glue_figure("fig-b", small)
+    figures.glue_figure("fig-c", None, empty="nothing here")
+    name, placeholder = glued[-1]
+    assert name == "fig-c"
+    assert [t.get_text() for t in placeholder.texts] == ["nothing here"]
+    assert figures.displayed_text_pt(placeholder) >= figures.MIN_TEXT_PT

@@ -446,3 +446,19 @@ def test_kernels_get_sleeping_openmp_threads_unless_the_environment_says_otherwi
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     study.run("p", only=["02"], force=True, log=lambda *_: None)
     assert "omp ACTIVE" in output_text(study, "02_side")
+
+
+def test_child_processes_stderr_goes_to_the_chapters_log(tmp_path, capfd):
+    """While a chapter runs, its kernel's stderr (start-up warnings, a Ctrl-C's traceback) goes
+    to the chapter's log, not the console; the console gets it back afterwards."""
+    import subprocess
+    import sys
+
+    from radgazegen.progress import stderr_to
+
+    log = tmp_path / "logs" / "01_x.log"
+    with stderr_to(log):
+        subprocess.run([sys.executable, "-c", "import sys; sys.stderr.write('Traceback (kernel)\\n')"], check=True)
+    subprocess.run([sys.executable, "-c", "import sys; sys.stderr.write('after\\n')"], check=True)
+    assert log.read_text() == "Traceback (kernel)\n"
+    assert capfd.readouterr().err == "after\n"
