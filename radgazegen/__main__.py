@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import os
 import sys
 from pathlib import Path
 
@@ -77,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
         log = Path(args.runs or "runs") / args.profile / "progress.log" if args.command == "run" else None
         where = f" ({log} names the chapter that stopped)" if log else ""
         print(f"interrupted{where}: what finished is kept; run the same command again to go on", file=sys.stderr)
+        if log:  # what the stopped kernel's client still reports while Python exits goes to the run's log, not here
+            sys.stderr.flush()
+            log.parent.joinpath("logs").mkdir(parents=True, exist_ok=True)
+            with open(log.parent / "logs" / "runner.log", "a", encoding="utf-8") as fh:
+                os.dup2(fh.fileno(), 2)
         return 130
     return 0
 

@@ -124,6 +124,7 @@ def test_a_run_killed_anywhere_reruns_to_the_numbers_of_an_unbroken_run(smoke, c
     import time
 
     run = smoke.run_dir("smoke")
+    smoke.run("smoke", log=lambda *_: None)  # up to date whatever an earlier case left (a no-op when it is)
     unbroken = _numbers(run)
     for f in run.glob(trigger):  # so that the trigger can only be this run's own write
         shutil.rmtree(f) if f.is_dir() else f.unlink()
