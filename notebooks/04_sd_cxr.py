@@ -89,6 +89,7 @@ from IPython.display import display
 from radgazegen import data, figures, generation, models, training, training_data
 from radgazegen.artifacts import Run
 from radgazegen.book import glue, profile_banner
+from radgazegen.progress import log_line  # benchmark figures: the run's log, not the chapter
 
 run = Run(run_dir)
 out_dir = run.chapter_dir("04_sd_cxr")
@@ -150,7 +151,7 @@ def validate(unet, step: int) -> np.ndarray:
 
 
 result = training.train(parts, dataset, len(dataset), config, out_dir / "train", validate=validate)
-print(training.benchmark_line("SD-CXR", result))
+log_line(training.benchmark_line("SD-CXR", result))
 print(f"trained {result['steps']} steps" + (f", resumed from {Path(result['resumed_from']).name}" if result["resumed_from"] else ""))
 parts.unet = type(parts.unet).from_pretrained(str(result["final"]))
 sd_dir = models.save_sd_parts(parts, run.path("sd_cxr"))

@@ -89,6 +89,7 @@ from IPython.display import display
 from radgazegen import figures, generation, training, training_data
 from radgazegen.artifacts import Run
 from radgazegen.book import glue, profile_banner
+from radgazegen.progress import log_line  # benchmark figures: the run's log, not the chapter
 from radgazegen.vocabulary import LABELS
 
 if design not in ("unified", "per-map"):
@@ -145,7 +146,7 @@ def fit(name: str, control, kind: str = "controlnet", channels: int = 3, validat
                                     conditioning_channels=channels, validate=validate)
     logs[name], validation[name] = pd.DataFrame(result["metrics"]), result["validation"]
     trained[name] = str(result["final"])
-    print(training.benchmark_line(name, result))
+    log_line(training.benchmark_line(name, result))
     return result["final"]
 
 

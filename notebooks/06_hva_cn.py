@@ -81,6 +81,7 @@ from IPython.display import display
 from radgazegen import figures, generation, training, training_data
 from radgazegen.artifacts import Run
 from radgazegen.book import glue, profile_banner
+from radgazegen.progress import log_line  # benchmark figures: the run's log, not the chapter
 
 run = Run(run_dir)
 out_dir = run.chapter_dir("06_hva_cn")
@@ -135,7 +136,7 @@ def fit(name: str, kind: str = "controlnet", with_rad_cn: bool = False) -> list:
                                     frozen_controlnets=frozen if with_rad_cn else (),
                                     validate=validate if with_rad_cn and batch is not None else None)
     logs[name], trained[name] = pd.DataFrame(result["metrics"]), str(result["final"])
-    print(training.benchmark_line(name, result))
+    log_line(training.benchmark_line(name, result))
     return result["validation"]
 
 

@@ -98,3 +98,16 @@ class stderr_to:  # noqa: N801 - used as a context manager, like contextlib's re
         os.dup2(self._saved, 2)
         os.close(self._saved)
         return False
+
+
+def log_line(text: str) -> None:
+    """A line for the run's log, not the chapter's output: appended to the chapter's log
+    (``LOG_VARIABLE``) under the runner, printed elsewhere. For figures that change from run
+    to run (a benchmark's steps/s), which must not make two runs' chapters differ."""
+    log = os.environ.get(LOG_VARIABLE)
+    if not log:
+        print(text, flush=True)
+        return
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a", encoding="utf-8") as fh:
+        fh.write(text.rstrip("\n") + "\n")

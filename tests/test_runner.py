@@ -462,3 +462,13 @@ def test_child_processes_stderr_goes_to_the_chapters_log(tmp_path, capfd):
     subprocess.run([sys.executable, "-c", "import sys; sys.stderr.write('after\\n')"], check=True)
     assert log.read_text() == "Traceback (kernel)\n"
     assert capfd.readouterr().err == "after\n"
+
+
+def test_a_log_line_goes_to_the_chapters_log_under_the_runner(tmp_path, monkeypatch, capsys):
+    from radgazegen.progress import LOG_VARIABLE, log_line
+
+    log_line("benchmark X: 1.00 steps/s")
+    assert capsys.readouterr().out == "benchmark X: 1.00 steps/s\n"
+    monkeypatch.setenv(LOG_VARIABLE, str(tmp_path / "logs" / "04_x.log"))
+    log_line("benchmark X: 2.00 steps/s")
+    assert capsys.readouterr().out == "" and (tmp_path / "logs" / "04_x.log").read_text() == "benchmark X: 2.00 steps/s\n"
