@@ -87,8 +87,12 @@ gpu-teach:
 
 teach-import:
 	mkdir -p book/teach
-	tar xzf $(GPU_OUT)/teach-chapters.tgz -C book/teach --strip-components=1 --wildcards 'notebooks/[0-9][0-9]_*.ipynb'
+	rm -f book/teach/[0-9][0-9]_*.ipynb  # one run's chapters: the archive holds every chapter of the run
+	tar xzf $(GPU_OUT)/teach-chapters.tgz -C book/teach --strip-components=1 --wildcards 'notebooks/[0-9][0-9]_*.ipynb' \
+	  --exclude '*.failed.ipynb' --exclude '*.running.ipynb'
 	tar xzf $(GPU_OUT)/teach-chapters.tgz -C book/teach progress.log
+	tar xzf $(GPU_OUT)/teach-chapters.tgz -O --wildcards 'logs/*.log' | tr '\r' '\n' | grep '^benchmark ' \
+	  | grep -v 'no steps run' > book/teach/benchmarks.txt || true
 	cp $(GPU_OUT)/device.txt book/teach/ 2>/dev/null || true
 	cp $(GPU_OUT)/bench.txt book/teach/ 2>/dev/null || true
 	rm -f book/teach/*.running.ipynb book/teach/*.failed.ipynb

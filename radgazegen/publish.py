@@ -146,7 +146,22 @@ def collect_published(study: Study | None = None, book_dir: Path | None = None) 
 
 
 #: Files of a run that ``run_record_page`` reads, beside the executed notebooks or one folder up.
-RUN_RECORD_FILES = {"progress": "progress.log", "device": "device.txt", "bench": "bench.txt"}
+RUN_RECORD_FILES = {"progress": "progress.log", "device": "device.txt", "bench": "bench.txt",
+                    "training": "benchmarks.txt"}
+
+
+def benchmark_lines(source: Path) -> list[str]:
+    """The trained models' benchmark lines (``training.benchmark_line``, written to each chapter's
+    log by ``progress.log_line``): ``benchmarks.txt`` beside the chapters (``make teach-import``
+    writes it), else the run's ``logs/*.log`` one folder up; lines of models resumed at their
+    end ("no steps run") left out."""
+    saved = _run_file(source, RUN_RECORD_FILES["training"])
+    if saved is not None:
+        text = saved.read_text(encoding="utf-8")
+    else:
+        text = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in sorted(source.parent.glob("logs/*.log")))
+    lines = (line.strip() for line in text.replace("\r", "\n").splitlines())
+    return [line for line in lines if line.startswith("benchmark ") and "no steps run" not in line]
 
 
 def _run_file(source: Path, name: str) -> Path | None:
@@ -187,6 +202,12 @@ def run_record_page(profile: str, source: Path, dest: Path, chapters: list[str] 
     if machines:
         lines += ["Machines (the study's commit, Python, key packages, CPU, GPU), as the runner recorded them:", ""]
         lines += [f"{k}. {m}" for k, m in enumerate(machines, 1)] + [""]
+    trained = benchmark_lines(source)
+    if trained:
+        lines += ["## Training speed", "",
+                  "One line per trained model and run (a model resumed from a checkpoint has a line per "
+                  "run that trained it): optimiser steps, wall seconds (validation images included), "
+                  "images per second, peak memory, threads.", "", "```text", *trained, "```", ""]
     bench = _run_file(source, RUN_RECORD_FILES["bench"])
     if bench is not None:
         lines += ["## GPU benchmark at Stable Diffusion v1.5 size", "",

@@ -405,6 +405,26 @@ def test_the_published_edition_takes_each_chapter_from_the_richest_profile(study
         "00_a": "teach", "01_b": "lesson", "02_c": "lesson", "03_d": "smoke"}
     page = run_record_page("teach", book / "teach", tmp_path / "r.md", chapters=["00_a"]).read_text()
     assert "| 00_a | 12.5 |" in page and "09_z" not in page and "teach chapters" in page
+    assert "Training speed" not in page  # no benchmark lines, no section
+
+
+def test_the_run_record_lists_each_trained_models_benchmark_line(tmp_path):
+    """From a run's chapter logs (a smoke run here) or book/<profile>/benchmarks.txt (teach-import):
+    one line per model and run, a model resumed at its end ("no steps run") left out."""
+    from radgazegen.publish import benchmark_lines, run_record_page
+
+    run = tmp_path / "runs" / "smoke"
+    (run / "logs").mkdir(parents=True)
+    (run / "notebooks").mkdir()
+    (run / "progress.log").write_text("2026-01-01T00:00:00Z [smoke] 04_sd: done in 5.0 s\n")
+    (run / "logs" / "04_sd.log").write_text(
+        "training:  50%|#####| 1/2\rbenchmark SD-CXR: 2 steps in 1.0 s = 2.00 steps/s, 8 images/s (batch 4)\n")
+    (run / "logs" / "05_cn.log").write_text("benchmark rad-cn: no steps run (resumed at the end)\nother output\n")
+    assert benchmark_lines(run / "notebooks") == ["benchmark SD-CXR: 2 steps in 1.0 s = 2.00 steps/s, 8 images/s (batch 4)"]
+    page = run_record_page("smoke", run / "notebooks", tmp_path / "r.md").read_text()
+    assert "## Training speed" in page and "benchmark SD-CXR: 2 steps" in page and "rad-cn" not in page
+    (run / "notebooks" / "benchmarks.txt").write_text("benchmark hva-cn: 3 steps in 1.0 s\n")
+    assert benchmark_lines(run / "notebooks") == ["benchmark hva-cn: 3 steps in 1.0 s"]  # the saved file wins
 
 
 def test_a_profile_may_leave_out_a_declared_upstream_chapter(study):
