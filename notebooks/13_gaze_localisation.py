@@ -230,8 +230,8 @@ else:
 # - the radiomics controls and lung mask of a **finding-free** training image (drawn at random;
 #   RadGazeGen only: SD and HVA-CN get none);
 # - its gaze control **moved** so that its centre of mass lands on the centre of the box of a
-#   finding of *another* test image, at least `min_move_fraction` of the image side from where
-#   the gaze was (`radgazegen.counterfactual.choose_targets`: chosen from the gaze control, not
+#   finding of the same kind in *another* test image (any finding when no other image has one),
+#   at least `min_move_fraction` of the image side from where the gaze was (`radgazegen.counterfactual.choose_targets`: chosen from the gaze control, not
 #   from the item's own box).
 #
 # Each image is scored by the localiser's pointing game in the **gazed box** (where the moved
@@ -262,7 +262,8 @@ if gen is not None and keep.any() and moved_gaze_seeds > 0:
     hva_k = training_data.ControlDataset(items_k, R, controls=[HVA])(np.arange(len(items_k))).conditioning[HVA].numpy()
     own_boxes = [gaze.box_to_grid(boxes_of(d, f)[0], test_sizes[d], (R, R)) for d, f in zip(ids_k, findings_k)]
     centres = [counterfactual.centre_of_mass(h[0]) for h in hva_k]
-    target = counterfactual.choose_targets(centres, ids_k, own_boxes, ids_k, min_move_fraction * R, seed=seed)
+    target = counterfactual.choose_targets(centres, ids_k, own_boxes, ids_k, min_move_fraction * R, seed=seed,
+                                            item_kinds=findings_k, donor_kinds=findings_k)  # a box of the same finding
     gazed_boxes = [own_boxes[j] for j in target]
     hva_moved, shifts = counterfactual.moved(hva_k, gazed_boxes)
     prompts = [counterfactual.location_free_prompt(it.prompt, FINDING_KEYWORDS.get(f, ()), f"{f}.")

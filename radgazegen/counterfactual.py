@@ -93,11 +93,16 @@ def translate(control: np.ndarray, dx: float, dy: float) -> np.ndarray:
 
 def choose_targets(gaze_centres: Sequence[tuple[float, float]], item_images: Sequence[str],
                    donor_boxes: Sequence[Sequence[float]], donor_images: Sequence[str], min_distance: float,
-                   seed: int = 0) -> np.ndarray:
+                   seed: int = 0, item_kinds: Sequence[str] | None = None,
+                   donor_kinds: Sequence[str] | None = None) -> np.ndarray:
     """For each item, the index of a donor box to move its gaze to: a box of another image
     (``donor_images[j] != item_images[i]``) whose centre is at least ``min_distance`` from the
     item's gaze centre, drawn at random (``seed``) among those; when none is that far, the
-    farthest box of another image. Uses only the gaze control and other images' boxes."""
+    farthest box of another image. With ``item_kinds`` and ``donor_kinds`` (the finding each
+    prompt names, and each donor box's finding) the donors are first restricted to boxes of
+    the same finding, so that a mass is moved to where another image had a mass (a plausible
+    place); items whose finding no other image has fall back to every other image's boxes.
+    Uses only the gaze control, the prompt's finding and other images' boxes."""
     if not len(donor_boxes):
         raise ValueError("choose_targets: no donor boxes")
     rng = np.random.default_rng(seed)
@@ -108,6 +113,9 @@ def choose_targets(gaze_centres: Sequence[tuple[float, float]], item_images: Seq
         other = donors != image
         if not other.any():
             raise ValueError(f"choose_targets: every donor box is on image {image!r}")
+        if item_kinds is not None and donor_kinds is not None:
+            same = other & (np.asarray(donor_kinds, dtype=object) == item_kinds[i])
+            other = same if same.any() else other
         dist = np.hypot(centres[:, 0] - c[0], centres[:, 1] - c[1])
         eligible = np.flatnonzero(other & (dist >= min_distance))
         out[i] = rng.choice(eligible) if len(eligible) else np.flatnonzero(other)[np.argmax(dist[other])]

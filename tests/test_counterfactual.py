@@ -54,6 +54,16 @@ def test_targets_are_boxes_of_other_images_far_from_the_gaze():
     assert again.tolist() == [1]  # none that far: the farthest box of another image
 
 
+def test_targets_keep_the_prompts_finding_when_another_image_has_it():
+    boxes = [(0, 0, 4, 4), (26, 26, 30, 30), (0, 26, 4, 30), (26, 0, 30, 4)]
+    images, kinds = ["a", "b", "c", "d"], ["mass", "effusion", "mass", "nodule"]
+    for seed in range(5):
+        t = cf.choose_targets([cf.box_centre(b) for b in boxes], images, boxes, images, min_distance=10, seed=seed,
+                              item_kinds=kinds, donor_kinds=kinds)
+        assert t[0] == 2 and t[2] == 0  # a mass goes where the other image's mass was
+        assert images[t[1]] != "b" and images[t[3]] != "d"  # no other effusion or nodule: any other image
+
+
 def test_a_gaze_follower_beats_the_shuffled_baseline_and_a_gaze_ignorer_does_not():
     rng = np.random.default_rng(0)
     n, s = 60, 32
