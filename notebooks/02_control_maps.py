@@ -188,6 +188,39 @@ for w in caught[:5]:
     print("  ", w.message)
 
 # %% [markdown]
+# ### Exercise: $\mathcal{V}^m$ from fixations
+# Write {eq}`eq-02-hva` yourself, for fixation coordinates `xs`, `ys` in pixels of an image
+# `image_size` = (width, height): count each fixation once at its pixel of the
+# `out_size` = (width, height) grid (coordinates scaled to the grid, rounded down; fixations
+# outside the image dropped), blur with a Gaussian whose sigma is `sigma_px` scaled to the grid
+# (zero outside the image), and divide by the maximum (all zeros when nothing was fixated). The
+# cell after it compares your function with `radgazegen.gaze.hva_map`, the one this chapter
+# uses, on fixed fixations, and says in words what differs.
+
+# %% tags=["exercise"]
+def hva_from_fixations(xs: np.ndarray, ys: np.ndarray, image_size: tuple[int, int], sigma_px: float,
+                       out_size: tuple[int, int]) -> np.ndarray:
+    """V^m: ``(out_height, out_width)`` float32 in [0, 1] from fixations at ``(xs, ys)`` (pixels)."""
+    ### BEGIN SOLUTION
+    (w, h), (ow, oh) = image_size, out_size
+    xs, ys = np.asarray(xs, np.float64), np.asarray(ys, np.float64)
+    on_image = (xs >= 0) & (xs < w) & (ys >= 0) & (ys < h)
+    cols = np.clip((xs[on_image] * ow / w).astype(int), 0, ow - 1)
+    rows = np.clip((ys[on_image] * oh / h).astype(int), 0, oh - 1)
+    counts = np.zeros((oh, ow), np.float32)
+    np.add.at(counts, (rows, cols), 1.0)
+    blurred = cv2.GaussianBlur(counts, (0, 0), sigmaX=sigma_px * ow / w, sigmaY=sigma_px * oh / h,
+                               borderType=cv2.BORDER_CONSTANT)
+    return blurred / blurred.max() if blurred.max() > 0 else blurred
+    ### END SOLUTION
+
+
+# %% tags=["exercise-check"]
+from radgazegen import exercises
+
+exercises.check("hva_map", hva_from_fixations);
+
+# %% [markdown]
 # ## The controls, side by side (cf. paper Fig. 2A and Fig. 6)
 # One row per finding, in two figures: the radiograph with the finding's box and the three
 # radiomics maps of {eq}`eq-02-radiomics` ({numref}`fig-02-radiomics`); then the lung mask,

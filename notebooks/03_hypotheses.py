@@ -215,6 +215,30 @@ run.write_hypotheses(table)
 print(f"{len(table)} hypotheses selected and stored in {hyp_cache.dir.name}/; skipped: {skipped}")
 
 # %% [markdown]
+# ### Exercise: selecting the hypothesis by $\mathcal{D}(f_{\mathbb{B}}, f_{\mathcal{H}})$
+# Given the features of a bag's images `f_bag` (one row per image) and of their hypotheses
+# `f_hyp` (row $i$: image $i$ masked by the gaze), return the index of the hypothesis the
+# paper selects: the one most similar to its own image, by the cosine similarity
+# $\mathcal{D}$. The check compares your choice with the package's
+# (`radgazegen.hypotheses.cosine_scores`, then the largest) and says in words what differs;
+# it knows the authors' released script's choice (the largest MSE) when you make it.
+
+# %% tags=["exercise"]
+def select_best_hypothesis(f_bag: np.ndarray, f_hyp: np.ndarray) -> int:
+    """Index i maximising D(f_bag[i], f_hyp[i]) (cosine similarity); f_bag, f_hyp: ``(N, F)``."""
+    ### BEGIN SOLUTION
+    a = f_bag / np.linalg.norm(f_bag, axis=1, keepdims=True)
+    b = f_hyp / np.linalg.norm(f_hyp, axis=1, keepdims=True)
+    return int(np.argmax((a * b).sum(axis=1)))
+    ### END SOLUTION
+
+
+# %% tags=["exercise-check"]
+from radgazegen import exercises
+
+exercises.check("hypothesis", select_best_hypothesis);
+
+# %% [markdown]
 # ## Hypotheses, as in Fig. 4
 # For a few findings, in two figures: the read image with its gaze mask and the HVA map
 # $\mathcal{V}^k$ ({numref}`fig-03-gaze`); then the bag images and their hypotheses with the

@@ -173,6 +173,31 @@ write_json(out_dir / "methods.json", {"methods": registry.subset(generated).to_j
 pd.DataFrame({"images": {n: len(v) for n, v in generated.items()}}).T
 
 # %% [markdown]
+# ### Exercise: Eq. 6's $\oplus$
+# A ControlNet returns residuals for each of the U-Net's down blocks (a list of tensors) and one
+# for its middle block. Write the fusion of {eq}`eq-07-fusion`: Rad-CN's and HVA-CN's
+# residuals, each multiplied by its conditioning scale, summed block by block (a scale of 0
+# switches a control off, as the indicator of {eq}`eq-07-indicator` does). The check compares
+# your function with `radgazegen.training_objective.add_residuals`, the sum that trains HVA-CN
+# over Rad-CN, on random residuals.
+
+# %% tags=["exercise"]
+def fuse_residuals(rad: tuple, hva: tuple, rad_scale: float, hva_scale: float) -> tuple:
+    """(down residuals: list of ``(B, C_k, H_k, W_k)`` tensors, mid residual) of s_R F_R ⊕ s_V F_V;
+    rad, hva: each ControlNet's (down list, mid)."""
+    ### BEGIN SOLUTION
+    (down_r, mid_r), (down_v, mid_v) = rad, hva
+    down = [rad_scale * a + hva_scale * b for a, b in zip(down_r, down_v)]
+    return down, rad_scale * mid_r + hva_scale * mid_v
+    ### END SOLUTION
+
+
+# %% tags=["exercise-check"]
+from radgazegen import exercises
+
+exercises.check("fusion", fuse_residuals);
+
+# %% [markdown]
 # ## Fig. 5 analogue: findings, the real image and three methods
 # {numref}`fig-07-findings` shows the first test findings, the cohort's ground-truth box
 # drawn on every image (real data: none); the table after it gives each item's report, with

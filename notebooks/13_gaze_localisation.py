@@ -140,6 +140,28 @@ if gen is not None:
     display(frame.round(3))
 
 # %% [markdown]
+# ### Exercise: the pointing game
+# Write {eq}`eq-13-pointing` for a batch: `heatmaps` and `masks` are `(N, S, S)`; image $n$
+# scores 1 when its heatmap's maximum lies inside its mask, else 0. The check compares your
+# function with `radgazegen.metrics.pointing_game`, the one scored above, on heatmaps where a
+# large mask overlaps the heat but misses its maximum.
+
+# %% tags=["exercise"]
+def pointing_hits(heatmaps: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """``(N,)`` float32: 1 where the heatmap's maximum is inside the mask, else 0."""
+    ### BEGIN SOLUTION
+    n = len(heatmaps)
+    peak = heatmaps.reshape(n, -1).argmax(axis=1)
+    return masks.reshape(n, -1)[np.arange(n), peak].astype(np.float32)
+    ### END SOLUTION
+
+
+# %% tags=["exercise-check"]
+from radgazegen import exercises
+
+exercises.check("pointing_game", pointing_hits);
+
+# %% [markdown]
 # ### Intervals and paired comparisons
 # 95% percentile-bootstrap intervals over findings and seeds (the real images: findings
 # only); each gaze-guided method against each unguided one on the same findings and seeds.

@@ -79,7 +79,8 @@ def reader_first(src: Path, dest: Path) -> Path:
         if {"parameters", "injected-parameters"} & set(tags):
             tags.append("remove-cell")
             continue
-        tags.append("hide-input")
+        if "exercise" not in tags:  # an exercise's code is what a reader comes to read
+            tags.append("hide-input")
         text = sum(len("".join(o.get("text", "")).splitlines()) for o in cell.get("outputs", []))
         if text > SCROLL_LINES:
             tags.append("output_scroll")

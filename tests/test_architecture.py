@@ -26,10 +26,10 @@ LAYERS: dict[str, int] = {
     # 4: metrics: the paper's metrics, the tables' evaluation, the moved-gaze counterfactuals
     "metrics": 4, "evaluation": 4, "counterfactual": 4,
     # 5: figures and what a chapter shows about itself in the book
-    "figures": 5, "book": 5,
+    "figures": 5, "book": 5, "exercises": 5,
 }
 APART = {"__init__", "__main__", "runner", "dependencies", "parameters", "runlock", "publish", "bench", "offline", "wheelhouse",
-         "slim_wheels", "gpu_run"}
+         "slim_wheels", "gpu_run", "course"}
 
 
 def top_module(path: Path) -> str:
