@@ -6,7 +6,7 @@ CONSTRAINTS ?= constraints/cpu.txt
 PROFILE ?= smoke
 PY := $(VENV)/bin/python
 
-.PHONY: study test book bench setup clean-runs wheelhouse offline-install study-offline gpu-teach teach-import
+.PHONY: study test book course bench setup clean-runs wheelhouse offline-install study-offline gpu-teach teach-import
 
 setup: $(VENV)/.installed $(VENV)/.startup-hook
 
@@ -27,6 +27,11 @@ $(VENV)/.startup-hook: radgazegen/_startup.py $(VENV)/.installed
 study: setup
 	$(PY) -m radgazegen run --profile $(PROFILE)
 	$(PY) -m radgazegen book --profile $(PROFILE)
+
+## The course's student edition: the chapters' exercises stubbed, each followed by its check
+## (radgazegen/course.py), in _build/course/ and _build/radgazegen-course.zip.
+course: setup
+	$(PY) -m radgazegen course
 
 ## The published edition, in seconds, running nothing: per chapter the richest executed profile
 ## committed under book/<profile>/ (teach, then lesson), else this machine's current smoke run.

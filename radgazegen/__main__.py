@@ -1,4 +1,4 @@
-"""Command line: ``python -m radgazegen {run,status,book,bench} ...``.
+"""Command line: ``python -m radgazegen {run,status,book,course,bench} ...``.
 
 Examples::
 
@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--published", action="store_true",
                        help="the published edition: per chapter book/teach/, else book/lesson/, else the smoke run")
     bk.add_argument("--source", default=None, help="folder of executed notebooks (default: the run, else book/<profile>)")
+    co = sub.add_parser("course", help="write the student edition (exercises stubbed, checks kept) and its zip")
+    co.add_argument("--out", default=None, help="folder of the student notebooks (default: _build/course)")
     bn = sub.add_parser("bench", help="print benchmark figures (CPU: cohort, controls, Rad-CN training, smoke job; --gpu: SD v1.5 size)")
     bn.add_argument("--images", type=int, default=200)
     bn.add_argument("--skip-main-job", action="store_true")
@@ -66,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
             from radgazegen.publish import build_book
 
             print(f"book: {build_book(None if args.published else args.profile, source=args.source)}")
+        elif args.command == "course":
+            from radgazegen.course import build_course
+
+            print(f"course: {build_course(Path(args.out) if args.out else None)}")
         elif args.command == "bench":
             from radgazegen.bench import gpu_main, main as bench
 

@@ -169,18 +169,14 @@ def _run_file(source: Path, name: str) -> Path | None:
     return next((p for p in (source / name, source.parent / name) if p.is_file()), None)
 
 
-def run_record_page(profile: str, source: Path, dest: Path, chapters: list[str] | None = None) -> Path | None:
-    """Write the book's page on the run itself: each chapter's wall time (the last "done in"
-    line per chapter of the runner's ``progress.log``; only ``chapters`` when given), the
-    machine (``device.txt``) and the GPU benchmark's printed figures (``bench.txt``,
-    ``python -m radgazegen bench --gpu``). None (no page) when the run left no ``progress.log``."""
+def chapter_times(progress: Path, chapters: list[str] | None = None) -> tuple[dict[str, float], dict[str, str]]:
+    """From a runner's ``progress.log``: chapter -> seconds of its last "done in" line (only
+    ``chapters`` when given), and chapter -> the machine line (commit, versions, CPU, GPU) of
+    the runner start that finished it."""
     import re
 
-    progress = _run_file(source, RUN_RECORD_FILES["progress"])
-    if progress is None:
-        return None
     times: dict[str, float] = {}
-    where: dict[str, str] = {}  # chapter -> the machine line (commit, versions, CPU, GPU) of the run that finished it
+    where: dict[str, str] = {}
     machine = ""
     for line in progress.read_text(encoding="utf-8").splitlines():
         if " machine: " in line:
@@ -189,6 +185,50 @@ def run_record_page(profile: str, source: Path, dest: Path, chapters: list[str] 
         if m and (chapters is None or m.group(1) in chapters):
             times[m.group(1)] = float(m.group(2))
             where[m.group(1)] = machine
+    return times, where
+
+
+def teaching_files(book_dir: Path | None = None, study: Study | None = None, course_dir: Path | None = None) -> Path:
+    """What the book's teaching page includes, written into ``book/_course/`` (never committed):
+    the student edition's zip (``course.build_course``) and ``lesson-timings.md``, the lesson
+    profile's wall time per chapter from its ``progress.log`` (``book/lesson/``, else a lesson
+    run here), or a sentence saying there is none. course_dir: where the student notebooks go
+    (default ``_build/course``). Returns the folder."""
+    from radgazegen.course import ZIP_NAME, build_course
+    from radgazegen.io import write_bytes, write_text
+
+    book_dir = book_dir or REPO / "book"
+    out = book_dir / "_course"
+    zpath = build_course(course_dir or REPO / "_build" / "course")
+    write_bytes(out / ZIP_NAME, zpath.read_bytes())
+    study = study or Study()
+    logs = [book_dir / "lesson" / "progress.log", study.run_dir("lesson") / "progress.log"]
+    progress = next((p for p in logs if p.is_file()), None)
+    if progress is None:
+        text = ("No `lesson` run is part of this edition of the book: after `make study PROFILE=lesson` its "
+                "wall time per chapter appears here.")
+    else:
+        times, where = chapter_times(progress)
+        machines = list(dict.fromkeys(m for m in where.values() if m))
+        text = "\n".join([
+            f"Wall time per chapter of the `lesson` run shown in this book, from its `progress.log` "
+            f"({progress.parent.name}/progress.log), in seconds:", "",
+            "| chapter | seconds |", "| --- | ---: |", *[f"| {n} | {s:.0f} |" for n, s in sorted(times.items())],
+            f"| **all chapters** | **{sum(times.values()):.0f}** ({sum(times.values()) / 60:.1f} min) |", "",
+            "Machine: " + ("; ".join(machines) if machines else "not recorded") + "."])
+    write_text(out / "lesson-timings.md", text + "\n")
+    return out
+
+
+def run_record_page(profile: str, source: Path, dest: Path, chapters: list[str] | None = None) -> Path | None:
+    """Write the book's page on the run itself: each chapter's wall time (the last "done in"
+    line per chapter of the runner's ``progress.log``; only ``chapters`` when given), the
+    machine (``device.txt``) and the GPU benchmark's printed figures (``bench.txt``,
+    ``python -m radgazegen bench --gpu``). None (no page) when the run left no ``progress.log``."""
+    progress = _run_file(source, RUN_RECORD_FILES["progress"])
+    if progress is None:
+        return None
+    times, where = chapter_times(progress, chapters)
     lines = [f"# The run behind the {profile} chapters", "",
              f"The chapters below were executed by the {profile} run recorded here; the figures are "
              "that run's own logs, not edited.", ""]
@@ -231,6 +271,7 @@ def build_book(profile: str | None, study: Study | None = None, source: Path | N
         collect_published(study)
     else:
         collect_chapters(profile, study, source)
+    teaching_files(study=study)  # the teaching page's student-edition zip and lesson timings
     shutil.rmtree(REPO / "_build" / "html", ignore_errors=True)  # no page of an earlier edition is left behind
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(REPO), "--all", "--warningiserror", "--keep-going"]

@@ -84,3 +84,23 @@ def test_the_student_edition_has_every_exercise_stubbed_and_checked(tmp_path):
 def test_an_unclosed_solution_region_is_refused():
     with pytest.raises(ValueError, match="marker"):
         course.student_source("def f():\n    ### BEGIN SOLUTION\n    return 1\n")
+
+
+def test_the_teaching_page_gets_the_zip_and_the_lesson_runs_timings(tmp_path):
+    from radgazegen import publish
+
+    book = tmp_path / "book"
+    (book / "lesson").mkdir(parents=True)
+
+    class NoRuns:
+        def run_dir(self, profile):
+            return tmp_path / "runs" / profile
+
+    out = publish.teaching_files(book, NoRuns(), tmp_path / 'course')
+    assert (out / course.ZIP_NAME).stat().st_size > 0
+    assert "No `lesson` run" in (out / "lesson-timings.md").read_text()
+    (book / "lesson" / "progress.log").write_text(
+        "2026-01-01T00:00:00Z machine: commit abc; Python 3.11; CPU x 2; GPU none\n"
+        "2026-01-01T00:00:00Z [lesson] 00_a: done in 30.0 s\n2026-01-01T00:01:00Z [lesson] 04_b: done in 90.4 s\n")
+    text = (publish.teaching_files(book, NoRuns(), tmp_path / 'course') / "lesson-timings.md").read_text()
+    assert "| 00_a | 30 |" in text and "| 04_b | 90 |" in text and "**120** (2.0 min)" in text and "CPU x 2" in text
