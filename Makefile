@@ -6,7 +6,7 @@ CONSTRAINTS ?= constraints/cpu.txt
 PROFILE ?= smoke
 PY := $(VENV)/bin/python
 
-.PHONY: study test book course bench setup clean-runs wheelhouse offline-install study-offline gpu-teach teach-import
+.PHONY: study test book publish course bench setup clean-runs wheelhouse offline-install study-offline gpu-teach teach-import
 
 setup: $(VENV)/.installed $(VENV)/.startup-hook
 
@@ -27,6 +27,12 @@ $(VENV)/.startup-hook: radgazegen/_startup.py $(VENV)/.installed
 study: setup
 	$(PY) -m radgazegen run --profile $(PROFILE)
 	$(PY) -m radgazegen book --profile $(PROFILE)
+
+## The published edition onto the gh-pages branch (ghp-import, as Jupyter Book documents it);
+## PUSH=1 also pushes it to the remote `origin`. .github/workflows/book.yml does the same on GitHub.
+PUSH ?=
+publish: book
+	$(VENV)/bin/ghp-import -n -f -m "book from $$(git rev-parse --short HEAD)" $(if $(filter 1 yes true,$(PUSH)),-p) _build/html
 
 ## The course's student edition: the chapters' exercises stubbed, each followed by its check
 ## (radgazegen/course.py), in _build/course/ and _build/radgazegen-course.zip.

@@ -22,7 +22,7 @@ PYPROJECT = REPO / "pyproject.toml"
 PREINSTALLED_FILE = REPO / "constraints" / "offline.txt"
 PINS_FILE = REPO / "constraints" / "cpu.txt"
 # Run-time dependencies the air-gapped server does not need: the book is built on a CPU machine.
-EXCLUDED = frozenset({"jupyter-book", "sphinx-mathjax-offline"})
+EXCLUDED = frozenset({"jupyter-book", "sphinx-mathjax-offline", "ghp-import"})
 MANIFEST = "offline.json"
 REQUIREMENTS = "requirements.txt"
 # What the study imports at run time (notebooks/ and radgazegen/): checked after the install.

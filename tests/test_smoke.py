@@ -6,6 +6,7 @@ from scratch. It is the slowest test (minutes on 2 cores).
 from __future__ import annotations
 
 import json
+import re
 
 import nbformat
 import pytest
@@ -71,6 +72,15 @@ def test_book_builds_with_the_executed_chapters(smoke):
     pages = {f.name: f.read_text() for f in (html / "book" / "chapters").glob("*.html")}
     assert not [n for n, t in pages.items() if str(smoke.runs) in t or "site-packages" in t]  # no machine path
     assert "book/intro.html" in index.read_text()  # the landing page redirects to the introduction
+    for name, page in pages.items():  # what a reader sees, over the built HTML (issue 13)
+        if name.startswith("9"):  # the run-record pages: no notebook
+            continue
+        assert 'class="output stderr"' not in page, f"{name}: a stderr block (progress bar or warning) is rendered"
+        assert not re.search(r"\d+ rows × \d+ columns|<th>\.\.\.</th>", page), f"{name}: a pandas table is truncated"
+        assert "Profile: smoke" in page and "What this run shows" in page and "What it cannot show" in page, name
+        figures = re.findall(r"<figure.*?</figure>", page, re.DOTALL)
+        assert page.count("<img ") == sum(f.count("<img ") for f in figures), f"{name}: an image outside a figure"
+        assert all("<figcaption" in f for f in figures), f"{name}: a figure without a caption"
     assert "Three profiles, one code path" in (html / "book" / "intro.html").read_text()
 
 
