@@ -1,10 +1,11 @@
-"""Command line: ``python -m radgazegen {run,status,book,course,bench} ...``.
+"""Command line: ``python -m radgazegen {run,check,status,book,course,bench} ...``.
 
 Examples::
 
     python -m radgazegen run --profile smoke
     python -m radgazegen run --profile teach --only 01 -p n_example_images=6
     python -m radgazegen run --profile full -p reflacx_root=/data/reflacx
+    python -m radgazegen check --profile full
     python -m radgazegen book --profile smoke
     python -m radgazegen book --published
 """
@@ -17,6 +18,24 @@ from pathlib import Path
 
 import radgazegen  # noqa: F401  (torchvision shim before anything imports torchvision)
 from radgazegen.runner import RunnerError, Study
+
+
+def preflight(study: Study, args) -> bool:
+    """Print (and keep in ``<run_dir>/preflight.txt``) the profile's external resources; True
+    when something stops the run (``radgazegen.preflight.blocking``)."""
+    from radgazegen import preflight as pf
+    from radgazegen.io import write_text
+
+    rows = pf.check(study.resolve(args.profile, args.param), study.run_dir(args.profile))
+    text = pf.report(args.profile, rows)
+    stops = pf.blocking(rows, args.allow_stand_ins)
+    print(text, file=sys.stderr if stops else sys.stdout)
+    if stops and args.profile == "full":
+        print(f"error: {len(stops)} resource(s) above stop the full run before any chapter: provide them, or run "
+              "with --allow-stand-ins to use the study's stand-ins (labelled in the book)", file=sys.stderr)
+    elif args.command == "run":
+        write_text(study.run_dir(args.profile) / "preflight.txt", text + "\n")
+    return bool(stops)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--runs", default=None, metavar="DIR", help="folder of the run directories (default: runs/)")
     run.add_argument("--wait", action="store_true",
                      help="if another runner holds this profile's run directory, wait for it (default: refuse)")
+    run.add_argument("--allow-stand-ins", action="store_true",
+                     help="full: run even where a paper component is absent, with the study's stand-in (labelled in the book)")
+    ck = sub.add_parser("check", help="preflight: every external resource a profile needs, found or missing")
+    ck.add_argument("--profile", required=True)
+    ck.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
+    ck.add_argument("--allow-stand-ins", action="store_true")
     st = sub.add_parser("status", help="which notebooks of a profile are current, or stale and why")
     st.add_argument("--profile", required=True)
     st.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
@@ -58,8 +83,11 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     try:
+        if args.command in ("run", "check"):
+            study = Study(runs=Path(args.runs)) if getattr(args, "runs", None) else Study()
+            if (args.command == "check" or args.profile == "full") and preflight(study, args) and args.profile == "full":
+                return 2
         if args.command == "run":
-            study = Study(runs=Path(args.runs)) if args.runs else Study()
             study.run(args.profile, args.only, args.param, force=args.force, wait=args.wait)
         elif args.command == "status":
             for name, state in Study().status(args.profile, args.param):

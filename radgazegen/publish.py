@@ -148,7 +148,7 @@ def collect_published(study: Study | None = None, book_dir: Path | None = None) 
 
 #: Files of a run that ``run_record_page`` reads, beside the executed notebooks or one folder up.
 RUN_RECORD_FILES = {"progress": "progress.log", "device": "device.txt", "bench": "bench.txt",
-                    "training": "benchmarks.txt"}
+                    "training": "benchmarks.txt", "preflight": "preflight.txt"}
 
 
 def benchmark_lines(source: Path) -> list[str]:
@@ -235,6 +235,12 @@ def run_record_page(profile: str, source: Path, dest: Path, chapters: list[str] 
     device = _run_file(source, RUN_RECORD_FILES["device"])
     if device is not None:
         lines += ["## Machine", "", "```text", device.read_text(encoding="utf-8").strip(), "```", ""]
+    checked = _run_file(source, RUN_RECORD_FILES["preflight"])
+    if checked is not None:
+        lines += ["## External resources and stand-ins", "",
+                  "`python -m radgazegen check` before the run: what was found, and each stand-in the run used "
+                  "in place of a paper component (its numbers are then not the paper's quantity).", "",
+                  "```text", checked.read_text(encoding="utf-8").strip(), "```", ""]
     machines = list(dict.fromkeys(m for m in where.values() if m))
     label = lambda name: f"{machines.index(where[name]) + 1}" if where.get(name) else "not recorded"
     lines += ["## Wall time per chapter", "", "| chapter | seconds | machine |", "| --- | ---: | --- |"]
