@@ -140,7 +140,8 @@ def test_mimic_reader_on_real_style_files(root):
 def test_reflacx_reader_on_real_style_files(root):
     recs = data.read_reflacx(root / "reflacx", root / "mimic-cxr-jpg")
     assert [r.reading_id for r in recs] == ["P300R108387"]
-    assert recs.stats == {"readings_eye_tracking_discarded": 1, "fixations_outside_image": 1}
+    assert recs.stats == {"readings_eye_tracking_discarded": 1, "fixations_outside_image": 1, "fixations_invalid_time": 0,
+                          "readings_without_fixations": 0}
     rec = recs[0]
     assert rec.image_size == (W, H) and len(rec.fixations) == 5 and rec.labels["Pleural abnormality"] == 5.0
     assert [b.label for b in rec.boxes] == ["Pleural abnormality"]

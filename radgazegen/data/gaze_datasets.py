@@ -15,7 +15,8 @@ from radgazegen.labels import (
 )
 from radgazegen.data.records import (
     FIXATION_COLUMNS, WORD_COLUMNS, DataError, Box, _empty, Record, Records, _need, _csv, _numeric,
-    _check_label_columns, _dcm_to_jpg, _header_size, _on_image, _mimic_sizes, _check_images,
+    _check_label_columns, _check_label_values, _dcm_to_jpg, _header_size, _on_image, _valid_time, _mimic_sizes, _check_images,
+    read_text,
 )
 
 
@@ -35,7 +36,8 @@ def read_reflacx(root: str | Path, mimic_cxr_jpg_root: str | Path, verify_images
     """
     root, jpg_root = Path(root), Path(mimic_cxr_jpg_root)
     record_path(root)
-    stats = {"readings_eye_tracking_discarded": 0, "fixations_outside_image": 0}
+    stats = {"readings_eye_tracking_discarded": 0, "fixations_outside_image": 0, "fixations_invalid_time": 0,
+             "readings_without_fixations": 0}
     out = Records()
     phases = sorted((root / "main_data").glob("metadata_phase_*.csv"))
     if not phases:
@@ -63,6 +65,10 @@ def read_reflacx(root: str | Path, mimic_cxr_jpg_root: str | Path, verify_images
                                 "end": fx.timestamp_end_fixation.astype(float)})
             keep = _on_image(fix, size)
             stats["fixations_outside_image"] += int((~keep).sum())
+            timed = _valid_time(fix)
+            stats["fixations_invalid_time"] += int((keep & ~timed).sum())
+            keep &= timed
+            stats["readings_without_fixations"] += int(not keep.any())
             wpath = d / "timestamps_transcription.csv"
             wd = _csv(wpath, ("word", "timestamp_start_word", "timestamp_end_word"), keep_default_na=False)
             wd = _numeric(wd, ("timestamp_start_word", "timestamp_end_word"), wpath)
@@ -92,7 +98,7 @@ def read_reflacx(root: str | Path, mimic_cxr_jpg_root: str | Path, verify_images
             out.append(Record(
                 source="reflacx", dicom_id=str(row["dicom_id"]),
                 image_path=_dcm_to_jpg(jpg_root, row["image"], f"{mpath} column 'image'"),
-                image_size=size, report=_need(d / "transcription.txt").read_text().strip(),
+                image_size=size, report=read_text(d / "transcription.txt", "transcription").strip(),
                 labels=labels, boxes=boxes, fixations=fix[keep].reset_index(drop=True), words=words,
                 split=str(row["split"]), subject_id=str(row["subject_id"]), reading_id=rid,
                 extra={"phase": phase, "other": str(row.get("Other", "")),
@@ -140,7 +146,8 @@ def read_egd_cxr(root: str | Path, mimic_cxr_jpg_root: str | Path, verify_images
 
     Fixations: start = "Time (in secs)" (from the start of the case's audio), end = start +
     FPOGD, position X_ORIGINAL / Y_ORIGINAL; those at -1 or off the image are dropped and
-    counted ("fixations_outside_image"); X_ORIGINAL is the release's own mapping of the screen
+    counted ("fixations_outside_image"), as are those without a start or ending before they start
+    ("fixations_invalid_time"), and cases left with no fixation ("readings_without_fixations"); X_ORIGINAL is the release's own mapping of the screen
     fraction FPOGX through the screen-pixel pads (``synthetic.egd``). Words: the word-level
     transcript as tokens in REFLACX's convention (``_phrase_words``).
     """
@@ -156,7 +163,7 @@ def read_egd_cxr(root: str | Path, mimic_cxr_jpg_root: str | Path, verify_images
     fx = _numeric(_csv(fpath, EGD_FIXATION_COLUMNS), EGD_FIXATION_COLUMNS[2:], fpath)
     groups = dict(tuple(fx.groupby("DICOM_ID", sort=False)))
     sizes = _mimic_sizes(jpg_root)
-    stats = {"fixations_outside_image": 0}
+    stats = {"fixations_outside_image": 0, "fixations_invalid_time": 0, "readings_without_fixations": 0}
     out = Records()
     for row in master.to_dict("records"):
         did = str(row["dicom_id"])
@@ -170,13 +177,17 @@ def read_egd_cxr(root: str | Path, mimic_cxr_jpg_root: str | Path, verify_images
             fix["end"] = fix["start"] + g["FPOGD"].astype(float).to_numpy()
             keep = _on_image(fix, size) & (fix.x != -1) & (fix.y != -1)
             stats["fixations_outside_image"] += int((~keep).sum())
+            timed = _valid_time(fix)
+            stats["fixations_invalid_time"] += int((keep & ~timed).sum())
+            keep &= timed
             fix = fix[keep].reset_index(drop=True)
             session = str(g["SESSION_ID"].iloc[0])
+        stats["readings_without_fixations"] += int(len(fix) == 0)
         tpath = root / "audio_segmentation_transcripts" / did / "transcript.json"
         report, words = "", _empty(WORD_COLUMNS)
         if tpath.exists():
             try:
-                tr = json.loads(tpath.read_text())
+                tr = json.loads(read_text(tpath, "transcript"))
             except json.JSONDecodeError as exc:
                 raise DataError(f"{tpath}: not valid JSON ({exc})") from None
             if "full_text" not in tr or "time_stamped_text" not in tr:

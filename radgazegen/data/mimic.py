@@ -14,7 +14,7 @@ from radgazegen.labels import (
     CHEXPERT_LABELS, MIMIC_LT_CLASSES,
 )
 from radgazegen.data.records import (
-    LT_FILES, DataError, Record, Records, _need, _csv, _numeric, _check_label_columns, _mimic_jpg,
+    LT_FILES, DataError, Record, Records, _need, _csv, _numeric, _check_label_columns, _check_label_values, _mimic_jpg,
     _header_size, _mimic_sizes, _report_text, _check_images,
 )
 
@@ -33,6 +33,7 @@ def read_mimic_cxr(jpg_root: str | Path, reports_root: str | Path | None = None,
     chex = _csv(cpath, ("subject_id", "study_id"))
     _check_label_columns([c for c in chex.columns if c not in ("subject_id", "study_id")], CHEXPERT_LABELS, cpath)
     chex = _numeric(chex, chex.columns, cpath)
+    _check_label_values(chex, [c for c in chex.columns if c not in ("subject_id", "study_id")], (1, 0, -1), cpath)
     label_rows = chex.drop(columns=["subject_id", "study_id"]).to_dict("records")
     labels = {(int(s), int(t)): {c: float(v) for c, v in row.items()}
               for s, t, row in zip(chex.subject_id, chex.study_id, label_rows)}
@@ -62,6 +63,7 @@ def read_chexpert(root: str | Path, verify_images: bool = False) -> Records:
     cols = [c for c in labels.columns if c != "Path"]
     _check_label_columns(cols, CHEXPERT_LABELS, lpath)
     labels = _numeric(labels, cols, lpath)
+    _check_label_values(labels, cols, (1, 0, -1), lpath)
     reports = {}
     rpath = root / "reports.csv"
     if rpath.exists():
@@ -92,6 +94,7 @@ def read_mimic_lt(root: str | Path, mimic_cxr_jpg_root: str | Path, verify_image
         if missing:
             raise DataError(f"{path}: missing column(s) {missing}")
         frame = _numeric(frame, cols, path)
+        _check_label_values(frame, cols, (0, 1), path)
         for row in frame.to_dict("records"):
             img = jpg_root / row["path"]
             out.append(Record(source="mimic-cxr-lt", dicom_id=str(row["dicom_id"]), image_path=img,
@@ -107,7 +110,12 @@ def load_image(record: Record) -> np.ndarray:
     path = _need(Path(record.image_path), "image")
     try:
         with Image.open(path) as im:
-            arr = np.asarray(im.convert("L"))
+            if im.mode.startswith("I"):  # 16-bit (or 32-bit integer) grey: scaled from the container's range, not clipped
+                wide = np.asarray(im).astype(np.float64)
+                arr = np.clip(np.round(wide / (257.0 if im.mode.startswith("I;16") or wide.max() <= 65535 else 16843009.0)),
+                              0, 255).astype(np.uint8)
+            else:
+                arr = np.asarray(im.convert("L"))  # 8-bit grey, RGB, RGBA (alpha ignored), palette
     except (UnidentifiedImageError, OSError) as exc:
         raise DataError(f"{path}: corrupt or unreadable image ({exc})") from None
     if (arr.shape[1], arr.shape[0]) != tuple(record.image_size):

@@ -95,6 +95,37 @@ def _numeric(frame: pd.DataFrame, columns: Iterable[str], path: Path) -> pd.Data
     return frame
 
 
+def _check_label_values(frame: pd.DataFrame, columns: Iterable[str], allowed: Iterable[float], path: Path) -> None:
+    """A label column's values must be in ``allowed`` or empty (NaN); else a ``DataError`` naming
+    the file, the column, the value and its row (a data row, counted from 1)."""
+    ok = set(float(a) for a in allowed)
+    for c in columns:
+        bad = frame[c].notna() & ~frame[c].isin(ok)
+        if bad.any():
+            row = int(bad.to_numpy().nonzero()[0][0])
+            value = frame[c].iloc[row]
+            raise DataError(f"{path}: column {c!r} has label value {getattr(value, 'item', lambda: value)()!r} (data row {row + 1}); "
+                            f"expected one of {sorted(ok, reverse=True)} or empty")
+
+
+def read_text(path: Path, what: str = "file") -> str:
+    """A text file of a release as str: UTF-8, else Latin-1 with a warning naming the file (old
+    exports); a missing file is a ``DataError``."""
+    raw = _need(path, what).read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        import warnings
+
+        warnings.warn(f"{path}: {what} is not UTF-8 ({exc.reason} at byte {exc.start}); read as Latin-1", stacklevel=2)
+        return raw.decode("latin-1")
+
+
+def _valid_time(fix: pd.DataFrame) -> pd.Series:
+    """Fixations with a start and an end, ending no earlier than they start."""
+    return fix["start"].notna() & fix["end"].notna() & (fix["end"] >= fix["start"])
+
+
 def _check_label_columns(columns: Iterable[str], vocabulary: Iterable[str], path: Path) -> None:
     vocab = set(vocabulary)
     unknown = [c for c in columns if c not in vocab]
@@ -138,7 +169,7 @@ def _mimic_sizes(jpg_root: Path) -> dict[str, tuple[int, int]]:
 
 def _report_text(path: Path) -> str:
     """FINDINGS and IMPRESSION text of a MIMIC-CXR report (whole text if it has neither)."""
-    text = _need(path, "report").read_text()
+    text = read_text(path, "report")
     upper = text.upper()
     parts = []
     for head in ("FINDINGS:", "IMPRESSION:"):
