@@ -28,7 +28,10 @@ def read_reflacx(root: str | Path, mimic_cxr_jpg_root: str | Path, verify_images
 
     Dropped and counted in ``stats``: readings with eye_tracking_data_discarded
     ("readings_eye_tracking_discarded"; phases 1-2 only in the release, their folders hold
-    no gaze or dictation), fixations off the image ("fixations_outside_image").
+    no gaze or dictation), fixations off the image or without a position
+    ("fixations_outside_image"), fixations without a start or ending before they start
+    ("fixations_invalid_time"); readings left with no fixation are counted
+    ("readings_without_fixations") and kept (their HVA maps are empty).
     Words are ``timestamps_transcription.csv``'s tokens as written: the dictation's case,
     "." and "," as tokens of their own (``gaze.sentence_starts`` splits sentences on them).
     ``extra``: phase, the free-text "Other" label, the chest box, pixels per degree (image
