@@ -71,6 +71,7 @@ checkpoint_every: int = 10  # optimiser steps between checkpoints
 validate_every: int = 4  # optimiser steps between Rad-CN validation images (0 for none)
 proportion_empty_prompts: float = 0.0  # share of training prompts emptied, training classifier-free guidance's unconditional branch
 cache_encodings: bool = False  # CPU speed: keep the items in memory and encode each image and prompt once (frozen VAE and text encoder)
+train_processes: int = 1  # processes of `accelerate launch` training each model (the GPUs of this machine; 1: in this kernel, with validation images)
 scheduler: str = "unipc"  # sampler of the validation images
 sample_steps: int = 10  # denoising steps
 guidance: float = 3.0  # classifier-free guidance scale
@@ -78,6 +79,7 @@ n_validation: int = 3  # validation images (test-split prompts and controls)
 seed: int = 0  # seed of training and sampling
 
 # %%
+import functools
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -86,7 +88,7 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from radgazegen import figures, generation, training, training_data
+from radgazegen import figures, generation, launch, training, training_data
 from radgazegen.artifacts import Run
 from radgazegen.book import glue, profile_banner
 from radgazegen.progress import log_line  # benchmark figures: the run's log, not the chapter
@@ -141,8 +143,13 @@ def validator(control: str):
     return validate
 
 
+# train_processes > 1: each model is trained by `accelerate launch` on that many processes (radgazegen.launch)
+train_control = (training.train_control if train_processes == 1 else
+                 functools.partial(launch.train_control, num_processes=train_processes))
+
+
 def fit(name: str, control, kind: str = "controlnet", channels: int = 3, validate=None) -> Path:
-    result = training.train_control(sd_dir, dataset, config, out_dir / name, control, kind=kind,
+    result = train_control(sd_dir, dataset, config, out_dir / name, control, kind=kind,
                                     conditioning_channels=channels, validate=validate)
     logs[name], validation[name] = pd.DataFrame(result["metrics"]), result["validation"]
     trained[name] = str(result["final"])

@@ -64,6 +64,7 @@ checkpoint_every: int = 4  # optimiser steps between checkpoints
 validate_every: int = 4  # optimiser steps between HVA-CN validation images (0 for none)
 proportion_empty_prompts: float = 0.0  # share of training prompts emptied, training classifier-free guidance's unconditional branch
 cache_encodings: bool = False  # CPU speed: keep the items in memory and encode each image and prompt once (frozen VAE and text encoder)
+train_processes: int = 1  # processes of `accelerate launch` training each model (the GPUs of this machine; 1: in this kernel, with validation images)
 scheduler: str = "unipc"  # sampler of the validation images
 sample_steps: int = 10  # denoising steps
 guidance: float = 3.0  # classifier-free guidance scale
@@ -71,6 +72,7 @@ n_validation: int = 3  # validation images (test findings)
 seed: int = 0  # seed of training and sampling
 
 # %%
+import functools
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -78,7 +80,7 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from radgazegen import figures, generation, training, training_data
+from radgazegen import figures, generation, launch, training, training_data
 from radgazegen.artifacts import Run
 from radgazegen.book import glue, profile_banner
 from radgazegen.progress import log_line  # benchmark figures: the run's log, not the chapter
@@ -131,8 +133,13 @@ def validate(hva_cn, step: int) -> np.ndarray:
                                guidance=guidance, seeds=seeds, resolution=resolution)
 
 
+# train_processes > 1: each model is trained by `accelerate launch` on that many processes (radgazegen.launch)
+train_control = (training.train_control if train_processes == 1 else
+                 functools.partial(launch.train_control, num_processes=train_processes))
+
+
 def fit(name: str, kind: str = "controlnet", with_rad_cn: bool = False) -> list:
-    result = training.train_control(sd_dir, dataset, config, out_dir / name, training_data.GAZE_CONTROL, kind=kind,
+    result = train_control(sd_dir, dataset, config, out_dir / name, training_data.GAZE_CONTROL, kind=kind,
                                     frozen_controlnets=frozen if with_rad_cn else (),
                                     validate=validate if with_rad_cn and batch is not None else None)
     logs[name], trained[name] = pd.DataFrame(result["metrics"]), str(result["final"])

@@ -171,3 +171,60 @@ def test_the_runner_refuses_a_multi_process_launch_in_one_line(monkeypatch, caps
     assert cli.main(["run", "--profile", "smoke"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "one process per run directory, not 2" in err[0]
+
+
+def test_a_chapter_trains_on_two_processes_with_train_processes(tmp_path, monkeypatch):
+    """``train_processes = 2`` in chapters 05/06: ``launch.train_control`` (a job file, ``accelerate
+    launch -m radgazegen.launch``) trains the model ``training.train_control`` trains in this
+    process, from the same SD-CXR folder, items on disk and config (tolerance as above)."""
+    import cv2
+    from diffusers import ControlNetModel
+
+    from radgazegen import launch
+    from radgazegen.models import save_sd_parts, sd_parts
+    from radgazegen.training import TrainConfig, train_control
+    from radgazegen.training_data import ControlDataset, Item
+
+    clip_tokenizer_files(tmp_path / "tok")
+    torch.manual_seed(0)
+    sd_dir = save_sd_parts(sd_parts("tiny", tmp_path / "tok", resolution=32), tmp_path / "sd")
+    rng = np.random.default_rng(0)
+    items = []
+    for i in range(6):
+        image, control = tmp_path / f"img{i}.png", tmp_path / f"canny{i}.png"
+        cv2.imwrite(str(image), rng.integers(0, 256, (48, 48), dtype=np.uint8))
+        cv2.imwrite(str(control), (rng.random((48, 48)) > 0.8).astype(np.uint8) * 255)
+        items.append(Item(f"d{i}", image, f"finding {i}", {"canny": control}))
+    dataset = ControlDataset(items, 32, controls=["canny"])
+    config = TrainConfig(max_steps=3, batch_size=4, checkpoint_every=2, lr=1e-3, seed=0)
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(PACKAGE_ROOT), os.environ.get("PYTHONPATH", "")]))
+    two = launch.train_control(sd_dir, dataset, config, tmp_path / "two", "canny", num_processes=2)
+    one = train_control(sd_dir, dataset, config, tmp_path / "one", "canny", progress=False)
+    assert two["steps"] == one["steps"] == 3 and two["num_processes"] == 2 and two["validation"] == []
+    w2 = ControlNetModel.from_pretrained(str(two["final"])).state_dict()
+    w1 = ControlNetModel.from_pretrained(str(one["final"])).state_dict()
+    torch.manual_seed(0)
+    from radgazegen.models import new_controlnet
+
+    w0 = new_controlnet(sd_parts(str(sd_dir)), 3).state_dict()
+    norm = lambda d: float(sum(v.double().pow(2).sum() for v in d.values())) ** 0.5  # noqa: E731
+    diff, update = norm({k: w1[k] - w2[k] for k in w1}), norm({k: w1[k] - w0[k] for k in w1})
+    assert update > 0.1 and diff < 0.01 * update, (diff, update)
+    for a, b in zip(one["metrics"], two["metrics"]):
+        assert a["step"] == b["step"] and a["loss"] == pytest.approx(b["loss"], rel=1e-5)
+    assert (tmp_path / "two" / launch.LOG).exists()
+
+
+def test_a_failed_launch_names_its_log(tmp_path, monkeypatch):
+    from radgazegen import launch
+    from radgazegen.training import TrainConfig
+    from radgazegen.training_data import ControlDataset
+
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "1")
+    with pytest.raises(RuntimeError, match=r"failed .*launch\.log"):
+        launch.train_control(tmp_path / "no-sd-here", ControlDataset([], 32), TrainConfig(max_steps=1), tmp_path / "out",
+                             "canny", num_processes=2)
+    with pytest.raises(ValueError, match="num_processes"):
+        launch.train_control(tmp_path, ControlDataset([], 32), TrainConfig(), tmp_path / "out", "canny", num_processes=1)
