@@ -6,7 +6,7 @@ CONSTRAINTS ?= constraints/cpu.txt
 PROFILE ?= smoke
 PY := $(VENV)/bin/python
 
-.PHONY: study test book publish course bench setup clean-runs wheelhouse offline-install study-offline gpu-teach teach-import
+.PHONY: study test book publish screenshots course bench setup clean-runs wheelhouse offline-install study-offline gpu-teach teach-import
 
 setup: $(VENV)/.installed $(VENV)/.startup-hook
 
@@ -33,6 +33,11 @@ study: setup
 PUSH ?=
 publish: book
 	$(VENV)/bin/ghp-import -n -f -m "book from $$(git rev-parse --short HEAD)" $(if $(filter 1 yes true,$(PUSH)),-p) _build/html
+
+## Every page of the built book through headless Chromium (Debian's chromium package), into
+## _build/screenshots/: what a reader's browser shows.
+screenshots: book
+	$(PY) -m radgazegen screenshots
 
 ## The course's student edition: the chapters' exercises stubbed, each followed by its check
 ## (radgazegen/course.py), in _build/course/ and _build/radgazegen-course.zip.

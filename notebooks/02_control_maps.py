@@ -84,9 +84,11 @@ print(f"{len(records)} readings of the split's images")
 # On the radiograph $I$ resized to the control grid, the three radiomics maps are
 #
 # $$
-# \mathcal{R}_{\mathrm{Canny}} = \mathrm{Canny}(I;\, t_{\mathrm{low}}, t_{\mathrm{high}}),\qquad
-# \mathcal{R}_{\mathrm{Sobel}} = \frac{255\,\lVert \nabla_{S} I \rVert}{\max \lVert \nabla_{S} I \rVert},\qquad
+# \begin{aligned}
+# \mathcal{R}_{\mathrm{Canny}} &= \mathrm{Canny}(I;\, t_{\mathrm{low}}, t_{\mathrm{high}}),\\
+# \mathcal{R}_{\mathrm{Sobel}} &= \frac{255\,\lVert \nabla_{S} I \rVert}{\max \lVert \nabla_{S} I \rVert},\qquad
 # \mathcal{R}_{\mathrm{GL}} = \frac{255\,\lvert \nabla^{2} (G_{\sigma_{\mathrm{GL}}} * I) \rvert}{\max \lvert \nabla^{2} (G_{\sigma_{\mathrm{GL}}} * I) \rvert}
+# \end{aligned}
 # $$ (eq-02-radiomics)
 #
 # with the hysteresis thresholds $t_{\mathrm{low}}, t_{\mathrm{high}}$ = `canny_low`,

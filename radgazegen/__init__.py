@@ -29,6 +29,11 @@ Modules, one concern each:
 - ``book``     what a chapter shows about itself in the book (the profile banner)
 - ``publish``  the Jupyter Book build from a profile's executed notebooks
 - ``bench``    benchmarks that print figures
+- ``launch``   a chapter's model trained on N processes by ``accelerate launch`` (``train_processes``)
+- ``counterfactual`` the moved-gaze test: does the generated finding follow the gaze?
+- ``exercises`` the course's exercise checks; ``course`` the student edition (``make course``)
+- ``preflight`` the external resources a profile needs, found or missing (``check``)
+- ``screenshots`` the built book's pages through headless Chromium (``make screenshots``)
 """
 import warnings
 
@@ -40,6 +45,19 @@ ensure_torchvision_importable()
 # pipeline calls its own deprecated decode_latents.
 warnings.filterwarnings("ignore", message="IProgress not found")
 warnings.filterwarnings("ignore", message="The decode_latents method is deprecated", category=FutureWarning)
+
+
+class _NothingKeptInFloat32(__import__("logging").Filter):
+    """diffusers warns on every ``model.to(dtype)`` of a model that lists modules to keep in
+    float32, even when that list is empty (every model here): "should be kept in float32: []".
+    With nothing to keep the warning says nothing; it filled the teach chapters (bf16 on a GPU)
+    with dozens of identical blocks. A non-empty list still warns."""
+
+    def filter(self, record) -> bool:
+        return "should be kept in float32: []" not in record.getMessage()
+
+
+__import__("logging").getLogger("diffusers.models.modeling_utils").addFilter(_NothingKeptInFloat32())
 
 
 def _whole_tables() -> None:

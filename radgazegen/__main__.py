@@ -1,4 +1,4 @@
-"""Command line: ``python -m radgazegen {run,check,status,book,course,bench} ...``.
+"""Command line: ``python -m radgazegen {run,check,status,book,course,screenshots,bench} ...``.
 
 Examples::
 
@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     bk.add_argument("--source", default=None, help="folder of executed notebooks (default: the run, else book/<profile>)")
     co = sub.add_parser("course", help="write the student edition (exercises stubbed, checks kept) and its zip")
     co.add_argument("--out", default=None, help="folder of the student notebooks (default: _build/course)")
+    sh = sub.add_parser("screenshots", help="every page of the built book through headless Chromium, into _build/screenshots")
+    sh.add_argument("--out", default="_build/screenshots")
     bn = sub.add_parser("bench", help="print benchmark figures (CPU: cohort, controls, Rad-CN training, smoke job; --gpu: SD v1.5 size)")
     bn.add_argument("--images", type=int, default=200)
     bn.add_argument("--skip-main-job", action="store_true")
@@ -100,6 +102,11 @@ def main(argv: list[str] | None = None) -> int:
             from radgazegen.course import build_course
 
             print(f"course: {build_course(Path(args.out) if args.out else None)}")
+        elif args.command == "screenshots":
+            from radgazegen.screenshots import book_pages, shoot
+
+            shots = shoot(book_pages(), Path(args.out))
+            print(f"screenshots: {len(shots)} pages in {args.out}")
         elif args.command == "bench":
             from radgazegen.bench import gpu_main, main as bench
 

@@ -90,10 +90,11 @@ def reader_first(src: Path, dest: Path) -> Path:
         shown = lambda v: (f"runs/{profile}" + v[len(run_dir):]  # a run directory outside the repository (a
                            if run_dir and isinstance(v, str) and v.startswith(run_dir) else v)  # test's): no machine path
         rows = [f"| `{k}` | `{shown(v)!r}` |" for k, v in sorted(used.items())]
-        table = nbformat.v4.new_markdown_cell("\n".join([
-            "**Parameters of this run**, as papermill passed them (each is documented in the notebook's "
-            "parameters cell; rerun with `python -m radgazegen run -p NAME=VALUE`):", "",
-            "| parameter | value |", "| --- | --- |", *rows]))
+        table = nbformat.v4.new_markdown_cell("\n".join([  # folded: a reader opens it when wanted
+            ":::{admonition} Parameters of this run", ":class: dropdown", "",
+            "As papermill passed them (each is documented in the notebook's parameters cell; rerun with "
+            "`python -m radgazegen run -p NAME=VALUE`):", "",
+            "| parameter | value |", "| --- | --- |", *rows, ":::"]))
         first_md = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
         nb.cells.insert(first_md + 1, table)
     write_text(dest, nbformat.writes(nb))

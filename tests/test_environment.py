@@ -84,3 +84,15 @@ def test_the_hook_is_what_makes_torchvision_importable(tmp_path):
         return
     bare = _bare_env_python("import torchvision", None)
     assert bare.returncode != 0 and "torchvision::nms does not exist" in bare.stderr, bare.stderr
+
+
+def test_diffusers_empty_float32_warning_is_kept_out_of_the_chapters():
+    """The teach chapters (bf16 on a GPU) showed dozens of "should be kept in float32: []" blocks."""
+    import logging
+
+    import radgazegen  # noqa: F401  (installs the filter)
+
+    logger = logging.getLogger("diffusers.models.modeling_utils")
+    record = lambda msg: logging.LogRecord(logger.name, logging.WARNING, __file__, 1, msg, None, None)  # noqa: E731
+    assert not logger.filter(record("There are modules in UNet2DConditionModel that should be kept in float32: []. x"))
+    assert logger.filter(record("There are modules in X that should be kept in float32: ['norm']. x"))

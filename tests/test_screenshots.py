@@ -1,0 +1,30 @@
+"""make screenshots: a page through headless Chromium (skipped where Debian's chromium is absent)."""
+from __future__ import annotations
+
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+from radgazegen import screenshots
+
+
+def test_trim_cuts_below_the_main_columns_last_line():
+    image = np.full((1000, 100, 3), 255, np.uint8)
+    image[:, 5] = 0  # a sidebar border the whole height
+    image[300:310, 40:60] = 0  # the last text of the main column
+    assert screenshots.trim(image, margin=20).shape == (329, 100, 3)
+    image[990:995, 30:70] = 0  # a footer at the bottom of a tall window, far below the content
+    assert screenshots.trim(image, margin=20, gap=500).shape == (329, 100, 3)
+
+
+@pytest.mark.skipif(not any(shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")),
+                    reason="Debian's chromium is not installed (apt-get install chromium)")
+def test_a_page_is_shot_whole_and_trimmed(tmp_path):
+    page = tmp_path / "page.html"
+    page.write_text("<html><body style='margin:0'><div style='height:3000px;background:#fff'></div>"
+                    "<p style='margin-left:45%;font-size:40px'>end of the page</p></body></html>")
+    (shot,) = screenshots.shoot([page], tmp_path / "shots", width=800, height=6000)
+    image = cv2.imread(str(shot))
+    assert image.shape[1] == 800 and 3000 < image.shape[0] < 3200  # the whole page, white below it cut
