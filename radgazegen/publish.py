@@ -66,12 +66,18 @@ def reader_first(src: Path, dest: Path) -> Path:
     collapsed behind a toggle (``hide-input``; outputs stay), the two parameter cells (the
     defaults and papermill's injected values) removed, and in their place, after the chapter's
     opening text, one table "Parameters of this run" from papermill's record of the values it
-    ran with; long text outputs scroll inside their cell. The executed notebook is unchanged."""
+    ran with; long text outputs scroll inside their cell. The executed notebook is unchanged. A
+    stderr output (a progress bar, a warning) is a ``RunnerError``: it is fixed at its cause."""
     import nbformat
 
     from radgazegen.io import write_text
 
     nb = nbformat.read(str(src), as_version=4)
+    noise = [("".join(o.get("text", "")).strip().splitlines() or [""])[0] for c in nb.cells if c.cell_type == "code"
+             for o in c.get("outputs", []) if o.get("output_type") == "stream" and o.get("name") == "stderr"]
+    if noise:  # progress bars and warnings go to the run's log; one in a chapter is fixed at its cause
+        raise RunnerError(f"{src}: {len(noise)} stderr output(s) would be rendered in the book, e.g. "
+                          f"{noise[0][:160]!r}; fix the cause (progress and warnings belong in the run's log)")
     for cell in nb.cells:
         tags = cell.metadata.setdefault("tags", [])
         if cell.cell_type != "code":

@@ -492,3 +492,19 @@ def test_a_log_line_goes_to_the_chapters_log_under_the_runner(tmp_path, monkeypa
     monkeypatch.setenv(LOG_VARIABLE, str(tmp_path / "logs" / "04_x.log"))
     log_line("benchmark X: 2.00 steps/s")
     assert capsys.readouterr().out == "" and (tmp_path / "logs" / "04_x.log").read_text() == "benchmark X: 2.00 steps/s\n"
+
+
+def test_a_chapter_with_a_stderr_output_fails_the_book_build(tmp_path):
+    """Progress bars and warnings belong in the run's log: a rendered one stops the build, naming it."""
+    import nbformat
+
+    from radgazegen.publish import reader_first
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1", outputs=[
+        nbformat.v4.new_output("stream", name="stdout", text="a result\n")])])
+    nbformat.write(nb, str(tmp_path / "ok.ipynb"))
+    reader_first(tmp_path / "ok.ipynb", tmp_path / "ok-out.ipynb")
+    nb.cells[0].outputs.append(nbformat.v4.new_output("stream", name="stderr", text="training: 50%|#####| 1/2\n"))
+    nbformat.write(nb, str(tmp_path / "noisy.ipynb"))
+    with pytest.raises(RunnerError, match=r"noisy\.ipynb: 1 stderr output\(s\) .*'training: 50%"):
+        reader_first(tmp_path / "noisy.ipynb", tmp_path / "noisy-out.ipynb")
