@@ -42,7 +42,7 @@ screenshots: book
 ## The course's student edition: the chapters' exercises stubbed, each followed by its check
 ## (radgazegen/course.py), in _build/course/ and _build/radgazegen-course.zip.
 course: setup
-	$(PY) -m radgazegen course
+	$(PY) -m radgazegen course --profile $(PROFILE)
 
 ## The published edition, in seconds, running nothing: per chapter the richest executed profile
 ## committed under book/<profile>/ (teach, then lesson), else this machine's current smoke run.

@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     bk.add_argument("--source", default=None, help="folder of executed notebooks (default: the run, else book/<profile>)")
     co = sub.add_parser("course", help="write the student edition (exercises stubbed, checks kept) and its zip")
     co.add_argument("--out", default=None, help="folder of the student notebooks (default: _build/course)")
+    co.add_argument("--profile", default="smoke", help="the run the student notebooks read (default: smoke)")
     sh = sub.add_parser("screenshots", help="every page of the built book through headless Chromium, into _build/screenshots")
     sh.add_argument("--out", default="_build/screenshots")
     bn = sub.add_parser("bench", help="print benchmark figures (CPU: cohort, controls, Rad-CN training, smoke job; --gpu: SD v1.5 size)")
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "course":
             from radgazegen.course import build_course
 
-            print(f"course: {build_course(Path(args.out) if args.out else None)}")
+            print(f"course: {build_course(Path(args.out) if args.out else None, profile=args.profile)}")
         elif args.command == "screenshots":
             from radgazegen.screenshots import book_pages, shoot
 

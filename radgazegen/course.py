@@ -42,9 +42,25 @@ def exercise_names(text: str) -> list[str]:
     return re.findall(r'exercises\.check\("([a-z_]+)"', text)
 
 
-def build_course(out: Path | None = None, notebooks: Path | None = None) -> Path:
+def profile_cell(profile: str, chapter: str, study=None):
+    """A code cell setting ``chapter``'s parameters as ``profile`` runs it (what papermill would
+    inject), or None when the profile has no such chapter."""
+    import nbformat
+
+    from radgazegen.runner import Study
+
+    steps = {s.name: s for s in (study or Study()).resolve(profile)}
+    if chapter not in steps:
+        return None
+    lines = [f"# Parameters of the {profile} profile (the chapter reads that run: runs/{profile}/)"]
+    lines += [f"{k} = {v!r}" for k, v in sorted(steps[chapter].params.items())]
+    return nbformat.v4.new_code_cell("\n".join(lines), metadata={"tags": ["injected-parameters"]})
+
+
+def build_course(out: Path | None = None, notebooks: Path | None = None, profile: str = "smoke", study=None) -> Path:
     """Write the student edition of every chapter with an exercise into ``out`` (default
-    ``_build/course``) and its zip beside it; returns the zip's path."""
+    ``_build/course``) and its zip beside it; returns the zip's path. ``profile``: the run the
+    student notebooks read (its parameters follow each chapter's parameters cell)."""
     import jupytext
     import nbformat
 
@@ -63,6 +79,10 @@ def build_course(out: Path | None = None, notebooks: Path | None = None) -> Path
             if cell.cell_type == "code" and has_solution(cell.source):
                 cell.source = student_source(cell.source)
                 cell.metadata.setdefault("tags", [])
+        injected = profile_cell(profile, src.stem, study)
+        if injected is not None:
+            k = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+            nb.cells.insert(k + 1, injected)
         nb.cells.insert(0, nbformat.v4.new_code_cell(ROOT_CELL, metadata={"tags": ["course-setup"]}))
         dest = out / f"{src.stem}.ipynb"
         write_text(dest, nbformat.writes(nb))
@@ -75,8 +95,8 @@ def build_course(out: Path | None = None, notebooks: Path | None = None) -> Path
         "# RadGazeGen study: student edition", "",
         "Each chapter below has an exercise cell whose solution was replaced by `raise NotImplementedError()`, "
         "followed by a check cell that compares your function with the study's package and says in words what "
-        "differs. Run the study once from its root first (`make study PROFILE=lesson`, or `make study` for the "
-        "quick smoke run), copy these notebooks into `_build/course/` of that checkout, then open them.", "",
+        f"differs. The notebooks read the `{profile}` run: run it once from the study's root first "
+        f"(`make study PROFILE={profile}`), then open them from `_build/course/` of that checkout.", "",
         "| chapter | exercises |", "| --- | --- |", *rows, ""]))
     zpath = out.parent / ZIP_NAME
     import io

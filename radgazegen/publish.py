@@ -197,7 +197,8 @@ def chapter_times(progress: Path, chapters: list[str] | None = None) -> tuple[di
 
 def teaching_files(book_dir: Path | None = None, study: Study | None = None, course_dir: Path | None = None) -> Path:
     """What the book's teaching page includes, written into ``book/_course/`` (never committed):
-    the student edition's zip (``course.build_course``) and ``lesson-timings.md``, the lesson
+    the student edition's zip (``course.build_course``, reading the lesson run when the book has
+    one, else the smoke run) and ``lesson-timings.md``, the lesson
     profile's wall time per chapter from its ``progress.log`` (``book/lesson/``, else a lesson
     run here), or a sentence saying there is none. course_dir: where the student notebooks go
     (default ``_build/course``). Returns the folder."""
@@ -206,11 +207,11 @@ def teaching_files(book_dir: Path | None = None, study: Study | None = None, cou
 
     book_dir = book_dir or REPO / "book"
     out = book_dir / "_course"
-    zpath = build_course(course_dir or REPO / "_build" / "course")
-    write_bytes(out / ZIP_NAME, zpath.read_bytes())
     study = study or Study()
     logs = [book_dir / "lesson" / "progress.log", study.run_dir("lesson") / "progress.log"]
     progress = next((p for p in logs if p.is_file()), None)
+    zpath = build_course(course_dir or REPO / "_build" / "course", profile="lesson" if progress else "smoke")
+    write_bytes(out / ZIP_NAME, zpath.read_bytes())
     if progress is None:
         text = ("No `lesson` run is part of this edition of the book: after `make study PROFILE=lesson` its "
                 "wall time per chapter appears here.")

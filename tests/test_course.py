@@ -104,3 +104,13 @@ def test_the_teaching_page_gets_the_zip_and_the_lesson_runs_timings(tmp_path):
         "2026-01-01T00:00:00Z [lesson] 00_a: done in 30.0 s\n2026-01-01T00:01:00Z [lesson] 04_b: done in 90.4 s\n")
     text = (publish.teaching_files(book, NoRuns(), tmp_path / 'course') / "lesson-timings.md").read_text()
     assert "| 00_a | 30 |" in text and "| 04_b | 90 |" in text and "**120** (2.0 min)" in text and "CPU x 2" in text
+
+
+def test_the_student_edition_reads_the_chosen_profiles_run(tmp_path):
+    course.build_course(tmp_path / "course", profile="lesson")
+    nb = jupytext.read(tmp_path / "course" / "13_gaze_localisation.ipynb")
+    k = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    injected = nb.cells[k + 1]
+    assert "injected-parameters" in injected.metadata["tags"]
+    assert "profile = 'lesson'" in injected.source and "run_dir = 'runs/lesson'" in injected.source
+    assert "lesson" in (tmp_path / "course" / "README.md").read_text()
