@@ -6,7 +6,7 @@ CONSTRAINTS ?= constraints/cpu.txt
 PROFILE ?= smoke
 PY := $(VENV)/bin/python
 
-.PHONY: study test book publish screenshots course bench setup clean-runs wheelhouse offline-install study-offline gpu-teach teach-import
+.PHONY: study test book publish screenshots course bench setup clean-runs wheelhouse offline-install study-offline gpu-teach teach-import lesson-import
 
 setup: $(VENV)/.installed $(VENV)/.startup-hook
 
@@ -100,6 +100,16 @@ GPU_OUT ?= gpu-out
 GPU_DEADLINE_S ?= 540
 gpu-teach:
 	$(OFFLINE_PYTHON) -m radgazegen.gpu_run --out $(GPU_OUT) --deadline-s $(GPU_DEADLINE_S) --wheelhouse $(WHEELHOUSE)
+
+## A finished lesson run (LESSON_RUN, default runs/lesson) into book/lesson/: its executed chapters,
+## progress.log and the trained models' benchmark lines, for the published edition.
+LESSON_RUN ?= runs/lesson
+lesson-import:
+	mkdir -p book/lesson
+	rm -f book/lesson/[0-9][0-9]_*.ipynb
+	for f in $(LESSON_RUN)/notebooks/[0-9][0-9]_*.ipynb; do case $$f in *.running.ipynb|*.failed.ipynb) ;; *) cp $$f book/lesson/ ;; esac; done
+	cp $(LESSON_RUN)/progress.log book/lesson/
+	cat $(LESSON_RUN)/logs/*.log | tr '\r' '\n' | grep '^benchmark ' | grep -v 'no steps run' > book/lesson/benchmarks.txt || true
 
 teach-import:
 	mkdir -p book/teach
