@@ -81,7 +81,7 @@ def test_book_builds_with_the_executed_chapters(smoke):
         figures = re.findall(r"<figure.*?</figure>", page, re.DOTALL)
         assert page.count("<img ") == sum(f.count("<img ") for f in figures), f"{name}: an image outside a figure"
         assert all("<figcaption" in f for f in figures), f"{name}: a figure without a caption"
-    assert "Three profiles, one code path" in (html / "book" / "intro.html").read_text()
+    assert "Four profiles, one code path" in (html / "book" / "intro.html").read_text()
 
 
 def _outputs(study: Study, name: str) -> list:
