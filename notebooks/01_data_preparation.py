@@ -40,6 +40,7 @@ expected_n_test: int = -1  # held-out images the split must give (paper: 110), o
 strict_counts: bool = False  # stop when the split's counts differ from the expected ones (else: a note, go on)
 n_example_images: int = 4  # readings drawn with their fixations and boxes
 seed: int = 0  # seed for choosing the example readings
+show_real_images: bool = True  # figures may embed radiographs read from the data roots (full: false, credentialed data; see README)
 
 # %%
 import numpy as np
@@ -50,7 +51,7 @@ from IPython.display import display, Markdown
 from radgazegen import data, split as paper
 from radgazegen.artifacts import Run
 from radgazegen.book import glue, profile_banner
-from radgazegen.figures import draw_reading, glue_figure, plot_label_distribution, plot_reading_timeline
+from radgazegen.figures import draw_reading, glue_figure, plot_label_distribution, plot_reading_timeline, withheld
 from radgazegen.labels import FINDING_KEYWORDS, MIMIC_LT_CLASSES, LT_TO_REFLACX
 from radgazegen.paper import compare
 
@@ -135,7 +136,7 @@ def readings_figure(recs, titles):
     for ax in axes.flat[len(recs):]:
         ax.axis("off")
     for ax, rec, title in zip(axes.flat, recs, titles):
-        draw_reading(ax, data.load_image(rec), rec.fixations, rec.boxes, title=title)
+        draw_reading(ax, withheld(data.load_image(rec), show_real_images), rec.fixations, rec.boxes, title=title)
     fig.tight_layout()
     return fig
 

@@ -45,6 +45,7 @@ pspnet_cache_dir: str = ""  # folder holding TorchXRayVision's PSPNet weights, o
 sweep_lambdas: list = [0.2, 0.35, 0.5, 0.65, 0.8]  # lambdas of the localisation sweep
 sweep_sigmas_px: list = [16.0, 32.0, 64.0]  # sigmas of the localisation sweep, original pixels
 n_example_findings: int = 4  # findings shown in the control figure
+show_real_images: bool = True  # figures may embed radiographs read from the data roots (full: false, credentialed data; see README)
 
 # %%
 import warnings
@@ -61,7 +62,7 @@ from radgazegen import split as split_mod
 from radgazegen.artifacts import Run
 from radgazegen.book import glue, profile_banner
 from radgazegen.cache import FindingHVAMaps, MapCache
-from radgazegen.figures import FIG_WIDTH_IN, glue_figure, image_grid
+from radgazegen.figures import FIG_WIDTH_IN, glue_figure, image_grid, withheld
 from radgazegen.synthetic import read_ground_truth
 
 run = Run(run_dir)
@@ -242,7 +243,7 @@ radiomics, gaze_panels, finding_boxes = [], [], []
 for rec, (name, keys, box) in examples:
     image = cv2.resize(data.load_image(rec), size, interpolation=cv2.INTER_AREA)
     v = hva_finding[rec.dicom_id, name]
-    radiomics.append([image, maps["canny"][rec.dicom_id], maps["sobel"][rec.dicom_id], maps["gl"][rec.dicom_id]])
+    radiomics.append([withheld(image, show_real_images), *(maps[k][rec.dicom_id] for k in ("canny", "sobel", "gl"))])
     gaze_panels.append([maps["lung"][rec.dicom_id] * 127, v, gaze.threshold(v, hva_lambda)])
     finding_boxes.append([to_control(box, rec)])
 labels = [name for _, (name, _, _) in examples]

@@ -50,6 +50,7 @@ encoder_size: int = 128  # input side of the study encoder, pixels
 encoder_max_images: int = 5000  # at most this many training images for the study encoder
 seed: int = 0  # seed of the bags and the encoder
 n_example_findings: int = 3  # findings shown in the Fig. 4 analogue
+show_real_images: bool = True  # figures may embed radiographs read from the data roots (full: false, credentialed data; see README)
 
 # %%
 import warnings
@@ -67,7 +68,7 @@ from radgazegen import split as split_mod
 from radgazegen.artifacts import Run
 from radgazegen.book import glue, profile_banner
 from radgazegen.cache import FindingHVAMaps, MapCache
-from radgazegen.figures import glue_figure, image_grid
+from radgazegen.figures import glue_figure, image_grid, withheld
 from radgazegen.synthetic import read_ground_truth
 from radgazegen.labels import MIMIC_LT_CLASSES
 
@@ -253,7 +254,8 @@ for key, value in selections.items():
 examples = examples[:n_example_findings]
 
 # the gaze: per finding, the read image with the mask over it, and V^k
-gaze_grid = [[cv2.resize(data.load_image(rec), size, interpolation=cv2.INTER_AREA), v] for rec, v, mask, sel in examples]
+gaze_grid = [[withheld(cv2.resize(data.load_image(rec), size, interpolation=cv2.INTER_AREA), show_real_images), v]
+             for rec, v, mask, sel in examples]
 glue_figure("fig-03-gaze", image_grid(
     gaze_grid, titles=[["read image, gaze mask", "HVA map $V^k$"] if i == 0 else ["", ""] for i in range(len(examples))],
     row_labels=[sel.finding for *_, sel in examples], cell=2.2, cmap=["gray", "inferno"] * len(examples),
@@ -266,7 +268,8 @@ glue_figure("fig-03-gaze", image_grid(
 grid, titles, labels, cells = [], [], [], {"boxes": [], "title_colors": [], "frames": []}
 for rec, v, mask, sel in examples:
     n = len(sel.bag)
-    grid += [[radiograph(d) for d in sel.bag], list(sel.hypotheses[:n])]
+    grid += [withheld([radiograph(d) for d in sel.bag], show_real_images),  # hypotheses are masked radiographs too
+             withheld(list(sel.hypotheses[:n]), show_real_images)]
     labels += [f"{sel.finding}: bag", "hypotheses"]
     titles += [[f"$B^k_{{{j + 1}}}$" for j in range(n)], [f"D = {sel.scores[j]:.3f}" for j in range(n)]]
     bag_boxes = [box_of(d, sel.finding, lt_record[d].image_size) for d in sel.bag]

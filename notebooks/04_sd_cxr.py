@@ -75,6 +75,7 @@ scheduler: str = "unipc"  # sampler of the validation images
 sample_steps: int = 10  # denoising steps of the validation images
 guidance: float = 3.0  # classifier-free guidance scale of the validation images
 n_validation: int = 4  # validation images (test-split prompts)
+show_real_images: bool = True  # figures may embed radiographs read from the data roots (full: false, credentialed data; see README)
 seed: int = 0  # seed of training and sampling
 
 # %%
@@ -204,7 +205,9 @@ generation.write_generation(out_dir / "validation", images, [{"prompt": p, "seed
 grid, titles, labels = [], [], []
 for k in range(0, len(test_items), 4):  # at most four prompts across: a real row, then its SD-CXR row
     chunk = list(zip(test_items, images))[k:k + 4]
-    grid += [[training_data.read_gray(it.image_path, resolution, "radiograph") for it, _ in chunk], [im for _, im in chunk]]
+    reals = [training_data.read_gray(it.image_path, resolution, "radiograph") for it, _ in chunk]
+    grid += [figures.withheld(reals, show_real_images),
+             [im for _, im in chunk]]
     titles += [[it.prompt[:40] + "..." for it, _ in chunk], [""] * len(chunk)]
     labels += ["real", "SD-CXR"]
 figures.glue_figure("fig-04-samples", figures.image_grid(grid, titles=titles, row_labels=labels, cell=1.6) if grid else None,

@@ -76,6 +76,7 @@ scheduler: str = "unipc"  # sampler of the validation images
 sample_steps: int = 10  # denoising steps
 guidance: float = 3.0  # classifier-free guidance scale
 n_validation: int = 3  # validation images (test-split prompts and controls)
+show_real_images: bool = True  # figures may embed radiographs read from the data roots (full: false, credentialed data; see README)
 seed: int = 0  # seed of training and sampling
 
 # %%
@@ -222,7 +223,7 @@ if train_baselines:
     rows["Multi-ControlNet"] = generation.generate(
         sampler.pipeline(nets), batch.prompts,
         [batch.conditioning[c] for c in controls], steps=sample_steps, guidance=guidance, seeds=seeds, resolution=resolution)
-real_ims = [training_data.to_uint8(batch.pixel_values[i:i + 1])[0] for i in range(len(test))]
+real_ims = figures.withheld([training_data.to_uint8(batch.pixel_values[i:i + 1])[0] for i in range(len(test))], show_real_images)
 control_ims = [[batch.conditioning[c][i, 0].numpy() for c in controls] for i in range(len(test))]
 sample_ims = [[imgs[i] for imgs in rows.values()] for i in range(len(test))]
 for key, heads, grid in (("fig-05-controls", ["real", *(LABELS.get(c, c) for c in controls)],

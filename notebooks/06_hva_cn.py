@@ -69,6 +69,7 @@ scheduler: str = "unipc"  # sampler of the validation images
 sample_steps: int = 10  # denoising steps
 guidance: float = 3.0  # classifier-free guidance scale
 n_validation: int = 3  # validation images (test findings)
+show_real_images: bool = True  # figures may embed radiographs read from the data roots (full: false, credentialed data; see README)
 seed: int = 0  # seed of training and sampling
 
 # %%
@@ -205,7 +206,8 @@ else:
     }
     cols = ["real", "gaze control (hypothesis)", *rows]
     figures.glue_figure("fig-06-samples", figures.image_grid(
-        [[training_data.to_uint8(batch.pixel_values[i:i + 1])[0], batch.conditioning["hva"][i, 0].numpy(),
+        [[figures.withheld(training_data.to_uint8(batch.pixel_values[i:i + 1])[0], show_real_images),
+          batch.conditioning["hva"][i, 0].numpy(),
           *[imgs[i] for imgs in rows.values()]] for i in range(len(test))],
         titles=[cols if i == 0 else [""] * len(cols) for i in range(len(test))], cell=6.6 / len(cols)))
 

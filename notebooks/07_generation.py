@@ -76,6 +76,7 @@ rad_cn_scale: float = 1.0  # conditioning scale of Rad-CN in RadGazeGen (Eq. 6)
 hva_cn_scale: float = 1.0  # conditioning scale of HVA-CN in RadGazeGen (Eq. 6)
 n_generate: int = 6  # test (image, finding) items generated per method, -1 for all
 n_examples: int = 3  # rows of the qualitative figures
+show_real_images: bool = True  # figures may embed radiographs read from the data roots (full: false, credentialed data; see README)
 seed: int = 0  # base seed: item i of replicate r uses seed + 1000 r + i for every method
 n_replicates: int = 1  # generations of the test set per method with different seeds (mean +- std in the tables)
 methods_generated: list = []  # names of the methods to generate (e.g. ["SD", "Rad-CN", "HVA-CN", "RadGazeGen"]), [] for all
@@ -92,7 +93,7 @@ from radgazegen.progress import tqdm
 from radgazegen import generation, gaze, methods, training_data
 from radgazegen.artifacts import Run
 from radgazegen.book import glue, profile_banner
-from radgazegen.figures import glue_figure, image_grid
+from radgazegen.figures import glue_figure, image_grid, withheld
 from radgazegen.io import atomic_path, write_json
 from radgazegen.synthetic import read_ground_truth
 from radgazegen.labels import FINDING_KEYWORDS, LT_TAIL
@@ -228,7 +229,7 @@ canny_cn = registry.single(methods.SINGLE_CONTROLNET, CANNY)  # the paper's sing
 shown = [m for m in (canny_cn, registry.get(methods.MULTI_CONTROLNET), registry.get(methods.RADGAZEGEN)) if m is not None]
 cols5 = ["real", *(m.name for m in shown if m.name in generated)]
 n5 = min(n_examples, len(items))
-grid5 = [[real[i] if c == "real" else generated[c][i] for c in cols5] for i in range(n5)]
+grid5 = [[withheld(real[i], show_real_images) if c == "real" else generated[c][i] for c in cols5] for i in range(n5)]
 boxes5 = [None if box(i) is None else [box(i)] for i in range(n5) for _ in cols5]
 glue_figure("fig-07-findings", image_grid(
     grid5, titles=[cols5 if i == 0 else [""] * len(cols5) for i in range(n5)], boxes=boxes5,

@@ -37,6 +37,7 @@
 profile: str = "smoke"  # parameter profile this run belongs to (set by the runner)
 run_dir: str = "runs/smoke"  # folder of this profile's artifacts (set by the runner)
 inception_weights: str = ""  # local FID Inception weights, "" for study features
+show_real_images: bool = True  # figures may embed radiographs read from the data roots (full: false, credentialed data; see README)
 
 # %%
 import numpy as np
@@ -46,7 +47,7 @@ from IPython.display import display
 from radgazegen import evaluation, methods, metrics
 from radgazegen.artifacts import Run
 from radgazegen.book import glue, profile_banner
-from radgazegen.figures import glue_figure, image_grid
+from radgazegen.figures import glue_figure, image_grid, withheld
 from radgazegen.intervals import Evidence, save_evidence
 from radgazegen.vocabulary import HVA, RADIOMICS_CONTROLS
 
@@ -89,7 +90,7 @@ evaluation.paper_beside(run, "table5", mean, profile).round(4)
 # ({numref}`fig-12-components`).
 
 # %%
-names = [("real", gen.real)] + [(n, gen.images[n][0]) for n in rows if n in gen.images]
+names = [("real", withheld(gen.real, show_real_images))] + [(n, gen.images[n][0]) for n in rows if n in gen.images]
 glue_figure("fig-12-components", image_grid([ims[0] for _, ims in names], titles=[r for r, _ in names], ncols=4,
                                             cell=1.6) if len(gen.real) else None, empty="No test item in this run.")
 

@@ -26,6 +26,32 @@ def lt_group(label: str) -> str:
     return "tail" if label in LT_TAIL else "medium" if label in LT_MEDIUM else "head"
 
 
+def withheld(images, show: bool):
+    """Radiographs read from a data root, as a figure may embed them (the privacy guard).
+
+    ``images``: ``(H, W)`` or ``(N, H, W)`` arrays (or a list of them), returned unchanged when
+    ``show`` (the synthetic cohort, or a user whose data licence allows it and who opted in
+    with ``show_real_images: true``); else panels of the same shape, flat grey with a cross,
+    that carry nothing of the image (the ``full`` profile by default: MIMIC-CXR, REFLACX,
+    EGD-CXR and CheXpert are credentialed data). Controls, generated images and aggregates are
+    never passed through here.
+    """
+    if show:
+        return images
+    if isinstance(images, (list, tuple)):
+        return [withheld(im, False) for im in images]
+    arr = np.asarray(images)
+    if arr.ndim == 3:
+        return np.stack([withheld(a, False) for a in arr]) if len(arr) else arr
+    h, w = arr.shape[:2]
+    grey = 0.5 if np.issubdtype(arr.dtype, np.floating) else 128
+    panel = np.full(arr.shape, grey, arr.dtype)
+    k = np.arange(min(h, w))
+    panel[k * h // min(h, w), k * w // min(h, w)] = 0  # a cross: "no image here", not a dark radiograph
+    panel[(min(h, w) - 1 - k) * h // min(h, w), k * w // min(h, w)] = 0
+    return panel
+
+
 def draw_reading(ax, image: np.ndarray, fixations: pd.DataFrame | None = None,
                  boxes: Sequence = (), title: str = "", max_marker: float = 120.0) -> None:
     """Radiograph with fixations and finding boxes.
