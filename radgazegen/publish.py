@@ -278,6 +278,24 @@ def run_record_page(profile: str, source: Path, dest: Path, chapters: list[str] 
     return dest
 
 
+def book_config(source: Path | None = None, dest: Path | None = None) -> Path:
+    """The Jupyter Book configuration to build with: ``_config.yml``, with the repository and
+    issues buttons turned on when its one repository setting (``repository.url``) is set
+    (written to ``_build/_config.yml``); the file itself otherwise."""
+    import yaml
+
+    from radgazegen.io import write_text
+
+    source = source or REPO / "_config.yml"
+    config = yaml.safe_load(source.read_text(encoding="utf-8"))
+    if not (config.get("repository") or {}).get("url"):
+        return source
+    config.setdefault("html", {}).update(use_repository_button=True, use_issues_button=True)
+    dest = dest or REPO / "_build" / "_config.yml"
+    write_text(dest, yaml.safe_dump(config, sort_keys=False))
+    return dest
+
+
 def build_book(profile: str | None, study: Study | None = None, source: Path | None = None) -> Path:
     """Collect the chapters (of ``profile``; the published edition, ``collect_published``, when
     None) and build the HTML book; returns ``_build/html/index.html``."""
@@ -288,7 +306,8 @@ def build_book(profile: str | None, study: Study | None = None, source: Path | N
     teaching_files(study=study)  # the teaching page's student-edition zip and lesson timings
     shutil.rmtree(REPO / "_build" / "html", ignore_errors=True)  # no page of an earlier edition is left behind
     exe = Path(sys.executable).with_name("jupyter-book")
-    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(REPO), "--all", "--warningiserror", "--keep-going"]
+    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(REPO), "--all", "--warningiserror", "--keep-going",
+           "--config", str(book_config())]
     subprocess.run(cmd, check=True, cwd=REPO)
     index = REPO / "_build" / "html" / "index.html"
     if not index.exists():

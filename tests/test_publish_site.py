@@ -43,3 +43,17 @@ def test_the_pages_workflow_builds_the_committed_edition_with_the_readmes_comman
     assert flow["jobs"]["deploy"]["needs"] == "build"
     assert any(s.get("uses", "").startswith("actions/deploy-pages") for s in flow["jobs"]["deploy"]["steps"])
     assert flow[True]["push"]["branches"] == ["main"]  # YAML 1.1 reads the key `on` as True
+
+
+def test_one_repository_setting_turns_the_repository_and_issues_buttons_on(tmp_path):
+    from radgazegen.publish import book_config
+
+    assert book_config() == REPO / "_config.yml"  # no public repository set: no button, the file as it is
+    config = yaml.safe_load((REPO / "_config.yml").read_text())
+    assert config["repository"]["url"] == "" and config["html"]["use_repository_button"] is False
+    config["repository"]["url"] = "https://github.com/example/radgazegen-study"
+    (tmp_path / "_config.yml").write_text(yaml.safe_dump(config))
+    built = yaml.safe_load(book_config(tmp_path / "_config.yml", tmp_path / "out.yml").read_text())
+    assert built["html"]["use_repository_button"] is True and built["html"]["use_issues_button"] is True
+    assert built["repository"]["url"] == "https://github.com/example/radgazegen-study"
+    assert built["bibtex_bibfiles"] == config["bibtex_bibfiles"]  # the rest unchanged
