@@ -139,7 +139,10 @@ def test_a_run_killed_anywhere_reruns_to_the_numbers_of_an_unbroken_run(smoke, c
     for f in run.glob(trigger):  # so that the trigger can only be this run's own write
         shutil.rmtree(f) if f.is_dir() else f.unlink()
     cmd = [sys.executable, "-m", "radgazegen", "run", "--profile", "smoke", "--runs", str(smoke.runs)]
+    # SIGINT at its default whatever this test inherited: a shell's background job (`cmd &`) starts
+    # with SIGINT ignored, and its children would ignore the Ctrl-C this case sends
     proc = subprocess.Popen([*cmd, "--only", chapter, "--force"], start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 600
     while proc.poll() is None and time.monotonic() < deadline and not any(run.glob(trigger)):
