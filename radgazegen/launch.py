@@ -60,7 +60,7 @@ def train_control(sd_dir: str | Path, dataset, config, output_dir: str | Path, c
            "control_name": control_name if isinstance(control_name, str) else list(control_name),
            "frozen_controlnets": [[str(d), c, float(s)] for d, c, s in frozen_controlnets],
            "config": dataclasses.asdict(config), "resolution": dataset.resolution, "controls": list(dataset.controls),
-           "in_memory": dataset._memo is not None,
+           "in_memory": dataset.in_memory,
            "items": [{"dicom_id": it.dicom_id, "image_path": str(it.image_path), "prompt": it.prompt,
                       "controls": {k: str(v) for k, v in it.controls.items()}} for it in dataset.items]}
     write_json(out / JOB, job)

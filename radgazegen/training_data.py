@@ -111,6 +111,11 @@ class ControlDataset:
     def __len__(self) -> int:
         return len(self.items)
 
+    @property
+    def in_memory(self) -> bool:
+        """Whether each item is kept in memory after its first read (the ``in_memory`` argument)."""
+        return self._memo is not None
+
     def _item(self, i: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Item i's radiograph ``(R, R)`` uint8 and its controls at ``resolution`` (``control_array``)."""
         if self._memo is not None and i in self._memo:
