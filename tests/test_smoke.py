@@ -85,11 +85,23 @@ def test_book_builds_with_the_executed_chapters(smoke):
 
 
 def _outputs(study: Study, name: str) -> list:
+    """A chapter's outputs as a reader sees them. stderr holds progress bars (with timings) and
+    warnings: not results. Consecutive stdout outputs of a cell are one text: the kernel sends
+    printed text in chunks whose borders depend on timing (two prints 0.2 s apart arrive as two
+    outputs in one run and as one in the next), not on what was printed."""
     nb = nbformat.read(study.executed("smoke", name), as_version=4)
-    # stderr holds progress bars (with timings) and warnings: not results
-    return [{k: v for k, v in o.items() if k != "metadata"}
-            for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-            if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+    out = []
+    for cell in (c for c in nb.cells if c.cell_type == "code"):
+        first = len(out)
+        for o in cell.get("outputs", []):
+            if o.get("output_type") == "stream" and o.get("name") == "stderr":
+                continue
+            o = {k: v for k, v in o.items() if k != "metadata"}
+            if o.get("output_type") == "stream" and len(out) > first and out[-1].get("output_type") == "stream":
+                out[-1] = dict(out[-1], text=out[-1]["text"] + o["text"])
+            else:
+                out.append(o)
+    return out
 
 
 def test_smoke_gives_the_same_numbers_and_figures_twice(smoke, tmp_path):
