@@ -35,6 +35,7 @@ Modules, one concern each:
 - ``preflight`` the external resources a profile needs, found or missing (``check``)
 - ``screenshots`` the built book's pages through headless Chromium (``make screenshots``)
 """
+import logging
 import warnings
 
 from radgazegen._compat import ensure_torchvision_importable
@@ -47,7 +48,7 @@ warnings.filterwarnings("ignore", message="IProgress not found")
 warnings.filterwarnings("ignore", message="The decode_latents method is deprecated", category=FutureWarning)
 
 
-class _NothingKeptInFloat32(__import__("logging").Filter):
+class _NothingKeptInFloat32(logging.Filter):
     """diffusers warns on every ``model.to(dtype)`` of a model that lists modules to keep in
     float32, even when that list is empty (every model here): "should be kept in float32: []".
     With nothing to keep the warning says nothing; it filled the teach chapters (bf16 on a GPU)
@@ -57,7 +58,7 @@ class _NothingKeptInFloat32(__import__("logging").Filter):
         return "should be kept in float32: []" not in record.getMessage()
 
 
-__import__("logging").getLogger("diffusers.models.modeling_utils").addFilter(_NothingKeptInFloat32())
+logging.getLogger("diffusers.models.modeling_utils").addFilter(_NothingKeptInFloat32())
 
 
 def _whole_tables() -> None:

@@ -88,8 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command in ("run", "check"):
             study = Study(runs=Path(args.runs)) if getattr(args, "runs", None) else Study()
-            if (args.command == "check" or args.profile == "full") and preflight(study, args) and args.profile == "full":
-                return 2
+            checked = args.command == "check" or args.profile == "full"  # run: full's first step
+            if checked and preflight(study, args) and args.profile == "full":
+                return 2  # something stops a full run (check on another profile only lists)
         if args.command == "run":
             study.run(args.profile, args.only, args.param, force=args.force, wait=args.wait)
         elif args.command == "status":
