@@ -6,7 +6,7 @@ CONSTRAINTS ?= constraints/cpu.txt
 PROFILE ?= smoke
 PY := $(VENV)/bin/python
 
-.PHONY: study test book publish screenshots course bench setup clean-runs wheelhouse offline-install study-offline gpu-teach teach-import lesson-import
+.PHONY: study test book publish screenshots course bench setup clean-runs wheelhouse offline-install study-offline gpu-teach teach-import lesson-import smoke-import
 
 setup: $(VENV)/.installed $(VENV)/.startup-hook
 
@@ -45,7 +45,7 @@ course: setup
 	$(PY) -m radgazegen course --profile $(PROFILE)
 
 ## The published edition, in seconds, running nothing: per chapter the richest executed profile
-## committed under book/<profile>/ (teach, then lesson), else this machine's current smoke run.
+## committed under book/<profile>/ (teach, then lesson, then smoke), else this machine's current smoke run.
 book: setup
 	$(PY) -m radgazegen book --published
 
@@ -110,6 +110,17 @@ lesson-import:
 	for f in $(LESSON_RUN)/notebooks/[0-9][0-9]_*.ipynb; do case $$f in *.running.ipynb|*.failed.ipynb) ;; *) cp $$f book/lesson/ ;; esac; done
 	cp $(LESSON_RUN)/progress.log book/lesson/
 	cat $(LESSON_RUN)/logs/*.log | tr '\r' '\n' | grep '^benchmark ' | grep -v 'no steps run' > book/lesson/benchmarks.txt || true
+
+## The smoke chapters of a finished smoke run (SMOKE_RUN, default runs/smoke) that no richer profile
+## has committed (book/teach/, book/lesson/: today the tables 08-12) into book/smoke/, with the run's
+## progress.log: the published edition then has every chapter, built from committed files only.
+SMOKE_RUN ?= runs/smoke
+smoke-import:
+	mkdir -p book/smoke
+	rm -f book/smoke/[0-9][0-9]_*.ipynb
+	for f in $(SMOKE_RUN)/notebooks/[0-9][0-9]_*.ipynb; do n=$$(basename $$f); case $$n in *.running.ipynb|*.failed.ipynb) continue;; esac; \
+	  [ -e book/teach/$$n ] || [ -e book/lesson/$$n ] || cp $$f book/smoke/; done
+	cp $(SMOKE_RUN)/progress.log book/smoke/
 
 teach-import:
 	mkdir -p book/teach

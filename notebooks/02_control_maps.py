@@ -87,8 +87,8 @@ print(f"{len(records)} readings of the split's images")
 # $$
 # \begin{aligned}
 # \mathcal{R}_{\mathrm{Canny}} &= \mathrm{Canny}(I;\, t_{\mathrm{low}}, t_{\mathrm{high}}),\\
-# \mathcal{R}_{\mathrm{Sobel}} &= \frac{255\,\lVert \nabla_{S} I \rVert}{\max \lVert \nabla_{S} I \rVert},\qquad
-# \mathcal{R}_{\mathrm{GL}} = \frac{255\,\lvert \nabla^{2} (G_{\sigma_{\mathrm{GL}}} * I) \rvert}{\max \lvert \nabla^{2} (G_{\sigma_{\mathrm{GL}}} * I) \rvert}
+# \mathcal{R}_{\mathrm{Sobel}} &= \frac{255\,\lVert \nabla_{S} I \rVert}{\max \lVert \nabla_{S} I \rVert},\\
+# \mathcal{R}_{\mathrm{GL}} &= \frac{255\,\lvert \nabla^{2} (G_{\sigma_{\mathrm{GL}}} * I) \rvert}{\max \lvert \nabla^{2} (G_{\sigma_{\mathrm{GL}}} * I) \rvert}
 # \end{aligned}
 # $$ (eq-02-radiomics)
 #

@@ -142,11 +142,13 @@ print("features:", extractor.name)
 # \mathbb{B}^k_n\}$ of $n$ = `n_bag` other training images labelled $k$, and features $f$:
 #
 # $$
+# \begin{gathered}
 # \hat{\mathcal{V}}^k = \mathbb{1}\left[\mathcal{V}^k \ge \lambda\right] \oplus K,\qquad
-# \mathcal{H}^k_j = \mathbb{B}^k_j \wedge \hat{\mathcal{V}}^k,\qquad
+# \mathcal{H}^k_j = \mathbb{B}^k_j \wedge \hat{\mathcal{V}}^k,\\
 # \mathcal{D}_j = \mathcal{D}(f_{\mathbb{B}}, f_{\mathcal{H}})_j
-#   = \frac{f(\mathbb{B}^k_j) \cdot f(\mathcal{H}^k_j)}{\lVert f(\mathbb{B}^k_j) \rVert \, \lVert f(\mathcal{H}^k_j) \rVert},\qquad
+#   = \frac{f(\mathbb{B}^k_j) \cdot f(\mathcal{H}^k_j)}{\lVert f(\mathbb{B}^k_j) \rVert \, \lVert f(\mathcal{H}^k_j) \rVert},\\
 # \beta^k = \mathcal{H}^k_{j^*},\ \ j^* = \arg\max_j \mathcal{D}_j.
+# \end{gathered}
 # $$ (eq-03-hypothesis)
 #
 # The paper calls $\mathcal{D}$ a distance and selects "the hypothesis with the maximum

@@ -22,8 +22,10 @@
 # $\mu$, variances $\sigma^2$ and covariance $\sigma_{ab}$:
 #
 # $$
-# \mathrm{SSIM}(a, b) = \frac{(2 \mu_a \mu_b + C_1)(2 \sigma_{ab} + C_2)}{(\mu_a^2 + \mu_b^2 + C_1)(\sigma_a^2 + \sigma_b^2 + C_2)},\qquad
-# a = \mathcal{R}_c(\hat{x}),\ b = \mathcal{R}_c(x).
+# \begin{gathered}
+# \mathrm{SSIM}(a, b) = \frac{(2 \mu_a \mu_b + C_1)(2 \sigma_{ab} + C_2)}{(\mu_a^2 + \mu_b^2 + C_1)(\sigma_a^2 + \sigma_b^2 + C_2)},\\
+# a = \mathcal{R}_c(\hat{x}),\quad b = \mathcal{R}_c(x).
+# \end{gathered}
 # $$ (eq-09-ssim)
 #
 # For the lung mask, notebook 02's segmenter is run on the generated image and its mask

@@ -25,9 +25,11 @@
 # balanced test set, and macro-F1 and balanced accuracy on the (imbalanced) test set:
 #
 # $$
+# \begin{gathered}
 # \mathrm{Acc}_G = \frac{1}{\lvert G \rvert} \sum_{k \in G} \mathrm{R}_k,\qquad
-# \mathrm{bAcc} = \frac{1}{K} \sum_{k=1}^{K} \mathrm{R}_k,\qquad
+# \mathrm{bAcc} = \frac{1}{K} \sum_{k=1}^{K} \mathrm{R}_k,\\
 # \mathrm{mF1} = \frac{1}{K} \sum_{k=1}^{K} \frac{2\, \mathrm{TP}_k}{2\, \mathrm{TP}_k + \mathrm{FP}_k + \mathrm{FN}_k}.
+# \end{gathered}
 # $$ (eq-11-metrics)
 #
 # Its claims: RadGazeGen beats ControlNet (Canny) and Multi-ControlNet (Canny +

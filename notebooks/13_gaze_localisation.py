@@ -26,9 +26,11 @@
 # localiser heat map $h_n$ on an $H \times W$ grid and box $B_n$,
 #
 # $$
-# \mathrm{hit}_n = \mathbb{1}\left[ \arg\max_{(u, v)} h_n(u, v) \in B_n \right],\qquad
+# \begin{gathered}
+# \mathrm{hit}_n = \mathbb{1}\left[ \arg\max_{(u, v)} h_n(u, v) \in B_n \right],\\
 # \text{hit rate} = \frac{1}{N} \sum_{n=1}^{N} \mathrm{hit}_n,\qquad
 # \text{chance} = \frac{1}{N} \sum_{n=1}^{N} \frac{\lvert B_n \rvert}{H W},
+# \end{gathered}
 # $$ (eq-13-pointing)
 #
 # since a random point hits with probability equal to the box's area fraction.

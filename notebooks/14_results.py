@@ -122,8 +122,10 @@ summary
 # resampled features):
 #
 # $$
-# \Delta^{(b)} = m_A\big(\mathcal{S}^{(b)}\big) - m_B\big(\mathcal{S}^{(b)}\big),\qquad
+# \begin{gathered}
+# \Delta^{(b)} = m_A\big(\mathcal{S}^{(b)}\big) - m_B\big(\mathcal{S}^{(b)}\big),\\
 # \mathrm{CI}_{95\%} = \left[ q_{0.025}\big(\Delta^{(1..B)}\big),\ q_{0.975}\big(\Delta^{(1..B)}\big) \right],
+# \end{gathered}
 # $$ (eq-14-bootstrap)
 #
 # with $B$ = {glue:text}`n_boot` ({glue:text}`n_boot_fid` for FID, whose recomputation is

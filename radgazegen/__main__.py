@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     which = bk.add_mutually_exclusive_group(required=True)
     which.add_argument("--profile", help="one profile's chapters (its run here, else book/<profile>/)")
     which.add_argument("--published", action="store_true",
-                       help="the published edition: per chapter book/teach/, else book/lesson/, else the smoke run")
+                       help="the published edition: per chapter book/teach/, else book/lesson/, else book/smoke/, else the smoke run here")
     bk.add_argument("--source", default=None, help="folder of executed notebooks (default: the run, else book/<profile>)")
     co = sub.add_parser("course", help="write the student edition (exercises stubbed, checks kept) and its zip")
     co.add_argument("--out", default=None, help="folder of the student notebooks (default: _build/course)")
@@ -105,10 +105,12 @@ def main(argv: list[str] | None = None) -> int:
 
             print(f"course: {build_course(Path(args.out) if args.out else None, profile=args.profile)}")
         elif args.command == "screenshots":
-            from radgazegen.screenshots import book_pages, shoot
+            from radgazegen.screenshots import book_pages, shoot, wide_elements
 
             shots = shoot(book_pages(), Path(args.out))
             print(f"screenshots: {len(shots)} pages in {args.out}")
+            for page, wide in wide_elements(book_pages()).items():  # what a reader scrolls sideways
+                print(f"wider than the column in {page}: " + "; ".join(wide))
         elif args.command == "bench":
             from radgazegen.bench import gpu_main, main as bench
 

@@ -141,7 +141,8 @@ class Run:
     def _read(self, name: str, path: Path, writer: str, what: str = "file") -> Path:
         """Record the read of ``name`` at ``path`` and check it exists (naming the writer)."""
         if not path.exists():
-            raise FileNotFoundError(f"{path}: missing {what}; run chapter {writer} first")
+            raise FileNotFoundError(f"{path}: missing {what}; run chapter {writer} first "
+                                    f"(`python -m radgazegen run --profile {self.dir.name} --only {writer}`)")
         if self.step and writer != self.step:
             log = self.dir / ".state" / "reads" / f"{self.step}.json"
             reads = json.loads(log.read_text()) if log.is_file() else {}

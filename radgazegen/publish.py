@@ -83,14 +83,23 @@ def reader_first(src: Path, dest: Path) -> Path:
         if cell.cell_type != "code":
             continue
         if {"parameters", "injected-parameters"} & set(tags):
-            tags.append("remove-cell")
+            tags += [] if "remove-cell" in tags else ["remove-cell"]
             continue
-        if "exercise" not in tags:  # an exercise's code is what a reader comes to read
+        if not {"exercise", "hide-input"} & set(tags):  # an exercise's code is what a reader comes to read
             tags.append("hide-input")
         text = sum(len("".join(o.get("text", "")).splitlines()) for o in cell.get("outputs", []))
-        if text > SCROLL_LINES:
+        if text > SCROLL_LINES and "output_scroll" not in tags:
             tags.append("output_scroll")
+    try:  # the repository's copy of the executed notebook, for the page's launch buttons
+        nb.metadata.setdefault("radgazegen", {})["executed_notebook"] = src.resolve().relative_to(REPO).as_posix()
+    except ValueError:  # a notebook outside the repository: no machine path in the page
+        pass
     used = (nb.metadata.get("papermill") or {}).get("parameters") or {}
+    for key in ("input_path", "output_path"):  # papermill's record, in the page's .ipynb download: no machine path
+        value = str((nb.metadata.get("papermill") or {}).get(key) or "")
+        at = value.find(f"runs/{used.get('profile', '')}/")
+        if at > 0:
+            nb.metadata["papermill"][key] = value[at:]
     if used:
         run_dir, profile = str(used.get("run_dir", "")), used.get("profile", "")
         shown = lambda v: (f"runs/{profile}" + v[len(run_dir):]  # a run directory outside the repository (a
@@ -98,8 +107,9 @@ def reader_first(src: Path, dest: Path) -> Path:
         rows = [f"| `{k}` | `{shown(v)!r}` |" for k, v in sorted(used.items())]
         table = nbformat.v4.new_markdown_cell("\n".join([  # folded: a reader opens it when wanted
             ":::{admonition} Parameters of this run", ":class: dropdown", "",
-            "As papermill passed them (each is documented in the notebook's parameters cell; rerun with "
-            "`python -m radgazegen run -p NAME=VALUE`):", "",
+            "As papermill passed them (each is documented in the notebook's parameters cell). Rerun this "
+            f"chapter with other values, after the chapters it needs: `python -m radgazegen run --profile "
+            f"{profile or 'smoke'} --only {dest.stem[:2]} -p {dest.stem}.NAME=VALUE`.", "",
             "| parameter | value |", "| --- | --- |", *rows, ":::"]))
         first_md = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
         nb.cells.insert(first_md + 1, table)
@@ -138,7 +148,7 @@ def collect_published(study: Study | None = None, book_dir: Path | None = None) 
     profile banner, so a reader sees which profile every page was executed with."""
     sources = published_sources(study, book_dir)
     if not sources:
-        raise RunnerError("no executed chapters: commit book/teach/ or book/lesson/, or run "
+        raise RunnerError("no executed chapters: commit book/teach/, book/lesson/ or book/smoke/, or run "
                           "`python -m radgazegen run --profile smoke` first")
     chapters = REPO / "book" / "chapters"
     if chapters.exists():
@@ -278,22 +288,45 @@ def run_record_page(profile: str, source: Path, dest: Path, chapters: list[str] 
     return dest
 
 
-def book_config(source: Path | None = None, dest: Path | None = None) -> Path:
-    """The Jupyter Book configuration to build with: ``_config.yml``, with the repository and
-    issues buttons turned on when its one repository setting (``repository.url``) is set
-    (written to ``_build/_config.yml``); the file itself otherwise."""
+def book_config(source: Path | None = None, dest: Path | None = None, launch_paths: dict[str, str] | None = None) -> Path:
+    """The Jupyter Book configuration to build with: ``_config.yml``, and when its one repository
+    setting (``repository.url``) is set, the repository and issues buttons and launch buttons
+    (Binder, Colab: ``launch_buttons.LAUNCH_BUTTONS``) that open each page's committed notebook
+    (``launch_paths``: page name -> path in the repository; ``launch_paths_of``), written to
+    ``_build/_config.yml``; the file itself otherwise."""
     import yaml
 
     from radgazegen.io import write_text
+    from radgazegen.launch_buttons import LAUNCH_BUTTONS
 
     source = source or REPO / "_config.yml"
     config = yaml.safe_load(source.read_text(encoding="utf-8"))
     if not (config.get("repository") or {}).get("url"):
         return source
     config.setdefault("html", {}).update(use_repository_button=True, use_issues_button=True)
+    config.setdefault("launch_buttons", dict(LAUNCH_BUTTONS))
+    sphinx = config.setdefault("sphinx", {})
+    sphinx["extra_extensions"] = [*(sphinx.get("extra_extensions") or []), "radgazegen.launch_buttons"]
+    sphinx.setdefault("config", {})["radgazegen_launch_paths"] = dict(launch_paths or {})
     dest = dest or REPO / "_build" / "_config.yml"
     write_text(dest, yaml.safe_dump(config, sort_keys=False))
     return dest
+
+
+def launch_paths_of(chapters: Path, repo: Path = REPO) -> dict[str, str]:
+    """Page name -> repository path of the executed notebook each page of ``chapters`` was copied
+    from (``reader_first`` notes it), for the sources that are committed (``git ls-files``; a
+    chapter of a run here never is)."""
+    import json
+
+    tracked = subprocess.run(["git", "ls-files", "-z", "book"], cwd=repo, capture_output=True, text=True)
+    files = set(tracked.stdout.split("\0")) if tracked.returncode == 0 else set()
+    paths = {}
+    for copy in sorted(Path(chapters).glob("*.ipynb")):
+        src = json.loads(copy.read_text(encoding="utf-8"))["metadata"].get("radgazegen", {}).get("executed_notebook")
+        if src in files:
+            paths[copy.resolve().relative_to(repo.resolve()).with_suffix("").as_posix()] = src
+    return paths
 
 
 def build_book(profile: str | None, study: Study | None = None, source: Path | None = None) -> Path:
@@ -307,7 +340,7 @@ def build_book(profile: str | None, study: Study | None = None, source: Path | N
     shutil.rmtree(REPO / "_build" / "html", ignore_errors=True)  # no page of an earlier edition is left behind
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(REPO), "--all", "--warningiserror", "--keep-going",
-           "--config", str(book_config())]
+           "--config", str(book_config(launch_paths=launch_paths_of(REPO / "book" / "chapters")))]
     subprocess.run(cmd, check=True, cwd=REPO)
     index = REPO / "_build" / "html" / "index.html"
     if not index.exists():

@@ -70,3 +70,45 @@ def book_pages(html: Path | None = None) -> list[Path]:
     if not pages:
         raise FileNotFoundError(f"{html}: no built book (run `make book` first)")
     return pages
+
+
+#: Run in a page once MathJax has typeset it: every display equation, cell output and table wider
+#: than its box (scrolled sideways in a reader's browser, cut in a screenshot), as "kind: text".
+_PROBE = """<script>
+window.addEventListener('load', () => setTimeout(() => (window.MathJax && MathJax.startup ? MathJax.startup.promise
+  : Promise.resolve()).then(() => {
+  const kinds = {'MJX-CONTAINER': 'equation', 'TABLE': 'table', 'DIV': 'output'};
+  const wide = [...document.querySelectorAll('mjx-container[display="true"], div.cell_output, article table')]
+    .filter(e => e.scrollWidth > e.clientWidth + 1)
+    .map(e => kinds[e.tagName] + ': ' + e.textContent.replace(/\\s+/g, ' ').trim().slice(0, 60));
+  document.body.setAttribute('data-wide', JSON.stringify(wide));
+}), 300));
+</script>"""
+
+
+def wide_elements(pages: list[Path], width: int = 1280) -> dict[str, list[str]]:
+    """Page name -> the display equations, outputs and tables wider than the book's column at a
+    ``width`` px window, measured in headless Chromium after MathJax has typeset the page."""
+    import html
+    import json
+    import re
+
+    exe = chromium()
+    found = {}
+    with tempfile.TemporaryDirectory() as profile:
+        for page in pages:
+            probe = page.with_name(f".probe-{page.name}")  # beside the page: its relative assets load
+            probe.write_text(page.read_text(encoding="utf-8").replace("</body>", _PROBE + "</body>"), encoding="utf-8")
+            try:
+                dom = subprocess.run([exe, *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},3000",
+                                      "--virtual-time-budget=15000", "--dump-dom", probe.resolve().as_uri()],
+                                     capture_output=True, text=True, timeout=180, check=True).stdout
+            finally:
+                probe.unlink()
+            m = re.search(r'data-wide="([^"]*)"', dom)
+            if m is None:
+                raise RuntimeError(f"{page}: the width probe did not run (MathJax did not finish?)")
+            wide = json.loads(html.unescape(m.group(1)))
+            if wide:
+                found[page.stem] = wide
+    return found

@@ -29,7 +29,7 @@ LAYERS: dict[str, int] = {
     "figures": 5, "book": 5, "exercises": 5,
 }
 APART = {"__init__", "__main__", "runner", "dependencies", "parameters", "runlock", "publish", "bench", "offline", "wheelhouse",
-         "slim_wheels", "gpu_run", "course", "preflight", "screenshots"}
+         "slim_wheels", "gpu_run", "course", "preflight", "screenshots", "launch_buttons"}
 
 
 def top_module(path: Path) -> str:

@@ -57,3 +57,83 @@ def test_one_repository_setting_turns_the_repository_and_issues_buttons_on(tmp_p
     assert built["html"]["use_repository_button"] is True and built["html"]["use_issues_button"] is True
     assert built["repository"]["url"] == "https://github.com/example/radgazegen-study"
     assert built["bibtex_bibfiles"] == config["bibtex_bibfiles"]  # the rest unchanged
+
+
+def test_the_repository_setting_also_turns_on_launch_buttons_to_the_committed_notebooks(tmp_path):
+    from radgazegen.launch_buttons import LAUNCH_BUTTONS
+    from radgazegen.publish import book_config
+
+    config = yaml.safe_load((REPO / "_config.yml").read_text())
+    config["repository"]["url"] = "https://github.com/example/radgazegen-study"
+    (tmp_path / "_config.yml").write_text(yaml.safe_dump(config))
+    paths = {"book/chapters/08_table1_fid": "book/smoke/08_table1_fid.ipynb"}
+    built = yaml.safe_load(book_config(tmp_path / "_config.yml", tmp_path / "out.yml", launch_paths=paths).read_text())
+    assert built["launch_buttons"] == LAUNCH_BUTTONS
+    assert built["sphinx"]["extra_extensions"] == ["sphinx-mathjax-offline", "radgazegen.launch_buttons"]
+    assert built["sphinx"]["config"]["radgazegen_launch_paths"] == paths
+
+
+def test_a_page_names_the_committed_notebook_it_was_copied_from(tmp_path):
+    import nbformat
+
+    from radgazegen.publish import reader_first
+
+    committed = [REPO / f for f in git(REPO, "ls-files", "book").split() if re.search(r"/[0-9][0-9]_\w+\.ipynb$", f)]
+    assert committed, "no executed chapter is committed under book/<profile>/"
+    src = committed[0]
+    copy = nbformat.read(str(reader_first(src, tmp_path / src.name)), as_version=4)
+    rel = copy.metadata["radgazegen"]["executed_notebook"]
+    assert rel == src.relative_to(REPO).as_posix()
+    assert rel in git(REPO, "ls-files", "book").split()  # what a launch button opens is in the repository
+    paths = [copy.metadata["papermill"][k] for k in ("input_path", "output_path")]
+    assert all(p.startswith("runs/") for p in paths), paths  # the page's .ipynb download names no machine path
+
+
+def test_launch_paths_only_for_pages_whose_notebook_is_committed(tmp_path):
+    import json
+
+    from radgazegen.publish import launch_paths_of
+
+    repo = tmp_path / "study"
+    (repo / "book" / "smoke").mkdir(parents=True)
+    (repo / "book" / "chapters").mkdir()
+    git(tmp_path, "init", "-q", str(repo))
+    (repo / "book" / "smoke" / "08_a.ipynb").write_text("{}")
+    git(repo, "add", "book/smoke/08_a.ipynb")
+    for name, src in {"08_a": "book/smoke/08_a.ipynb", "09_b": "book/smoke/09_b.ipynb", "10_c": None}.items():
+        meta = {"radgazegen": {"executed_notebook": src}} if src else {}
+        (repo / "book" / "chapters" / f"{name}.ipynb").write_text(json.dumps({"metadata": meta, "cells": []}))
+    assert launch_paths_of(repo / "book" / "chapters", repo) == {"book/chapters/08_a": "book/smoke/08_a.ipynb"}
+
+
+def test_a_built_page_launches_its_committed_notebook_and_a_run_page_launches_nothing(tmp_path):
+    """A real Jupyter Book build with the extension: the theme's links retargeted, or dropped."""
+    import nbformat
+
+    from radgazegen.publish import book_config
+
+    book = tmp_path / "book"
+    (book / "chapters").mkdir(parents=True)
+    for name in ("08_committed", "09_of_a_run"):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# {name}"),
+                                             nbformat.v4.new_code_cell("1 + 1")])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, str(book / "chapters" / f"{name}.ipynb"))
+    (book / "intro.md").write_text("# Study\n")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - glob: book/chapters/*\n")
+    config = {"title": "t", "execute": {"execute_notebooks": "off"}, "only_build_toc_files": True,
+              "repository": {"url": "https://github.com/example/radgazegen-study", "branch": "main"}}
+    (tmp_path / "_config.yml").write_text(yaml.safe_dump(config))
+    conf = book_config(tmp_path / "_config.yml", tmp_path / "built.yml",
+                       launch_paths={"book/chapters/08_committed": "book/smoke/08_committed.ipynb"})
+    exe = Path(sys.executable).with_name("jupyter-book")
+    subprocess.run([str(exe), "build", str(tmp_path), "--config", str(conf), "--warningiserror"], check=True,
+                   capture_output=True, cwd=tmp_path)
+    html = tmp_path / "_build" / "html" / "book" / "chapters"
+    page = (html / "08_committed.html").read_text()
+    assert "https://mybinder.org/v2/gh/example/radgazegen-study/main?urlpath=lab/tree/book/smoke/08_committed.ipynb" in page
+    assert "https://colab.research.google.com/github/example/radgazegen-study/blob/main/book/smoke/08_committed.ipynb" in page
+    assert "book/chapters/08_committed.ipynb" not in page.replace("_sources/book/chapters/08_committed.ipynb", "")
+    other = (html / "09_of_a_run.html").read_text()
+    assert "mybinder.org" not in other and "colab.research" not in other
+    assert "github.com/example/radgazegen-study" in other  # the repository button stays

@@ -28,3 +28,14 @@ def test_a_page_is_shot_whole_and_trimmed(tmp_path):
     (shot,) = screenshots.shoot([page], tmp_path / "shots", width=800, height=6000)
     image = cv2.imread(str(shot))
     assert image.shape[1] == 800 and 3000 < image.shape[0] < 3200  # the whole page, white below it cut
+
+
+@pytest.mark.skipif(not any(shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")),
+                    reason="Debian's chromium is not installed (apt-get install chromium)")
+def test_the_width_probe_names_what_a_reader_would_scroll_sideways(tmp_path):
+    page = tmp_path / "page.html"
+    page.write_text("<html><body><article><div class='cell_output' style='width:300px;overflow-x:auto'>"
+                    "<pre>" + "x" * 400 + "</pre></div><div class='cell_output' style='width:300px'>short</div>"
+                    "<table style='width:100px'><tr><td>fits</td></tr></table></article></body></html>")
+    assert screenshots.wide_elements([page], width=800) == {"page": ["output: " + "x" * 60]}
+    assert not list(tmp_path.glob(".probe-*"))  # the probe copy is gone

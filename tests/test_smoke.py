@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import nbformat
 import pytest
@@ -82,6 +83,10 @@ def test_book_builds_with_the_executed_chapters(smoke):
         assert page.count("<img ") == sum(f.count("<img ") for f in figures), f"{name}: an image outside a figure"
         assert all("<figcaption" in f for f in figures), f"{name}: a figure without a caption"
     assert "Four profiles, one code path" in (html / "book" / "intro.html").read_text()
+    if any(shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")):  # laid out in a browser
+        from radgazegen.screenshots import book_pages, wide_elements
+
+        assert wide_elements(book_pages(html)) == {}, "an equation, output or table is wider than the column"
 
 
 def _outputs(study: Study, name: str) -> list:
