@@ -105,7 +105,7 @@ def radiograph(dicom_id: str) -> np.ndarray:
     return cv2.resize(data.load_image(lt_record[dicom_id]), size, interpolation=cv2.INTER_AREA)
 
 
-pd.Series({k: len(v) for k, v in bags.items()}, name="training images (bag candidates)").to_frame().T
+pd.Series({k: len(v) for k, v in bags.items()}, name="training images (bag candidates)").to_frame()
 
 # %% [markdown]
 # ## Image features for $\mathcal{D}(f_{\mathbb{B}}, f_{\mathcal{H}})$

@@ -171,7 +171,7 @@ if roentgen_dir:
                                   "seed": s, "replicate": 0, "model": roentgen.name} for it, f, p, s in zip(items, findings, batch.prompts, seeds)])
 write_json(out_dir / "methods.json", {"methods": registry.subset(generated).to_json(),
                                       "availability": availability, "resolution": resolution, "profile": profile})
-pd.DataFrame({"images": {n: len(v) for n, v in generated.items()}}).T
+pd.DataFrame({"images": {n: len(v) for n, v in generated.items()}})
 
 # %% [markdown]
 # ### Exercise: Eq. 6's $\oplus$

@@ -76,7 +76,7 @@ from radgazegen.progress import tqdm
 
 from radgazegen import controls, evaluation, generation, hypotheses, methods, metrics, standins, training_data
 from radgazegen.artifacts import Run
-from radgazegen.book import glue, profile_banner
+from radgazegen.book import column_parts, glue, profile_banner
 from radgazegen.data import read_chexpert, read_mimic_lt
 from radgazegen.intervals import Evidence, save_evidence
 from radgazegen.labels import TABLE3_PATHOLOGIES
@@ -196,13 +196,15 @@ evaluation.save_result(run, "table3", mean, std, {"profile": profile, "classifie
                                                       "replicates": n_replicates, "n_images": len(records)})
 save_evidence(run.evidence_path("table3"), cells)
 print(f"AUC (%) of {clf_name} on {len(records)} CheXpert-test images; {profile} profile")
-evaluation.mean_std(mean, std, 2)
+for part in column_parts(evaluation.mean_std(mean, std, 2)):  # twelve findings: two tables, one under the other
+    display(part)
 
 # %% [markdown]
 # ## Beside the paper
 
 # %%
-evaluation.paper_beside(run, "table3", mean, profile).round(2)
+for part in column_parts(evaluation.paper_beside(run, "table3", mean, profile).round(2)):
+    display(part)
 
 # %%
 rg, sd = methods.RADGAZEGEN, methods.SD

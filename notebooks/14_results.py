@@ -40,7 +40,7 @@ from IPython.display import HTML, Markdown, display
 
 from radgazegen import evaluation
 from radgazegen.artifacts import Run
-from radgazegen.book import glue, profile_banner
+from radgazegen.book import column_parts, comparison_table, glue, profile_banner
 from radgazegen.intervals import N_BOOT, N_BOOT_FID
 from radgazegen.paper import paper_table
 
@@ -65,9 +65,11 @@ for t, title in tables.items():
         continue
     meta = ", ".join(f"{k}: {v}" for k, v in info[t].items() if k not in ("profile", "availability"))
     display(Markdown(f"### {title}\n\nThis run ({profile}; {meta}); paper: {paper_table(t).attrs['source']}."))
-    display(evaluation.paper_beside(run, t, ours[t], profile).round(4))
+    for part in column_parts(evaluation.paper_beside(run, t, ours[t], profile).round(4)):  # Table 3: in two
+        display(part)
     if info[t].get("replicates", 1) > 1:
-        display(evaluation.mean_std(ours[t], spread[t]))
+        for part in column_parts(evaluation.mean_std(ours[t], spread[t])):
+            display(part)
 
 # %% [markdown]
 # ## The gaze claim on the cohort's ground truth
@@ -139,10 +141,10 @@ summary
 # %%
 shown = run_claims[run_claims["intervals"].astype(bool)]
 for k, (claim, row) in enumerate(shown.iterrows()):
-    display(Markdown(f"**{claim}** ({profile} profile: {support(row['supported'])}). Each row: the method's "
-                     "value minus the other's, with its 95% interval over findings and seeds."))
-    table = (pd.DataFrame(row["comparisons"]).style.format("{:+.3g}", subset=["difference", "95% low", "95% high"])
-             .hide(axis="index").set_uuid(f"claim{k}"))  # fixed ids: the same run renders the same page
+    display(Markdown(f"**{claim}** ({profile} profile: {support(row['supported'])}). Each row: the first "
+                     "method's value minus the second's in one column, with its 95% interval over findings and seeds."))
+    # fixed ids: the same run renders the same page
+    table = comparison_table(row["comparisons"]).style.hide(axis="index").set_uuid(f"claim{k}")
     display(HTML(table.to_html()))
 
 # %% [markdown]

@@ -1,4 +1,5 @@
-"""What the chapters show about themselves in the rendered book: the profile banner.
+"""What the chapters show about themselves in the rendered book: the profile banner, glued
+numbers, and a claim's comparisons as a table that fits the column.
 
 Imported by every notebook, so it imports nothing else of the package (a chapter's cache
 key follows the modules it imports, ``radgazegen.runner``); building the book from the
@@ -61,3 +62,29 @@ def glue(name: str, value, display: bool = False) -> None:
     prefix = "" if display else GLUE_PREFIX
     metadata["scrapbook"] = {"name": name, "mime_prefix": prefix}
     ipy_display({prefix + k: v for k, v in bundle.items()}, raw=True, metadata=metadata)
+
+
+def comparison_table(comparisons: list[dict]) -> "pd.DataFrame":
+    """One claim's paired differences (``evaluation.claims``' ``comparisons``) as a table that fits
+    the book's column: "A − B" and the column compared, the difference with its 95% interval in
+    one cell, whether that interval excludes 0 on the side where A is better, and the sample
+    (findings x seeds)."""
+    import pandas as pd
+
+    g = lambda v: f"{v:+.3g}"
+    return pd.DataFrame([{
+        "comparison": f"{c['method']} − {c['minus']}",
+        "column": c["column"],
+        "difference [95% interval]": f"{g(c['difference'])} [{g(c['95% low'])}, {g(c['95% high'])}]",
+        "interval favours the first": "yes" if c["favours the method"] else "no",
+        "findings × seeds": f"{c['findings']} × {c['seeds']}",
+    } for c in comparisons])
+
+
+def column_parts(frame: "pd.DataFrame", max_columns: int = 7) -> list:
+    """``frame``'s columns in equal parts of at most ``max_columns`` (each part keeps the index),
+    displayed one under the other: a table wider than the book's column (Table 3's twelve
+    findings and their average) is read without scrolling sideways."""
+    n = frame.shape[1]
+    size = -(-n // -(-n // max_columns)) if n else 1
+    return [frame.iloc[:, i:i + size] for i in range(0, max(n, 1), size)]

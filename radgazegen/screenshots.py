@@ -72,15 +72,24 @@ def book_pages(html: Path | None = None) -> list[Path]:
     return pages
 
 
-#: Run in a page once MathJax has typeset it: every display equation, cell output and table wider
-#: than its box (scrolled sideways in a reader's browser, cut in a screenshot), as "kind: text".
+#: Run in a page once MathJax has typeset it: every box of the main column whose content is wider
+#: than the box (scrolled sideways in a reader's browser, cut in a screenshot), outermost only, as
+#: "equation|table|output: its text"; "page: ..." when the column itself runs over.
 _PROBE = """<script>
 window.addEventListener('load', () => setTimeout(() => (window.MathJax && MathJax.startup ? MathJax.startup.promise
   : Promise.resolve()).then(() => {
-  const kinds = {'MJX-CONTAINER': 'equation', 'TABLE': 'table', 'DIV': 'output'};
-  const wide = [...document.querySelectorAll('mjx-container[display="true"], div.cell_output, article table')]
-    .filter(e => e.scrollWidth > e.clientWidth + 1)
-    .map(e => kinds[e.tagName] + ': ' + e.textContent.replace(/\\s+/g, ' ').trim().slice(0, 60));
+  const kind = e => e.matches('mjx-container') || e.querySelector('mjx-container[display="true"]') ? 'equation'
+    : e.matches('table') || e.querySelector('table') ? 'table' : 'output';
+  const skipped = '.cell_input, mjx-assistive-mml, span.math, mjx-container:not([display="true"])';  // folded code, inline maths
+  const shown = e => e.clientWidth > 20 && e.getClientRects().length && !e.closest(skipped)
+    && (e.matches('mjx-container') || !e.closest('mjx-container'));  // a display equation as one box
+  const over = e => shown(e) && e.scrollWidth > e.clientWidth + 2
+    && ['auto', 'scroll', 'hidden'].includes(getComputedStyle(e).overflowX);
+  const article = document.querySelector('article') || document.body;
+  const boxes = [...article.querySelectorAll('*')].filter(over);  // scrolled sideways (or cut)
+  const outer = boxes.filter(e => !boxes.some(a => a !== e && a.contains(e)));
+  const wide = outer.map(e => kind(e) + ' (' + (e.scrollWidth - e.clientWidth) + ' px over): ' + (e.querySelector('thead, tr') || e).textContent.replace(/\\s+/g, ' ').trim().slice(0, 60));
+  if (article.scrollWidth > article.clientWidth + 1) wide.push('page: wider than the column');
   document.body.setAttribute('data-wide', JSON.stringify(wide));
 }), 300));
 </script>"""

@@ -33,3 +33,27 @@ def test_glue_writes_a_numpy_scalar_as_the_number_it_holds(monkeypatch):
     texts = [next(v for k, v in d.items() if k.endswith("text/plain")) for d in seen]
     assert texts == ["0.4312", "17"]
     assert format_plain_text(texts[0], ".2f") == "0.43"   # what {glue:text}`x:.2f` shows
+
+
+def test_a_wide_table_is_shown_in_parts_that_fit_the_column():
+    import pandas as pd
+
+    from radgazegen.book import column_parts
+
+    table3 = pd.DataFrame([range(13)], index=["RadGazeGen"], columns=[f"f{i}" for i in range(12)] + ["Avg."])
+    parts = column_parts(table3)
+    assert [p.shape[1] for p in parts] == [7, 6] and all(p.index.equals(table3.index) for p in parts)
+    assert pd.concat(parts, axis=1).equals(table3)  # nothing lost or reordered
+    assert [p.shape[1] for p in column_parts(table3.iloc[:, :5])] == [5]
+
+
+def test_a_claims_comparison_fits_five_columns_with_its_interval_in_one_cell():
+    from radgazegen.book import comparison_table
+
+    row = {"method": "RadGazeGen", "minus": "SD", "column": "Canny", "difference": -0.000432, "95% low": -0.000752,
+           "95% high": -0.000157, "favours the method": True, "findings": 4, "seeds": 3}
+    table = comparison_table([row, dict(row, **{"favours the method": False})])
+    assert list(table.columns) == ["comparison", "column", "difference [95% interval]", "interval favours the first",
+                                   "findings × seeds"]
+    assert table.iloc[0].tolist() == ["RadGazeGen − SD", "Canny", "-0.000432 [-0.000752, -0.000157]", "yes", "4 × 3"]
+    assert table.iloc[1]["interval favours the first"] == "no"
