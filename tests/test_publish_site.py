@@ -137,3 +137,15 @@ def test_a_built_page_launches_its_committed_notebook_and_a_run_page_launches_no
     other = (html / "09_of_a_run.html").read_text()
     assert "mybinder.org" not in other and "colab.research" not in other
     assert "github.com/example/radgazegen-study" in other  # the repository button stays
+
+
+def test_the_committed_edition_alone_has_every_chapter(tmp_path):
+    """What the Pages workflow builds from a fresh clone (no run here): every notebook of the study
+    as a committed executed chapter, each from a file the repository holds."""
+    from radgazegen.publish import published_sources
+    from radgazegen.runner import Study
+
+    sources = published_sources(Study(runs=tmp_path / "no-runs"))
+    assert sorted(sources) == sorted(p.stem for p in (REPO / "notebooks").glob("[0-9][0-9]_*.py"))
+    tracked = set(git(REPO, "ls-files", "book").split())
+    assert all(nb.relative_to(REPO).as_posix() in tracked for _, nb in sources.values())
