@@ -85,6 +85,10 @@ def column_parts(frame: "pd.DataFrame", max_columns: int = 7) -> list:
     """``frame``'s columns in equal parts of at most ``max_columns`` (each part keeps the index),
     displayed one under the other: a table wider than the book's column (Table 3's twelve
     findings and their average) is read without scrolling sideways."""
+    import math
+
     n = frame.shape[1]
-    size = -(-n // -(-n // max_columns)) if n else 1
-    return [frame.iloc[:, i:i + size] for i in range(0, max(n, 1), size)]
+    if n <= max_columns:
+        return [frame]
+    size = math.ceil(n / math.ceil(n / max_columns))  # equal parts: 13 columns -> 7 + 6, not 7 + 7 + ...
+    return [frame.iloc[:, i:i + size] for i in range(0, n, size)]
