@@ -28,7 +28,7 @@ REQUIREMENTS = "requirements.txt"
 # What the study imports at run time (notebooks/ and radgazegen/): checked after the install.
 RUNTIME_IMPORTS = (
     "torch", "torchvision", "numpy", "scipy", "pandas", "PIL", "yaml", "tqdm", "matplotlib", "cv2",
-    "skimage", "sklearn", "torchmetrics", "torch_fidelity", "torchxrayvision", "diffusers",
+    "skimage", "sklearn", "torchmetrics", "torch_fidelity", "prdc", "torchxrayvision", "diffusers",
     "accelerate", "transformers", "safetensors", "open_clip", "pydicom", "papermill", "jupytext",
     "ipykernel", "nbformat", "IPython",
 )
