@@ -9,6 +9,10 @@ the cell can be recomputed on a resample of both:
 - ``kind="fid"``: ``features`` ``(R, N, D)`` of the generated images and ``real`` ``(N, D)``
   of the real test images (item i generated from real image i's prompt and controls); the
   cell is the Fréchet distance of each seed's set to the real set, averaged over seeds;
+- ``kind="kid"``: the same arrays; the cell is KID, the unbiased squared MMD with the cubic
+  polynomial kernel of Bińkowski et al. (2018), computed by torchmetrics' ``poly_mmd`` (the
+  maths of its ``KernelInceptionDistance``) on the whole set of each seed, averaged over seeds
+  (``radgazegen.fidelity.kid`` gives the same value through the metric class);
 - ``kind="labels"``: a classifier's output ``values`` ``(R, N)`` on N test images (a score per
   image for ``statistic="auc"``, a predicted class index for the others) against their
   ``truth`` ``(N,)``; the cell is ``statistic`` (``STATISTICS``) per seed, times ``scale``
@@ -29,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-#: Resamples per comparison (the interval's percentiles are read off these); FID cells, each
-#: resample of which costs one SVD per seed, get at most ``N_BOOT_FID``.
+#: Resamples per comparison (the interval's percentiles are read off these); FID and KID cells,
+#: each resample of which costs one SVD or three kernel matrices per seed, get at most ``N_BOOT_FID``.
 N_BOOT = 1000
 N_BOOT_FID = 300
 
@@ -50,8 +54,8 @@ class Evidence:
     scale: float = 1.0
 
     def __post_init__(self):
-        if self.kind not in ("mean", "fid", "labels"):
-            raise ValueError(f"Evidence.kind: expected 'mean', 'fid' or 'labels', got {self.kind!r}")
+        if self.kind not in ("mean", "fid", "kid", "labels"):
+            raise ValueError(f"Evidence.kind: expected 'mean', 'fid', 'kid' or 'labels', got {self.kind!r}")
         if self.kind == "labels":
             if self.statistic not in STATISTICS:
                 raise ValueError(f"Evidence(labels).statistic: expected one of {sorted(STATISTICS)}, got {self.statistic!r}")
@@ -64,13 +68,13 @@ class Evidence:
         data = self.values if self.kind == "mean" else self.features
         if data is None or np.ndim(data) != (2 if self.kind == "mean" else 3):
             raise ValueError(f"Evidence({self.kind}): expected {'values (R, N)' if self.kind == 'mean' else 'features (R, N, D)'}")
-        if self.kind == "fid" and (self.real is None or np.shape(self.real) != np.shape(data)[1:]):
-            raise ValueError(f"Evidence(fid): real features must be (N, D) = {np.shape(data)[1:]}, got {np.shape(self.real)}")
+        if self.kind in ("fid", "kid") and (self.real is None or np.shape(self.real) != np.shape(data)[1:]):
+            raise ValueError(f"Evidence({self.kind}): real features must be (N, D) = {np.shape(data)[1:]}, got {np.shape(self.real)}")
 
     @property
     def shape(self) -> tuple[int, int]:
         """(R seeds, N findings)."""
-        data = self.features if self.kind == "fid" else self.values
+        data = self.features if self.kind in ("fid", "kid") else self.values
         return int(data.shape[0]), int(data.shape[1])
 
     def value(self, items: np.ndarray | None = None, seeds: np.ndarray | None = None) -> float:
@@ -85,7 +89,8 @@ class Evidence:
             per_seed = [stat(self.truth[items], self.values[s][items], self.subset) for s in seeds]
             return float(np.mean(per_seed)) * self.scale  # NaN when undefined on this resample
         real = self.real[items]
-        return float(np.mean([frechet_distance(real, self.features[s][items]) for s in seeds]))
+        distance = frechet_distance if self.kind == "fid" else kernel_distance
+        return float(np.mean([distance(real, self.features[s][items]) for s in seeds]))
 
 
 def frechet_distance(real: np.ndarray, generated: np.ndarray) -> float:
@@ -105,6 +110,20 @@ def frechet_distance(real: np.ndarray, generated: np.ndarray) -> float:
     trace_a, trace_b = (ca ** 2).sum() / (n - 1), (cb ** 2).sum() / (n - 1)
     cross = np.linalg.svd(ca @ cb.T, compute_uv=False).sum() / (n - 1)
     return float(((mu_a - mu_b) ** 2).sum() + trace_a + trace_b - 2.0 * cross)
+
+
+def kernel_distance(real: np.ndarray, generated: np.ndarray) -> float:
+    """KID of two ``(n, D)`` feature sets of one size (n >= 2): torchmetrics' ``poly_mmd``, the
+    unbiased squared MMD with kernel ``(x . y / D + 1)^3`` (Bińkowski et al. 2018), in float64.
+    About 0 (it can be slightly negative) for sets from one distribution."""
+    import torch
+    from torchmetrics.image.kid import poly_mmd
+
+    a = np.asarray(real, np.float64)
+    b = np.asarray(generated, np.float64)
+    if a.ndim != 2 or b.shape != a.shape or len(a) < 2:
+        raise ValueError(f"kernel_distance: expected two (n >= 2, D) arrays of one shape, got {a.shape} and {b.shape}")
+    return float(poly_mmd(torch.from_numpy(a), torch.from_numpy(b)))
 
 
 def auc(truth: np.ndarray, score: np.ndarray, subset=None) -> float:
@@ -194,7 +213,7 @@ def paired_difference(a: Evidence, b: Evidence, n_boot: int = N_BOOT, seed: int 
     (ra, n), (rb, nb) = a.shape, b.shape
     if n != nb or a.better != b.better:
         raise ValueError(f"paired_difference: cells differ in findings ({n} vs {nb}) or direction ({a.better} vs {b.better})")
-    if "fid" in (a.kind, b.kind):
+    if {"fid", "kid"} & {a.kind, b.kind}:
         n_boot = min(n_boot, N_BOOT_FID)
     rng = np.random.default_rng(seed)
     diffs = np.empty(n_boot)
