@@ -31,6 +31,11 @@ Modules, one concern each:
 - ``bench``    benchmarks that print figures
 - ``launch``   a chapter's model trained on N processes by ``accelerate launch`` (``train_processes``)
 - ``counterfactual`` the moved-gaze test: does the generated finding follow the gaze?
+- ``fidelity`` fidelity beyond FID as CheXGenBench reports it: KID (torchmetrics), precision /
+  recall / density / coverage (``prdc``), a Fréchet Radiomics Distance on the radiomics maps'
+  statistics; as ``intervals.Evidence``, and per pathology
+- ``memorisation`` near-copies of training images (nearest training image in features and
+  pixels, copy rate, closest pairs), patient re-identification, and the publication guard
 - ``exercises`` the course's exercise checks; ``course`` the student edition (``make course``)
 - ``preflight`` the external resources a profile needs, found or missing (``check``)
 - ``screenshots`` the built book's pages through headless Chromium (``make screenshots``)

@@ -23,8 +23,9 @@ LAYERS: dict[str, int] = {
     # 3: models: Stable Diffusion parts, training, generation, methods, stand-ins, hypotheses
     "models": 3, "standins": 3, "training": 3, "training_checkpoints": 3, "training_data": 3, "training_objective": 3,
     "generation": 3, "methods": 3, "hypotheses": 3, "launch": 3,
-    # 4: metrics: the paper's metrics, the tables' evaluation, the moved-gaze counterfactuals
-    "metrics": 4, "evaluation": 4, "counterfactual": 4,
+    # 4: metrics: the paper's metrics, the tables' evaluation, the moved-gaze counterfactuals, fidelity beyond
+    # FID (KID, PRDC, FRD; per pathology), the memorisation check
+    "metrics": 4, "evaluation": 4, "counterfactual": 4, "fidelity": 4, "memorisation": 4,
     # 5: figures and what a chapter shows about itself in the book
     "figures": 5, "book": 5, "exercises": 5,
 }
