@@ -66,15 +66,15 @@ def glue(name: str, value, display: bool = False) -> None:
 
 def comparison_table(comparisons: list[dict]) -> "pd.DataFrame":
     """One claim's paired differences (``evaluation.claims``' ``comparisons``) as a table that fits
-    the book's column: "A − B" and the column compared, the difference with its 95% interval in
-    one cell, whether that interval excludes 0 on the side where A is better, and the sample
-    (findings x seeds)."""
+    the book's column: both terms in full, "A (column) − B (column)" (the second term's column is
+    its own: a moved gaze's "gazed box" against "shuffled gaze"), the difference with its 95%
+    interval in one cell, whether that interval excludes 0 on the side where A is better, and the
+    sample (findings x seeds)."""
     import pandas as pd
 
     g = lambda v: f"{v:+.3g}"
     return pd.DataFrame([{
-        "comparison": f"{c['method']} − {c['minus']}",
-        "column": c["column"],
+        "comparison": f"{c['method']} ({c['column']}) − {c['minus']} ({c.get('minus column', c['column'])})",
         "difference [95% interval]": f"{g(c['difference'])} [{g(c['95% low'])}, {g(c['95% high'])}]",
         "interval favours the first": "yes" if c["favours the method"] else "no",
         "findings × seeds": f"{c['findings']} × {c['seeds']}",

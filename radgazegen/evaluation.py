@@ -145,15 +145,24 @@ def comparable_columns(table: str, info: dict) -> list[str]:
     """The columns of the paper's ``table`` where this run measures the same quantity as the
     paper, given the run's ``info`` (``save_result``): SSIM, mIoU, PSNR, AUC and accuracies
     always; FID only with the Inception weights (``metric``), the CLIP score only with a CLIP
-    model (``clip``), not with the study's stand-ins, whose scales are their own."""
+    model (``clip``: ``is_clip_model``), not with the study's stand-ins, whose scales are their own."""
     from radgazegen.paper import paper_table
 
     columns = list(paper_table(table).columns)
     inception = str(info.get("metric", "")).startswith("FID (Inception")
-    clip = str(info.get("clip", "")).startswith("CLIP score")
+    clip = is_clip_model(str(info.get("clip", "")))
     keep = {"table1": lambda c: inception, "table2": lambda c: "CLIP" not in c or clip,
             "table5": lambda c: c != "FID" or inception}.get(table, lambda c: True)
     return [c for c in columns if keep(c)]
+
+
+def is_clip_model(name: str) -> bool:
+    """Whether Table 2's CLIP column (its ``info["clip"]``, chapter 09) was scored by a CLIP model:
+    "CLIP score (<local CLIP folder>)", not the study's stand-in (``standins.clip.STUDY_CLIP_NAME``,
+    "CLIP score (study image-report model; CLIP weights absent)"), whose name starts the same way."""
+    from radgazegen.standins.clip import STUDY_CLIP_NAME
+
+    return name.startswith("CLIP score (") and name != STUDY_CLIP_NAME
 
 
 def paper_beside(run, table: str, ours: pd.DataFrame, profile: str) -> pd.DataFrame:
@@ -357,6 +366,29 @@ def _support_rules() -> dict[str, SupportRule]:
 #: Every claim of ``claims`` and how its 95% intervals decide it (the same count rules as ``holds``).
 SUPPORT_RULES: dict[str, SupportRule] = _support_rules()
 
+#: Claim -> (a short stable id, the results table that checks it), for every claim of ``claims``
+#: in the order it checks them: the claims ledger's keys (``radgazegen.ledger``).
+CLAIMS: dict[str, tuple[str, str]] = {
+    "RadGazeGen has the best FID on 4 of 5 controls": ("t1-best-fid", "table1"),
+    "RadGazeGen beats ControlNet and Multi-ControlNet (FID) on all controls": ("t1-beats-cn-mcn", "table1"),
+    "ControlNet has better image quality than Multi-ControlNet": ("t1-cn-over-mcn", "table1"),
+    "RadGazeGen beats SD and ControlNet on 3 of 5 controllability columns": ("t2-controllability", "table2"),
+    "RadGazeGen beats SD on 7 of 12 pathologies": ("t3-auc", "table3"),
+    "RadGazeGen beats ControlNet and Multi-ControlNet on head and medium classes": ("t4-head-medium", "table4"),
+    "RadGazeGen improves long-tailed classification on both test sets": ("t4-overall", "table4"),
+    "RadGazeGen beats every component (FID, SSIM, PSNR)": ("t5-full-best", "table5"),
+    "Adding a radiomics map to HVA-CN improves it": ("t5-maps-help", "table5"),
+    "Gaze guidance puts the finding where the gaze was (not in the paper: the cohort's test)": ("gaze-pointing",
+                                                                                                  "localisation"),
+    MOVED_GAZE_CLAIM: ("moved-gaze", "moved_gaze"),
+}
+
+
+def comparison_text(a: tuple[str, str], b: tuple[str, str]) -> str:
+    """A paired comparison ``a - b`` with both terms in full, each a (row, column) cell:
+    "RadGazeGen (gazed box) − RadGazeGen (shuffled gaze)"."""
+    return f"{a[0]} ({a[1]}) − {b[0]} ({b[1]})"
+
 
 def _supported(rule: SupportRule, cells: dict, n_boot: int, done: dict) -> dict:
     """``supported`` and ``intervals`` of one claim (``SUPPORT_RULES``) on one table's evidence
@@ -375,10 +407,10 @@ def _supported(rule: SupportRule, cells: dict, n_boot: int, done: dict) -> dict:
         usable += 1
         diffs = [(a, b, diff(a, b)) for a, b in group]
         counted += sum(d.favours_a for _, _, d in diffs) >= rule.per_group(len(group))
-        texts += [f"{a[0]} - {b[0]} ({a[1]}): {d.text()}" for a, b, d in diffs]
-        rows += [{"method": a[0], "minus": b[0], "column": a[1], "difference": d.difference, "95% low": d.low,
-                  "95% high": d.high, "favours the method": d.favours_a, "findings": d.n_items, "seeds": d.n_seeds}
-                 for a, b, d in diffs]
+        texts += [f"{comparison_text(a, b)}: {d.text()}" for a, b, d in diffs]
+        rows += [{"method": a[0], "column": a[1], "minus": b[0], "minus column": b[1], "difference": d.difference,
+                  "95% low": d.low, "95% high": d.high, "favours the method": d.favours_a, "findings": d.n_items,
+                  "seeds": d.n_seeds} for a, b, d in diffs]
     if not usable:
         return {}
     complete = usable == len(rule.groups) or rule.defined_only

@@ -47,13 +47,17 @@ def test_a_wide_table_is_shown_in_parts_that_fit_the_column():
     assert [p.shape[1] for p in column_parts(table3.iloc[:, :5])] == [5]
 
 
-def test_a_claims_comparison_fits_five_columns_with_its_interval_in_one_cell():
+def test_a_claims_comparison_names_both_terms_with_their_columns():
+    """Chapter 14's comparison rows read "A (column) − B (column)": a moved-gaze comparison's second
+    term is the shuffled-gaze baseline, not the first term's column."""
     from radgazegen.book import comparison_table
 
-    row = {"method": "RadGazeGen", "minus": "SD", "column": "Canny", "difference": -0.000432, "95% low": -0.000752,
-           "95% high": -0.000157, "favours the method": True, "findings": 4, "seeds": 3}
-    table = comparison_table([row, dict(row, **{"favours the method": False})])
-    assert list(table.columns) == ["comparison", "column", "difference [95% interval]", "interval favours the first",
+    row = {"method": "RadGazeGen", "column": "Canny", "minus": "SD", "minus column": "Canny", "difference": -0.000432,
+           "95% low": -0.000752, "95% high": -0.000157, "favours the method": True, "findings": 4, "seeds": 3}
+    moved = dict(row, column="gazed box", minus="RadGazeGen", **{"minus column": "shuffled gaze", "favours the method": False})
+    table = comparison_table([row, moved])
+    assert list(table.columns) == ["comparison", "difference [95% interval]", "interval favours the first",
                                    "findings × seeds"]
-    assert table.iloc[0].tolist() == ["RadGazeGen − SD", "Canny", "-0.000432 [-0.000752, -0.000157]", "yes", "4 × 3"]
+    assert table.iloc[0].tolist() == ["RadGazeGen (Canny) − SD (Canny)", "-0.000432 [-0.000752, -0.000157]", "yes", "4 × 3"]
+    assert table.iloc[1]["comparison"] == "RadGazeGen (gazed box) − RadGazeGen (shuffled gaze)"
     assert table.iloc[1]["interval favours the first"] == "no"

@@ -80,4 +80,10 @@ def test_a_difference_only_where_the_quantity_is_the_papers():
     assert comparable_columns("table1", {"metric": "FID (Inception-v3, pt_inception.pth)"})[:1] == ["Canny"]
     t2 = comparable_columns("table2", {"clip": "study image-report model"})
     assert not any("CLIP" in c for c in t2) and any("SSIM" in c for c in t2)
+    from radgazegen.standins import StudyCLIP
+
+    standin = StudyCLIP().name  # the stand-in's own name, as chapter 09 saves it: starts "CLIP score (study ..."
+    assert standin.startswith("CLIP score") and comparable_columns("table2", {"clip": standin}) == t2
+    with_clip = comparable_columns("table2", {"clip": "CLIP score (clip-vit-base-patch16)"})  # a local CLIP's name (09)
+    assert with_clip == [*t2, "Style/Content (CLIP Score)"]
     assert comparable_columns("table5", {"metric": "FID (study features)"}) == ["SSIM", "PSNR"]

@@ -19,6 +19,8 @@ from radgazegen.standins.nets import conv_stem, load_module, save_module, to_inp
 
 #: CLIP's context length (tokens per prompt, start and end included).
 CONTEXT = 77
+#: The stand-in's metric name, shown in Table 2 (a CLIP model's is "CLIP score (<its folder>)").
+STUDY_CLIP_NAME = "CLIP score (study image-report model; CLIP weights absent)"
 
 
 class StudyCLIP(nn.Module):
@@ -37,7 +39,7 @@ class StudyCLIP(nn.Module):
         self.text_tower = nn.EmbeddingBag(vocab_size, dim, mode="mean", padding_idx=0)
         self.logit_scale = nn.Parameter(torch.tensor(np.log(10.0), dtype=torch.float32))
         self.config = {"vocab_size": vocab_size, "dim": dim, "width": width, "size": size}
-        self.name = "CLIP score (study image-report model; CLIP weights absent)"
+        self.name = STUDY_CLIP_NAME
 
     def to_input(self, images: np.ndarray, what: str = "study CLIP") -> torch.Tensor:
         return to_input(images, self.config["size"], what)
