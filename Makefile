@@ -102,18 +102,21 @@ gpu-teach:
 	$(OFFLINE_PYTHON) -m radgazegen.gpu_run --out $(GPU_OUT) --deadline-s $(GPU_DEADLINE_S) --wheelhouse $(WHEELHOUSE)
 
 ## A finished lesson run (LESSON_RUN, default runs/lesson) into book/lesson/: its executed chapters,
-## progress.log and the trained models' benchmark lines, for the published edition.
+## progress.log, the trained models' benchmark lines and its claims ledger (claims.json: each claim's
+## verdict, computed from the run's results/ as chapter 14 computes it), for the published edition.
 LESSON_RUN ?= runs/lesson
 lesson-import:
 	mkdir -p book/lesson
-	rm -f book/lesson/[0-9][0-9]_*.ipynb
+	rm -f book/lesson/[0-9][0-9]_*.ipynb book/lesson/claims.json
 	for f in $(LESSON_RUN)/notebooks/[0-9][0-9]_*.ipynb; do case $$f in *.running.ipynb|*.failed.ipynb) ;; *) cp $$f book/lesson/ ;; esac; done
 	cp $(LESSON_RUN)/progress.log book/lesson/
 	cat $(LESSON_RUN)/logs/*.log | tr '\r' '\n' | grep '^benchmark ' | grep -v 'no steps run' > book/lesson/benchmarks.txt || true
+	$(PY) -m radgazegen ledger --profile lesson --run $(LESSON_RUN)
 
 ## The smoke chapters of a finished smoke run (SMOKE_RUN, default runs/smoke) that no richer profile
 ## has committed (book/teach/, book/lesson/: today the tables 08-12) into book/smoke/, with the run's
-## progress.log: the published edition then has every chapter, built from committed files only.
+## progress.log and its claims ledger (claims.json, from the run's results/): the published edition then
+## has every chapter, built from committed files only, and chapter 14 every claim the smoke run checked.
 SMOKE_RUN ?= runs/smoke
 smoke-import:
 	mkdir -p book/smoke
@@ -121,6 +124,7 @@ smoke-import:
 	for f in $(SMOKE_RUN)/notebooks/[0-9][0-9]_*.ipynb; do n=$$(basename $$f); case $$n in *.running.ipynb|*.failed.ipynb) continue;; esac; \
 	  [ -e book/teach/$$n ] || [ -e book/lesson/$$n ] || cp $$f book/smoke/; done
 	cp $(SMOKE_RUN)/progress.log book/smoke/
+	$(PY) -m radgazegen ledger --profile smoke --run $(SMOKE_RUN)
 
 teach-import:
 	mkdir -p book/teach
@@ -133,3 +137,4 @@ teach-import:
 	cp $(GPU_OUT)/device.txt book/teach/ 2>/dev/null || true
 	cp $(GPU_OUT)/bench.txt book/teach/ 2>/dev/null || true
 	rm -f book/teach/*.running.ipynb book/teach/*.failed.ipynb
+	$(PY) -m radgazegen ledger --profile teach --notebook book/teach/14_results.ipynb  # the packed run has no results/

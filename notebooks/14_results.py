@@ -21,12 +21,16 @@
 # Then each of the paper's claims is checked twice: on the paper's own numbers (does the
 # table support the text?) and on this run's.
 #
-# **How to read it.** A "holds" on this run's numbers is only as strong as the profile: in
-# `smoke` the models are tiny and barely trained and every test set has a handful of items, so
-# the verdicts are wiring checks; `teach` tests the claims against the cohort's ground truth
-# with several seeds; only `full` speaks to the paper's numbers. Where the profile generated
-# several replicates, the claims are checked on the means and the tables show mean ± std, so
-# a reader can see whether a difference is larger than the spread between seeds.
+# **How to read it.** A claim's **verdict** is read from 95% intervals over the test
+# findings and seeds: *supported* only when each difference it needs excludes zero in its
+# favour. The point estimates (the cells' means) are described beside it, never as a verdict.
+# A verdict is only as strong as the profile: in `smoke` the models are tiny and barely trained
+# and every test set has a handful of items, so its verdicts are wiring checks; `lesson` and
+# `teach` test the claims against the cohort's ground truth with several seeds; only `full`
+# speaks to the paper's numbers. Each profile runs only some chapters, so the section "Every
+# claim, from the richest run that checked it" shows per claim the verdict of the richest
+# profile (full, then teach, lesson, smoke) whose run computed it, from the claims ledgers
+# committed beside the book's chapters.
 #
 # **Prerequisites.** Chapters 08-13.
 
@@ -38,7 +42,7 @@ run_dir: str = "runs/smoke"  # folder of this profile's artifacts (set by the ru
 import pandas as pd
 from IPython.display import HTML, Markdown, display
 
-from radgazegen import evaluation
+from radgazegen import deviations, evaluation, ledger
 from radgazegen.artifacts import Run
 from radgazegen.book import column_parts, comparison_table, glue, profile_banner
 from radgazegen.intervals import N_BOOT, N_BOOT_FID
@@ -49,12 +53,8 @@ display(profile_banner(profile))
 tables = {"table1": "Table 1: FID per control and method", "table2": "Table 2: controllability and CLIP score",
           "table3": "Table 3: AUC (%) on CheXpert-test images", "table4": "Table 4: long-tailed classification",
           "table5": "Table 5: ablation"}
-ours, spread, info, missing = {}, {}, {}, []
-for t in [*tables, "localisation", "moved_gaze"]:
-    try:
-        ours[t], spread[t], info[t] = evaluation.load_result(run, t)
-    except FileNotFoundError:
-        missing.append(f"results/{t}.csv")
+results = ledger.check_run(run)  # every results table of this run, and the claims checked on them with their evidence
+ours, spread, info, missing = results.ours, results.spread, results.info, results.missing
 if missing:  # e.g. the lesson profile, which runs only the chapters of the gaze claim
     print(f"not computed in this run ({profile} profile; their chapters were not run): {', '.join(missing)}")
 
@@ -63,7 +63,8 @@ if missing:  # e.g. the lesson profile, which runs only the chapters of the gaze
 
 # %%
 if not set(tables) & set(ours):
-    display(Markdown(f"None of the five tables was computed in this run ({profile} profile)."))
+    display(Markdown(f"None of the five tables was computed in this run ({profile} profile): the verdicts of the runs "
+                     "that computed them are under \"Every claim, from the richest run that checked it\" below."))
 for t, title in tables.items():
     if t not in ours:
         continue
@@ -100,22 +101,23 @@ else:
     print("not in this run (moved_gaze_seeds = 0 in chapter 13, or no ground truth)")
 
 # %% [markdown]
-# ## The paper's claims, on its numbers and on ours
+# ## The paper's claims: this run's verdicts
+# One row per claim this run's tables can check. The verdict comes from the claim's 95%
+# intervals ({eq}`eq-14-bootstrap`, below). The next column only describes this run's point
+# estimates (the cells' means): whether they point the way the claim says, with the numbers; a
+# direction inside the intervals' noise is not evidence. The last column applies the same
+# check to the paper's own printed numbers: does the paper's table show what its text says?
 
 # %%
 paper_claims = evaluation.claims({t: evaluation.paper_as_ours(t) for t in tables}).set_index("claim")
-evidence = {t: run.read_evidence(t) for t in ours}  # per finding and seed, where the chapter saved it
-run_claims = evaluation.claims(ours, evidence).set_index("claim")
-verdict = lambda h: "cannot be checked" if h is None or pd.isna(h) else "holds" if bool(h) else "does not hold"
-support = lambda s: ("no interval (a cell it needs is missing from this run)" if s is None or pd.isna(s)
-                     else "supported" if bool(s) else "not supported")
+run_claims = results.claims.set_index("claim")
 summary = pd.DataFrame({
     "table": run_claims["table"],
-    "on the paper's numbers": [verdict(paper_claims["holds"].get(c)) + (f" ({paper_claims['evidence'].get(c)})"
-                                                                       if c in paper_claims.index else "")
-                               if c in paper_claims.index else "(not in the paper)" for c in run_claims.index],
-    f"on this run's means ({profile})": [f"{verdict(h)} ({e})" for h, e in zip(run_claims["holds"], run_claims["evidence"])],
-    "95% intervals over findings and seeds": [support(s) for s in run_claims["supported"]],
+    f"verdict (95% intervals, {profile})": [ledger.verdict(s, h) for s, h in zip(run_claims["supported"], run_claims["holds"])],
+    f"this run's point estimates ({profile}; a description, not a verdict)": [
+        f"{ledger.point_estimates(h)}: {e}" for h, e in zip(run_claims["holds"], run_claims["evidence"])],
+    "the paper's own numbers": [f"{ledger.point_estimates(paper_claims['holds'].get(c))}: {paper_claims['evidence'].get(c)}"
+                                if c in paper_claims.index else "(not in the paper)" for c in run_claims.index],
 })
 summary
 
@@ -145,47 +147,44 @@ summary
 # %%
 shown = run_claims[run_claims["intervals"].astype(bool)]
 for k, (claim, row) in enumerate(shown.iterrows()):
-    display(Markdown(f"**{claim}** ({profile} profile: {support(row['supported'])}). Each row: the first "
-                     "method's value minus the second's in one column, with its 95% interval over findings and seeds."))
+    display(Markdown(f"**{claim}** ({profile} profile: {ledger.verdict(row['supported'], row['holds'])}). Each row: the "
+                     "first cell minus the second, each named by its row and column, with the difference's 95% interval "
+                     "over findings and seeds."))
     # fixed ids: the same run renders the same page
     table = comparison_table(row["comparisons"]).style.hide(axis="index").set_uuid(f"claim{k}")
     display(HTML(table.to_html()))
 
 # %% [markdown]
+# ## Every claim, from the richest run that checked it
+# A profile runs only some chapters: `lesson` the gaze claim's, `smoke` every table on tiny
+# models. Each imported run leaves a **claims ledger** beside its committed chapters
+# (`book/<profile>/claims.json`: per claim its verdict, its comparisons with their differences
+# and 95% intervals, the findings × seeds and the run's commit), computed from that run's
+# results and evidence by the same functions as this chapter. The table below gives, per claim,
+# the verdict of the richest profile (full, then teach, lesson, smoke) whose ledger decides it,
+# this run standing for its own profile; the folded boxes list each verdict's comparisons. It
+# is rendered again from the committed ledgers whenever the book is built, so a published
+# page shows the ledgers committed at that time.
+
+# %%
+done, commit = ledger.chapter_commits(run.dir / "progress.log")  # the study commit of each chapter's run, and this one's
+own = ledger.of_run(results, profile, done, commit)
+glue("claims_ledger", ledger.ledger_text(own))  # this run's ledger, kept in the page (make teach-import reads it)
+
+# %% tags=["claims-best-verdicts"]
+display(Markdown(ledger.best_verdicts_markdown(ledger.book_ledgers(own), profile)))
+
+# %% [markdown]
 # ## Where this study departs from the paper
-# Each chapter states its own deviations; they are gathered here.
-#
-# - **Data (01).** The held-out set is REFLACX's five-reader images: the release holds one
-#   fewer than the paper reports, so `full` notes the difference and goes on. The `smoke` and
-#   `teach` profiles use the synthetic cohort (00), which follows the releases' layouts and
-#   conventions but is not anatomy or real gaze.
-# - **Controls (02, 03).** Rad-CN's segmentation control is the lung U-Net of
-#   {cite:t}`ovcharenko2019lungseg` or TorchXRayVision's PSPNet when their weights are given;
-#   without weights a weight-free Otsu + morphology mask stands in (named in 02). The HVA
-#   lengths (sigma, dilation) are the authors' values on real radiographs and are rescaled
-#   with the image. EGD-CXR has no finding boxes: its per-finding maps come from its
-#   word-level transcript and its CheXpert labels. Features for the hypotheses are
-#   TorchXRayVision's when given, else an encoder trained on the cohort. The paper's selection
-#   rule (the largest $\mathcal{D}$) is used; 03 shows what the authors' released script (the
-#   largest MSE, the mask returned) would pick instead.
-# - **Models (04-06).** `full` trains SD-CXR on MIMIC-CXR's train split and the ControlNets
-#   for the paper's epochs; `smoke` and `teach` train small models from scratch (SD-CXR on the
-#   split's training images in `smoke`, on MIMIC-CXR's train split in `teach`). Prompts are
-#   emptied at `proportion_empty_prompts` in training (not stated by the paper) so that
-#   classifier-free guidance has a trained unconditional branch. Rad-CN is one ControlNet per
-#   control, combined zero-shot (Eq. 6), as the paper and the authors' inference do; the
-#   one-network "unified" design is a documented variant.
-# - **Generation (07).** `full` samples with the authors' released settings (UniPC, their
-#   steps, negative prompt and scales); `smoke` and `teach` use fewer steps and unit scales.
-#   RoentGen is shown only when its weights are given. Table 5's "HVA-CN" row is HVA-CN
-#   without the Rad-CN it was trained over (the paper's row), which is outside its training.
-# - **Metrics (08-13).** Without Inception, CLIP or TorchXRayVision weights, FID, CLIP score
-#   and Table 3's classifier use models trained on the cohort, named as such in each table:
-#   their numbers are not the paper's quantities. In Table 3 the gaze control of a test image
-#   is chosen from its report (its prompt), never from its labels; a report naming no
-#   finding gets no gaze control (Eq. 6's HVA indicator off).
-# - **Claims (this chapter).** A verdict on the means is not a significance test; the
-#   intervals of {eq}`eq-14-bootstrap` are, over the test items and seeds of this run only.
+# Generated from the parameters this run's chapters ran with (the runner's record of each
+# chapter), each beside the paper's value (§4.1) or the authors' released sampler's; each
+# chapter states its own deviations as well. A verdict is read from the intervals of
+# {eq}`eq-14-bootstrap` over this run's test items and seeds only.
+
+# %%
+departures = deviations.deviations(deviations.run_parameters(run.dir))
+display(Markdown("\n".join(f"- **{where}.** {text}" for where, text in departures)
+                 or "No parameter record of this run's chapters was found."))
 
 # %%
 reps = max((i.get("replicates", 1) for i in info.values()), default=1)
@@ -198,7 +197,7 @@ statement = {
              "not reproduce the paper's values, which were measured on real radiographs with Stable Diffusion v1.5, "
              "Inception and CLIP features and TorchXRayVision's classifier.",
     "lesson": "The lesson profile runs only the chapters of the central claim on a 2-core CPU: small models trained "
-              "from scratch for minutes on the synthetic cohort at 64 px, every test finding with gaze generated with "
+              "from scratch for minutes on the synthetic cohort at low resolution, every test finding with gaze generated with "
               "several seeds, and the moved-gaze test of chapter 13. Its verdicts concern that claim alone, against the "
               "cohort's known lesion boxes; Tables 1-5 are not computed.",
     "full": "The full profile follows the paper's configuration on the real datasets; differences from the paper's "
@@ -224,15 +223,15 @@ glue("n_replicates", reps)
 # %% [markdown]
 # ## What this run shows
 # This {glue:text}`profile` run computed {glue:text}`n_tables` of the paper's
-# {glue:text}`n_paper_tables` tables and
-# the gaze-localisation test, and checked {glue:text}`n_claims` claims. On the paper's own
-# numbers, {glue:text}`n_hold_paper` of the {glue:text}`n_claims_paper` claims that its tables
-# can check hold. On this run's means, {glue:text}`n_hold_run` of {glue:text}`n_checkable_run`
-# checkable claims hold, and {glue:text}`n_supported` of the {glue:text}`n_with_intervals`
-# claims with intervals are supported by {eq}`eq-14-bootstrap` (up to
-# {glue:text}`n_replicates` seed replicate(s) per method).
+# {glue:text}`n_paper_tables` tables and checked {glue:text}`n_claims` claims. **Verdicts:**
+# {glue:text}`n_supported` of the {glue:text}`n_with_intervals` claims with intervals are
+# supported by {eq}`eq-14-bootstrap` (up to {glue:text}`n_replicates` seed replicate(s) per
+# method). The point estimates point the way the claim says for {glue:text}`n_hold_run` of
+# {glue:text}`n_checkable_run` checkable claims: a description of this run's means, not a
+# verdict. On the paper's own printed numbers, {glue:text}`n_hold_paper` of the
+# {glue:text}`n_claims_paper` claims that its tables can check point the way its text says.
 #
 # ## What it cannot show
-# {glue:text}`profile_statement` A claim that holds on the means but is not supported by its
-# intervals is within this run's noise; a claim that is supported holds for these test items
-# and seeds, not for another cohort or the real datasets.
+# {glue:text}`profile_statement` A claim whose point estimates point its way but whose
+# intervals contain zero is within this run's noise; a claim that is supported holds for these
+# test items and seeds, not for another cohort or the real datasets.

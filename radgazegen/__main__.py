@@ -1,4 +1,4 @@
-"""Command line: ``python -m radgazegen {run,check,status,book,course,screenshots,bench} ...``.
+"""Command line: ``python -m radgazegen {run,check,status,book,ledger,course,screenshots,bench} ...``.
 
 Examples::
 
@@ -8,6 +8,7 @@ Examples::
     python -m radgazegen check --profile full
     python -m radgazegen book --profile smoke
     python -m radgazegen book --published
+    python -m radgazegen ledger --profile lesson --run runs/lesson
 """
 from __future__ import annotations
 
@@ -67,6 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--published", action="store_true",
                        help="the published edition: per chapter book/teach/, else book/lesson/, else book/smoke/, else the smoke run here")
     bk.add_argument("--source", default=None, help="folder of executed notebooks (default: the run, else book/<profile>)")
+    lg = sub.add_parser("ledger", help="write an imported run's claims ledger, book/<profile>/claims.json (make *-import)")
+    lg.add_argument("--profile", required=True)
+    lg.add_argument("--run", default=None, help="the run directory whose results/ to check (default: runs/<profile>, "
+                                                "none with --notebook)")
+    lg.add_argument("--notebook", default=None,
+                    help="an executed chapter 14 whose glued ledger to keep where the run's results/ did not travel")
+    lg.add_argument("--out", default=None, help="default: book/<profile>/claims.json")
     co = sub.add_parser("course", help="write the student edition (exercises stubbed, checks kept) and its zip")
     co.add_argument("--out", default=None, help="folder of the student notebooks (default: _build/course)")
     co.add_argument("--profile", default="smoke", help="the run the student notebooks read (default: smoke)")
@@ -100,6 +108,15 @@ def main(argv: list[str] | None = None) -> int:
             from radgazegen.publish import build_book
 
             print(f"book: {build_book(None if args.published else args.profile, source=args.source)}")
+        elif args.command == "ledger":
+            from radgazegen.ledger import BOOK, LEDGER_FILE, import_ledger
+
+            run_dir = Path(args.run) if args.run else None if args.notebook else Study().run_dir(args.profile)
+            written = import_ledger(args.profile, Path(args.out) if args.out else BOOK / args.profile / LEDGER_FILE,
+                                    run_dir, args.notebook)
+            print(f"claims ledger: {written}" if written else
+                  f"no claims ledger for {args.profile}: no results/ in {run_dir} and no executed chapter 14 "
+                  f"({args.notebook or 'none given'})")
         elif args.command == "course":
             from radgazegen.course import build_course
 

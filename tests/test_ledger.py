@@ -1,0 +1,163 @@
+"""The claims ledger (radgazegen.ledger): a run's verdicts computed from its results as chapter 14
+computes them, written at import, and the published chapter 14's table of every claim's verdict
+from the richest profile that computed it."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from radgazegen import evaluation, ledger
+from radgazegen.artifacts import Run
+from radgazegen.intervals import Evidence, save_evidence
+
+MOVED = evaluation.MOVED_GAZE_CLAIM
+POINTING = "Gaze guidance puts the finding where the gaze was (not in the paper: the cohort's test)"
+
+
+def write_table(run: Run, table: str, claim: str, p_first: float, p_second: float, n: int = 150, seeds: int = 3,
+                seed: int = 0) -> None:
+    """``results/<table>`` with the cells ``claim``'s support rule compares: each comparison's first
+    cell hits with probability ``p_first``, its second with ``p_second`` (per finding and seed)."""
+    rng = np.random.default_rng(seed)
+    cells = {}
+    for group in evaluation.SUPPORT_RULES[claim].groups:
+        for a, b in group:
+            cells.setdefault(a, Evidence("mean", "higher", values=(rng.random((seeds, n)) < p_first).astype(float)))
+            cells.setdefault(b, Evidence("mean", "higher", values=(rng.random((seeds, n)) < p_second).astype(float)))
+    rows = list(dict.fromkeys(r for r, _ in cells))
+    columns = list(dict.fromkeys(c for _, c in cells))
+    mean = pd.DataFrame({c: [cells[(r, c)].value() if (r, c) in cells else np.nan for r in rows] for c in columns}, index=rows)
+    if table == "localisation":  # the mean-based check reads the chance level from its own column
+        mean["chance"] = cells[("chance", "hit rate")].value()
+    evaluation.save_result(run, table, mean, mean * 0, {"profile": "lesson", "replicates": seeds})
+    save_evidence(run.evidence_path(table), cells)
+
+
+def fake_run(tmp_path: Path, p_first: float) -> Path:
+    run_dir = tmp_path / "runs" / "lesson"
+    write_table(Run(run_dir), "moved_gaze", MOVED, p_first, 0.2)
+    write_table(Run(run_dir), "localisation", POINTING, p_first, 0.2, seed=1)
+    (run_dir / "progress.log").write_text(
+        "2026-01-01T00:00:00Z machine: commit aaa1111; Python 3.11\n"
+        "2026-01-01T00:00:01Z [lesson] 13_gaze_localisation: done in 5.0 s\n"
+        "2026-01-01T01:00:00Z machine: commit bbb2222+changes; Python 3.11\n"
+        "2026-01-01T01:00:01Z [lesson] 14_results: done in 3.0 s\n")
+    return run_dir
+
+
+def test_a_runs_ledger_gives_each_claim_its_interval_verdict_comparisons_and_commit(tmp_path):
+    found = ledger.run_ledger(fake_run(tmp_path, 0.6), "lesson", n_boot=300)
+    assert found["profile"] == "lesson" and found["commit"] == "bbb2222+changes"  # the run that finished chapter 14
+    claims = {c["id"]: c for c in found["claims"]}
+    assert set(claims) == {"moved-gaze", "gaze-pointing"}
+    moved = claims["moved-gaze"]
+    assert moved["verdict"] == "supported" and moved["point estimates"] == "in the claim's direction"
+    assert moved["commit"] == "aaa1111"  # the run of chapter 13, which wrote the table
+    first = moved["comparisons"][0]
+    rule = evaluation.SUPPORT_RULES[MOVED].groups[0][0]
+    assert first["comparison"] == f"{rule[0][0]} ({rule[0][1]}) − {rule[1][0]} ({rule[1][1]})"  # both terms in full
+    assert first["low"] < first["difference"] < first["high"] and first["low"] > 0
+    assert (first["findings"], first["seeds"]) == (150, 3) and first["favours the claim"] is True
+    json.dumps(found)  # plain JSON: no numpy scalars
+
+    null = {c["id"]: c for c in ledger.run_ledger(fake_run(tmp_path / "null", 0.2), "lesson", n_boot=300)["claims"]}
+    assert null["moved-gaze"]["verdict"] == "not supported"
+
+
+def test_chapter_14_and_the_import_compute_the_same_ledger(tmp_path):
+    """The import recomputes from results/ with the functions chapter 14 calls (check_run, of_run)."""
+    run_dir = fake_run(tmp_path, 0.5)
+    done, last = ledger.chapter_commits(run_dir / "progress.log")
+    in_chapter = ledger.of_run(ledger.check_run(Run(run_dir)), "lesson", done, last)
+    dest = ledger.import_ledger("lesson", tmp_path / "book" / "lesson" / "claims.json", run_dir)
+    assert json.loads(dest.read_text()) == json.loads(json.dumps(in_chapter))
+
+
+def test_the_import_keeps_a_glued_ledger_and_drops_a_stale_one(tmp_path):
+    own = {"format": 1, "profile": "teach", "commit": "ccc3333", "claims": []}
+    text = ledger.ledger_text(own)
+    glued = {"output_type": "display_data", "metadata": {"scrapbook": {"name": ledger.LEDGER_GLUE, "mime_prefix": "x"}},
+             "data": {"application/papermill.record/text/plain": repr(text)}}
+    nb = tmp_path / "14_results.ipynb"
+    nb.write_text(json.dumps({"cells": [{"cell_type": "code", "outputs": [glued]}], "metadata": {}}))
+    dest = tmp_path / "book" / "teach" / "claims.json"
+    assert ledger.import_ledger("teach", dest, None, nb) == dest and json.loads(dest.read_text()) == own
+    assert ledger.import_ledger("teach", dest, tmp_path / "no-run", tmp_path / "absent.ipynb") is None
+    assert not dest.exists()  # the ledger of an earlier run is not left beside this run's chapters
+    with pytest.raises(ValueError, match="not 'lesson'"):
+        ledger.import_ledger("lesson", dest, None, nb)
+
+
+def entry(cid: str, verdict: str, n: int = 10) -> dict:
+    claim = next(c for c, (i, _) in evaluation.CLAIMS.items() if i == cid)
+    comps = [{"comparison": "A (x) − B (y)", "difference": 0.1, "low": -0.01 if verdict != "supported" else 0.02,
+              "high": 0.2, "favours the claim": verdict == "supported", "findings": n, "seeds": 3}]
+    return {"id": cid, "claim": claim, "table": "t", "verdict": verdict, "point estimates": "", "estimates": "",
+            "commit": "", "comparisons": comps if verdict in ledger.DECIDED else []}
+
+
+def test_the_richest_profile_that_decides_a_claim_gives_its_verdict():
+    ledgers = {
+        "smoke": {"format": 1, "profile": "smoke", "commit": "s1",
+                  "claims": [entry("moved-gaze", "supported", 4), entry("t1-best-fid", "not supported", 4)]},
+        "lesson": {"format": 1, "profile": "lesson", "commit": "l1", "claims": [entry("moved-gaze", "not supported", 113)]},
+        "teach": {"format": 1, "profile": "teach", "commit": "t1", "claims": [entry("moved-gaze", "no interval")]},
+    }
+    best = ledger.best_verdicts(ledgers).set_index("id")
+    assert list(best.index[:len(evaluation.CLAIMS)]) == [i for i, _ in evaluation.CLAIMS.values()]  # every claim, in order
+    assert best.loc["moved-gaze", ["verdict", "profile", "commit"]].tolist() == ["not supported", "lesson", "l1"]
+    assert best.loc["moved-gaze", "findings × seeds"] == "113 × 3"
+    assert best.loc["t1-best-fid", ["verdict", "profile"]].tolist() == ["not supported", "smoke"]
+    assert best.loc["t3-auc", "verdict"] == "not computed"
+    only_teach = ledger.best_verdicts({"teach": ledgers["teach"]}).set_index("id")
+    assert only_teach.loc["moved-gaze", ["verdict", "profile"]].tolist() == ["no interval", "teach"]  # undecided, said so
+
+    text = ledger.best_verdicts_markdown(ledgers, "lesson")
+    assert "lesson (this page's run, l1)" in text and "smoke (s1)" in text and "| **not computed** |" in text
+    assert "A (x) − B (y)" in text and ":class: dropdown" in text
+    assert "No claims ledger" in ledger.best_verdicts_markdown({}, "lesson")
+
+
+def test_the_published_chapter_14_is_refreshed_from_the_committed_ledgers(tmp_path):
+    import nbformat
+
+    book = tmp_path / "book"
+    (book / "smoke").mkdir(parents=True)
+    ledger.write_ledger({"format": 1, "profile": "smoke", "commit": "s1", "claims": [entry("t3-auc", "supported")]},
+                        book / "smoke" / ledger.LEDGER_FILE)
+    own = {"format": 1, "profile": "lesson", "commit": "l1", "claims": [entry("moved-gaze", "not supported")]}
+    glued = nbformat.v4.new_output("display_data", data={"application/papermill.record/text/plain": repr(ledger.ledger_text(own))},
+                                   metadata={"scrapbook": {"name": ledger.LEDGER_GLUE, "mime_prefix": "x"}})
+    best = nbformat.v4.new_code_cell("display(...)", metadata={"tags": [ledger.BEST_TAG]})
+    best.outputs = [nbformat.v4.new_output("display_data", data={"text/markdown": "as executed"})]
+    glue_cell = nbformat.v4.new_code_cell("glue(...)")
+    glue_cell.outputs = [glued]
+    nb = nbformat.v4.new_notebook(cells=[glue_cell, best])
+    assert ledger.refresh_best_verdicts(nb, book)
+    text = nb.cells[1].outputs[0]["data"]["text/markdown"]
+    assert "as executed" not in text and "smoke (s1)" in text and "lesson (this page's run, l1)" in text
+    assert nb.cells[0].outputs == [glued]  # the page keeps its own ledger
+    assert not ledger.refresh_best_verdicts(nbformat.v4.new_notebook(cells=[glue_cell]), book)
+
+
+def test_commits_come_from_the_runner_start_that_finished_each_chapter(tmp_path):
+    assert ledger.chapter_commits(tmp_path / "absent.log") == ({}, "unknown")
+    log = tmp_path / "progress.log"
+    log.write_text("t machine: commit 1234567; Python\nt [x] 04_sd: done in 1.0 s\nt machine: commit 89abcde+changes; P\n")
+    assert ledger.chapter_commits(log) == ({"04_sd": "1234567"}, "89abcde+changes")
+
+
+def test_the_import_command_writes_the_ledger_beside_the_chapters(tmp_path, capsys):
+    """``make lesson-import`` runs ``python -m radgazegen ledger --profile lesson --run <run>``."""
+    from radgazegen.__main__ import main
+
+    run_dir, dest = fake_run(tmp_path, 0.6), tmp_path / "book" / "lesson" / "claims.json"
+    assert main(["ledger", "--profile", "lesson", "--run", str(run_dir), "--out", str(dest)]) in (0, None)
+    written = json.loads(dest.read_text())
+    assert written["profile"] == "lesson" and {c["id"] for c in written["claims"]} == {"moved-gaze", "gaze-pointing"}
+    assert main(["ledger", "--profile", "lesson", "--run", str(tmp_path / "empty"), "--out", str(dest)]) in (0, None)
+    assert not dest.exists() and "no claims ledger for lesson" in capsys.readouterr().out
