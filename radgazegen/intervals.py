@@ -10,9 +10,14 @@ the cell can be recomputed on a resample of both:
   of the real test images (item i generated from real image i's prompt and controls); the
   cell is the Fréchet distance of each seed's set to the real set, averaged over seeds;
 - ``kind="kid"``: the same arrays; the cell is KID, the unbiased squared MMD with the cubic
-  polynomial kernel of Bińkowski et al. (2018), computed by torchmetrics' ``poly_mmd`` (the
-  maths of its ``KernelInceptionDistance``) on the whole set of each seed, averaged over seeds
-  (``radgazegen.fidelity.kid`` gives the same value through the metric class);
+  polynomial kernel of Bińkowski et al. (2018), as torchmetrics' ``poly_mmd`` (the maths of its
+  ``KernelInceptionDistance``) computes it on the whole set of each seed, averaged over seeds
+  (``radgazegen.fidelity.kid`` gives the same value through the metric class). The kernel
+  matrices (torchmetrics' ``poly_kernel``) are computed once; a resample averages them over
+  its pairs of draws of distinct findings, plus, across real and generated, each draw's own
+  pair (real i, generated i): two draws of one finding are that finding's diagonal, as in the
+  whole set (counting them as a pair would bias KID, up through k(x, x), down through the
+  paired cross terms);
 - ``kind="labels"``: a classifier's output ``values`` ``(R, N)`` on N test images (a score per
   image for ``statistic="auc"``, a predicted class index for the others) against their
   ``truth`` ``(N,)``; the cell is ``statistic`` (``STATISTICS``) per seed, times ``scale``
@@ -28,7 +33,7 @@ the side the claim says.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +57,7 @@ class Evidence:
     subset: np.ndarray | None = None
     statistic: str = ""
     scale: float = 1.0
+    _kernels: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         if self.kind not in ("mean", "fid", "kid", "labels"):
@@ -88,9 +94,29 @@ class Evidence:
             stat = STATISTICS[self.statistic]
             per_seed = [stat(self.truth[items], self.values[s][items], self.subset) for s in seeds]
             return float(np.mean(per_seed)) * self.scale  # NaN when undefined on this resample
+        if self.kind == "kid":
+            return self._kid(np.asarray(items), seeds)
         real = self.real[items]
-        distance = frechet_distance if self.kind == "fid" else kernel_distance
-        return float(np.mean([distance(real, self.features[s][items]) for s in seeds]))
+        return float(np.mean([frechet_distance(real, self.features[s][items]) for s in seeds]))
+
+    def _kid(self, items: np.ndarray, seeds: np.ndarray) -> float:
+        """KID on ``items`` from the kernel matrices (module docstring); NaN when every item is one finding."""
+        if self._kernels is None:
+            import torch
+            from torchmetrics.image.kid import poly_kernel
+
+            real = torch.from_numpy(np.asarray(self.real, np.float64))
+            gen = [torch.from_numpy(np.asarray(f, np.float64)) for f in self.features]
+            self._kernels = (poly_kernel(real, real).numpy(), np.stack([poly_kernel(g, g).numpy() for g in gen]),
+                             np.stack([poly_kernel(real, g).numpy() for g in gen]))
+        k_xx, k_yy, k_xy = self._kernels
+        pairs = items[:, None] != items[None, :]
+        if not pairs.any():
+            return float("nan")
+        cross = pairs | np.eye(len(items), dtype=bool)  # each drawn finding's own (real, generated) pair once
+        cell = np.ix_(items, items)
+        xx = k_xx[cell][pairs].mean()
+        return float(np.mean([xx + k_yy[s][cell][pairs].mean() - 2.0 * k_xy[s][cell][cross].mean() for s in seeds]))
 
 
 def frechet_distance(real: np.ndarray, generated: np.ndarray) -> float:
