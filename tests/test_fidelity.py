@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from radgazegen import fidelity
-from radgazegen.intervals import Evidence, frechet_distance, load_evidence, paired_difference, save_evidence
+from radgazegen.intervals import (Evidence, frechet_distance, kernel_distance, load_evidence, paired_difference,
+                                  save_evidence)
 
 
 def unbiased_mmd2_by_hand(x, y):
@@ -33,6 +34,24 @@ def test_kid_is_the_unbiased_mmd_by_hand_and_reads_the_right_way():
     assert abs(near) < 0.05 * score.value  # two samples of one distribution: about 0
     # the intervals' KID cell is the same number
     assert Evidence("kid", "lower", features=shifted[None], real=real).value() == pytest.approx(score.value, rel=1e-9)
+
+
+def test_kid_resamples_count_a_repeated_finding_as_its_own_diagonal():
+    rng = np.random.default_rng(8)
+    real, gen = rng.normal(size=(40, 6)), rng.normal(size=(2, 40, 6))
+    ev = Evidence("kid", "lower", features=gen, real=real)
+    distinct = rng.permutation(40)[:25]
+    assert ev.value(distinct, np.array([1])) == pytest.approx(kernel_distance(real[distinct], gen[1][distinct]), rel=1e-9)
+    items = np.array([0, 0, 3, 5, 5, 5, 7])
+    k = lambda a, b: (a @ b / 6 + 1.0) ** 3  # noqa: E731
+    pairs = [(a, b) for a in range(7) for b in range(7) if items[a] != items[b]]
+    x, y = real[items], gen[0][items]
+    by_hand = (np.mean([k(x[a], x[b]) for a, b in pairs]) + np.mean([k(y[a], y[b]) for a, b in pairs])
+               - 2 * np.mean([k(x[a], y[b]) for a in range(7) for b in range(7) if a == b or items[a] != items[b]]))
+    assert ev.value(items, np.array([0])) == pytest.approx(by_hand, rel=1e-9)
+    assert math.isnan(ev.value(np.array([4, 4, 4]), np.array([0])))
+    same = fidelity.cell_interval(ev, n_boot=200)  # one distribution: the interval holds the value and 0
+    assert same.low <= same.value <= same.high and same.low < 0 < same.high
 
 
 def test_kid_on_subsets_is_seeded_and_unequal_sets_work():
@@ -96,6 +115,18 @@ def test_fidelity_evidence_cells_and_their_intervals(tmp_path):
     assert back[("m", "KID")].kind == "kid" and back[("m", "KID")].value() == pytest.approx(a["KID"].value(), rel=1e-5)
     iv = fidelity.cell_interval(a["KID"], n_boot=60)
     assert iv.low <= iv.value <= iv.high and (iv.n_items, iv.n_seeds) == (30, 2) and "[" in iv.text()
+
+
+def test_a_frechet_cells_interval_holds_its_value():
+    """Resamples repeat findings, which inflates a Fréchet distance: the raw percentiles of FID's
+    resamples lie above the value; the bias-corrected interval holds it."""
+    rng = np.random.default_rng(9)
+    real = rng.normal(size=(40, 20))
+    ev = Evidence("fid", "lower", features=rng.normal(0.2, 1.1, size=(2, 40, 20)), real=real)
+    iv = fidelity.cell_interval(ev, n_boot=150)
+    assert iv.low < iv.value < iv.high
+    raw = [ev.value(np.random.default_rng(b).integers(0, 40, 40)) for b in range(20)]
+    assert min(raw) > iv.value  # what the uncorrected percentiles would have been
 
 
 def test_per_pathology_recomputes_each_cell_on_its_findings():
