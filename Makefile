@@ -45,7 +45,8 @@ course: setup
 	$(PY) -m radgazegen course --profile $(PROFILE)
 
 ## The published edition, in seconds, running nothing: per chapter the richest executed profile
-## committed under book/<profile>/ (teach, then lesson, then smoke), else this machine's current smoke run.
+## committed under book/<profile>/ (full, teach, lesson, smoke; a complete committed run before an incomplete
+## one: radgazegen.publish.published_order), else this machine's current smoke run.
 book: setup
 	$(PY) -m radgazegen book --published
 

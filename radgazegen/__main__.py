@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     which = bk.add_mutually_exclusive_group(required=True)
     which.add_argument("--profile", help="one profile's chapters (its run here, else book/<profile>/)")
     which.add_argument("--published", action="store_true",
-                       help="the published edition: per chapter book/teach/, else book/lesson/, else book/smoke/, else the smoke run here")
+                       help="the published edition: per chapter the richest complete run committed in book/<profile>/ "
+                            "(full, teach, lesson, smoke), then incomplete ones, else the smoke run here")
     bk.add_argument("--source", default=None, help="folder of executed notebooks (default: the run, else book/<profile>)")
     lg = sub.add_parser("ledger", help="write an imported run's claims ledger, book/<profile>/claims.json (make *-import)")
     lg.add_argument("--profile", required=True)

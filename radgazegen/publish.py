@@ -61,12 +61,14 @@ def collect_chapters(profile: str, study: Study | None = None, source: Path | No
 SCROLL_LINES = 25
 
 
-def reader_first(src: Path, dest: Path) -> Path:
+def reader_first(src: Path, dest: Path, book_dir: Path | None = None) -> Path:
     """Copy the executed notebook ``src`` to ``dest`` arranged for readers: every code input
     collapsed behind a toggle (``hide-input``; outputs stay), the two parameter cells (the
     defaults and papermill's injected values) removed, and in their place, after the chapter's
     opening text, one table "Parameters of this run" from papermill's record of the values it
-    ran with; long text outputs scroll inside their cell. The executed notebook is unchanged. A
+    ran with; long text outputs scroll inside their cell; the results chapter's table of every
+    claim's best verdict is rendered again from the claims ledgers committed under ``book_dir``
+    (default ``book/``; ``ledger.refresh_best_verdicts``). The executed notebook is unchanged. A
     stderr output (a progress bar, a warning) is a ``RunnerError``: it is fixed at its cause."""
     import nbformat
 
@@ -90,6 +92,9 @@ def reader_first(src: Path, dest: Path) -> Path:
         text = sum(len("".join(o.get("text", "")).splitlines()) for o in cell.get("outputs", []))
         if text > SCROLL_LINES and "output_scroll" not in tags:
             tags.append("output_scroll")
+    from radgazegen.ledger import refresh_best_verdicts
+
+    refresh_best_verdicts(nb, book_dir or REPO / "book")  # chapter 14: the ledgers committed now
     try:  # the repository's copy of the executed notebook, for the page's launch buttons
         nb.metadata.setdefault("radgazegen", {})["executed_notebook"] = src.resolve().relative_to(REPO).as_posix()
     except ValueError:  # a notebook outside the repository: no machine path in the page
@@ -117,19 +122,51 @@ def reader_first(src: Path, dest: Path) -> Path:
     return dest
 
 
-#: The published edition's order of preference per chapter: the richest executed profile first.
-PUBLISHED_ORDER = ("teach", "lesson", "smoke")
+#: The published edition's order of preference per chapter, the richest profile first; a profile whose
+#: committed run is incomplete comes after every complete one (``published_order``).
+PUBLISHED_ORDER = ("full", "teach", "lesson", "smoke")
+
+
+#: The chapter whose executed copy says a committed run reached its end.
+LAST_CHAPTER = "14_results"
+
+
+def committed_complete(profile: str, study: Study | None = None, book_dir: Path | None = None) -> bool:
+    """Whether ``book/<profile>/`` (``book_dir``) holds an executed copy of every chapter the
+    profile runs (a parameters file in ``params/<profile>/``), results chapter 14 included: a run
+    that stopped before its end, or one its profile has since outgrown, is not complete. A profile
+    without parameters is never complete."""
+    study = study or Study()
+    folder = (book_dir or REPO / "book") / profile
+    try:
+        wanted = {s.name for s in study.steps(profile)}
+    except RunnerError:
+        return False
+    have = {p.stem for p in folder.glob("[0-9][0-9]_*.ipynb") if "." not in p.stem}
+    return bool(wanted) and wanted <= have
+
+
+def published_order(study: Study | None = None, book_dir: Path | None = None) -> list[str]:
+    """``PUBLISHED_ORDER`` with the profiles whose committed run is complete (``committed_complete``)
+    first, then the incomplete ones that reached chapter 14 (a run its profile has since outgrown),
+    then those that did not (teach's chapters 00-06 from a GPU session that ran out of time), each
+    group in richness order: an incomplete richer run never hides a complete run's chapters, and
+    fills only the chapters that no run before it has."""
+    book_dir = book_dir or REPO / "book"
+    rank = {p: 0 if committed_complete(p, study, book_dir) else 1 if (book_dir / p / f"{LAST_CHAPTER}.ipynb").is_file()
+            else 2 for p in PUBLISHED_ORDER}
+    return sorted(PUBLISHED_ORDER, key=lambda p: (rank[p], PUBLISHED_ORDER.index(p)))
 
 
 def published_sources(study: Study | None = None, book_dir: Path | None = None) -> dict[str, tuple[str, Path]]:
     """Chapter name -> (profile, executed notebook) of the published edition: per chapter the
-    richest profile that has it, in ``PUBLISHED_ORDER``, from its committed folder
-    ``book/<profile>/`` (``book_dir``), else, for smoke, from a current run here
-    (``runs/smoke/notebooks``, never committed). Nothing is executed."""
+    first profile that has it in ``published_order`` (complete committed runs first, each group
+    richest first), from its committed folder ``book/<profile>/`` (``book_dir``), else, for smoke,
+    from a current run here (``runs/smoke/notebooks``, never committed). Nothing is executed."""
     study = study or Study()
     book_dir = book_dir or REPO / "book"
     candidates: list[tuple[str, Path]] = []
-    for profile in PUBLISHED_ORDER:
+    for profile in published_order(study, book_dir):
         candidates += [(profile, nb) for nb in sorted((book_dir / profile).glob("[0-9][0-9]_*.ipynb"))]
     if "smoke" in study.profiles():  # a smoke run here: its current chapters only (never a stale one)
         run = study.run_dir("smoke") / "notebooks"

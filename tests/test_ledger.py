@@ -161,3 +161,23 @@ def test_the_import_command_writes_the_ledger_beside_the_chapters(tmp_path, caps
     assert written["profile"] == "lesson" and {c["id"] for c in written["claims"]} == {"moved-gaze", "gaze-pointing"}
     assert main(["ledger", "--profile", "lesson", "--run", str(tmp_path / "empty"), "--out", str(dest)]) in (0, None)
     assert not dest.exists() and "no claims ledger for lesson" in capsys.readouterr().out
+
+
+def test_the_book_build_refreshes_chapter_14s_best_verdicts(tmp_path):
+    """``publish.reader_first`` (every chapter the book copies) re-renders the tagged cell from
+    the ledgers committed under the book folder it is given."""
+    import nbformat
+
+    from radgazegen.publish import reader_first
+
+    book = tmp_path / "book"
+    ledger.write_ledger({"format": 1, "profile": "teach", "commit": "t9", "claims": [entry("t1-best-fid", "supported")]},
+                        book / "teach" / ledger.LEDGER_FILE)
+    best = nbformat.v4.new_code_cell("display(...)", metadata={"tags": [ledger.BEST_TAG]})
+    best.outputs = [nbformat.v4.new_output("display_data", data={"text/markdown": "as executed"})]
+    src = tmp_path / "14_results.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Results"), best]), str(src))
+    page = nbformat.read(str(reader_first(src, tmp_path / "copy.ipynb", book)), as_version=4)
+    shown = page.cells[-1].outputs[0]["data"]["text/markdown"]
+    assert "teach (t9)" in shown and "as executed" not in shown
+    assert "as executed" in src.read_text()  # the executed notebook itself is unchanged

@@ -408,6 +408,36 @@ def test_the_published_edition_takes_each_chapter_from_the_richest_profile(study
     assert "Training speed" not in page  # no benchmark lines, no section
 
 
+def test_an_incomplete_committed_run_ranks_after_a_complete_one(study, tmp_path):
+    """``make book``: a richer profile whose committed run lacks a chapter its parameters run (teach
+    stopped by a GPU deadline after 01) gives way to a complete one (lesson) on every chapter they
+    share, and fills only the chapters no complete run has."""
+    from radgazegen.publish import committed_complete, published_order, published_sources
+
+    for profile, names in {"teach": ["00_produce", "01_consume", "02_side"], "lesson": ["00_produce", "02_side"]}.items():
+        (study.params / profile).mkdir()
+        for name in names:
+            (study.params / profile / f"{name}.yml").write_text("{}\n")
+    book = tmp_path / "book"
+    for profile, names in {"teach": ["00_produce", "01_consume", "03_extra"], "lesson": ["00_produce", "02_side"]}.items():
+        (book / profile).mkdir(parents=True)
+        for name in names:
+            (book / profile / f"{name}.ipynb").write_text("{}")
+    assert not committed_complete("teach", study, book) and committed_complete("lesson", study, book)
+    assert not committed_complete("smoke", study, book)  # no parameters: never complete
+    assert published_order(study, book) == ["lesson", "full", "teach", "smoke"]
+    sources = published_sources(study, book)
+    assert {name: profile for name, (profile, _) in sources.items()} == {
+        "00_produce": "lesson", "02_side": "lesson", "01_consume": "teach", "03_extra": "teach"}
+    (study.params / "lesson" / "01_consume.yml").write_text("{}\n")  # lesson's profile outgrew its committed run
+    assert not committed_complete("lesson", study, book) and published_order(study, book)[0] == "full"
+    (book / "lesson" / "14_results.ipynb").write_text("{}")  # but that run reached its end, and teach's did not
+    assert published_order(study, book) == ["lesson", "full", "teach", "smoke"]
+    (book / "teach" / "02_side.ipynb").write_text("{}")  # teach's run now has every chapter: the richest wins again
+    assert published_order(study, book)[:2] == ["teach", "lesson"]
+    assert {n: p for n, (p, _) in published_sources(study, book).items()}["00_produce"] == "teach"
+
+
 def test_the_run_record_lists_each_trained_models_benchmark_line(tmp_path):
     """From a run's chapter logs (a smoke run here) or book/<profile>/benchmarks.txt (teach-import):
     one line per model and run, a model resumed at its end ("no steps run") left out."""
