@@ -74,13 +74,14 @@ def book_pages(html: Path | None = None) -> list[Path]:
 
 #: Run in a page once MathJax has typeset it: every box of the main column whose content is wider
 #: than the box (scrolled sideways in a reader's browser, cut in a screenshot), outermost only, as
-#: "equation|table|output: its text"; "page: ..." when the column itself runs over.
+#: "equation|table|code|output: its text"; "page: ..." when the column itself runs over. Code shown
+#: open (an exercise's) counts; folded code (a closed <details>, which Chromium still lays out) does not.
 _PROBE = """<script>
 window.addEventListener('load', () => setTimeout(() => (window.MathJax && MathJax.startup ? MathJax.startup.promise
   : Promise.resolve()).then(() => {
   const kind = e => e.matches('mjx-container') || e.querySelector('mjx-container[display="true"]') ? 'equation'
-    : e.matches('table') || e.querySelector('table') ? 'table' : 'output';
-  const skipped = '.cell_input, mjx-assistive-mml, span.math, mjx-container:not([display="true"])';  // folded code, inline maths
+    : e.matches('table') || e.querySelector('table') ? 'table' : e.closest('.cell_input') ? 'code' : 'output';
+  const skipped = 'details:not([open]) *, mjx-assistive-mml, span.math, mjx-container:not([display="true"])';  // folded code, inline maths
   const shown = e => e.clientWidth > 20 && e.getClientRects().length && !e.closest(skipped)
     && (e.matches('mjx-container') || !e.closest('mjx-container'));  // a display equation as one box
   const over = e => shown(e) && e.scrollWidth > e.clientWidth + 2

@@ -41,3 +41,24 @@ def test_the_width_probe_names_what_a_reader_would_scroll_sideways(tmp_path):
     (found,) = screenshots.wide_elements([page], width=800)["page"]  # the long line; the short ones fit
     assert re.fullmatch(r"output \((\d+) px over\): x{60}", found) and int(found.split("(")[1].split()[0]) > 100
     assert not list(tmp_path.glob(".probe-*"))  # the probe copy is gone
+
+
+@pytest.mark.skipif(not any(shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")),
+                    reason="Debian's chromium is not installed (apt-get install chromium)")
+def test_open_code_is_probed_and_the_books_css_wraps_it(tmp_path):
+    """An exercise's code is shown open: a long line scrolls sideways (the theme's pre) unless the
+    book's _static/study.css wraps it; folded code (a closed <details>) is not a reader's problem."""
+    from pathlib import Path
+
+    css = Path(screenshots.REPO / "_static" / "study.css").resolve().as_uri()
+    line = "def fuse_residuals(" + ", ".join(f"argument_{i}: float" for i in range(30)) + "): pass"
+    cell = ("<div class='cell tag_exercise'><div class='cell_input'><div class='highlight'>"
+            f"<pre style='overflow-x:auto'>{line}</pre></div></div></div>")
+    folded = f"<div class='cell'><details><summary>code</summary>{cell.replace('tag_exercise', '')}</details></div>"
+    body = f"<article style='width:600px'>{cell}{folded}</article></body></html>"
+    bare, styled = tmp_path / "bare.html", tmp_path / "styled.html"
+    bare.write_text("<html><body>" + body)
+    styled.write_text(f"<html><head><link rel='stylesheet' href='{css}'></head><body>" + body)
+    found = screenshots.wide_elements([bare, styled], width=800)
+    assert list(found) == ["bare"] and len(found["bare"]) == 1  # the open cell only, not the folded copy
+    assert found["bare"][0].startswith("code (") and "def fuse_residuals(argument_0" in found["bare"][0]
