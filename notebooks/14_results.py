@@ -116,7 +116,7 @@ summary = pd.DataFrame({
     f"verdict (95% intervals, {profile})": [ledger.verdict(s, h) for s, h in zip(run_claims["supported"], run_claims["holds"])],
     f"this run's point estimates ({profile}; a description, not a verdict)": [
         f"{ledger.point_estimates(h)}: {e}" for h, e in zip(run_claims["holds"], run_claims["evidence"])],
-    "the paper's own numbers": [f"{ledger.point_estimates(paper_claims['holds'].get(c))}: {paper_claims['evidence'].get(c)}"
+    "on the paper's own numbers": [f"{ledger.point_estimates(paper_claims['holds'].get(c))}: {paper_claims['evidence'].get(c)}"
                                 if c in paper_claims.index else "(not in the paper)" for c in run_claims.index],
 })
 summary

@@ -181,3 +181,43 @@ def test_the_book_build_refreshes_chapter_14s_best_verdicts(tmp_path):
     shown = page.cells[-1].outputs[0]["data"]["text/markdown"]
     assert "teach (t9)" in shown and "as executed" not in shown
     assert "as executed" in src.read_text()  # the executed notebook itself is unchanged
+
+
+def test_chapter_14_executes_on_a_lesson_like_run_and_glues_the_ledger_the_import_writes(tmp_path):
+    """Chapter 14 alone (papermill) on a run with Tables 1-5 at the paper's values (no evidence),
+    the gaze tests with evidence and the committed lesson run's parameters: its glued ledger is the
+    one ``make lesson-import`` computes from the same run; its best-verdicts cell, its own verdicts
+    and its generated deviations are in the page."""
+    import jupytext
+    import papermill as pm
+
+    from radgazegen.deviations import run_parameters
+    from radgazegen.standins.clip import STUDY_CLIP_NAME
+
+    repo = Path(__file__).resolve().parents[1]
+    run_dir = fake_run(tmp_path, 0.6)
+    for t in ("table1", "table2", "table3", "table4", "table5"):
+        m = evaluation.paper_as_ours(t)
+        evaluation.save_result(Run(run_dir), t, m, m * 0, {"profile": "lesson", "metric": "FID (study features)",
+                                                             "clip": STUDY_CLIP_NAME})
+    (run_dir / ".state").mkdir()
+    for name, params in run_parameters(repo / "book" / "lesson").items():
+        (run_dir / ".state" / f"{name}.json").write_text(json.dumps({"params": params}))
+    nb = jupytext.read(repo / "notebooks" / "14_results.py")
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    jupytext.write(nb, tmp_path / "in.ipynb", fmt="ipynb")
+    pm.execute_notebook(str(tmp_path / "in.ipynb"), str(tmp_path / "14_results.ipynb"), kernel_name="python3",
+                        parameters={"profile": "lesson", "run_dir": str(run_dir)}, cwd=str(repo), progress_bar=False)
+
+    glued = ledger.ledger_of_notebook(tmp_path / "14_results.ipynb")
+    imported = ledger.import_ledger("lesson", tmp_path / "claims.json", run_dir)
+    assert glued == json.loads(imported.read_text()) and glued["commit"] == "bbb2222+changes"
+    executed = json.loads((tmp_path / "14_results.ipynb").read_text())
+    outputs = ["".join(o.get("data", {}).get("text/markdown", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+               for c in executed["cells"] for o in c.get("outputs", [])]
+    best = next(o for c in executed["cells"] if ledger.BEST_TAG in c["metadata"].get("tags", []) for o in c["outputs"])
+    assert "lesson (this page's run, bbb2222+changes)" in "".join(best["data"]["text/markdown"])
+    page = "\n".join(outputs)
+    assert "verdict (95% intervals, lesson)" in page and "a description, not a verdict" in page
+    assert 'design "unified"' in page and "64 px" in page and "over the frozen Rad-CN" in page
+    assert "RadGazeGen (gazed box) − RadGazeGen (shuffled gaze)" in page
