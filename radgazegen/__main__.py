@@ -116,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             written = import_ledger(args.profile, Path(args.out) if args.out else BOOK / args.profile / LEDGER_FILE,
                                     run_dir, args.notebook)
             print(f"claims ledger: {written}" if written else
-                  f"no claims ledger for {args.profile}: no results/ in {run_dir} and no executed chapter 14 "
-                  f"({args.notebook or 'none given'})")
+                  f"no claims ledger for {args.profile}: no results/ in the run ({run_dir or 'none given'}) and no "
+                  f"executed chapter 14 ({args.notebook or 'none given'})")
         elif args.command == "course":
             from radgazegen.course import build_course
 
