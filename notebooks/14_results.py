@@ -176,10 +176,10 @@ display(Markdown(ledger.best_verdicts_markdown(ledger.book_ledgers(own), profile
 
 # %% [markdown]
 # ## Where this study departs from the paper
-# Generated from the parameters this run's chapters ran with (the runner's record of each
-# chapter), each beside the paper's value (§4.1) or the authors' released sampler's; each
-# chapter states its own deviations as well. A verdict is read from the intervals of
-# {eq}`eq-14-bootstrap` over this run's test items and seeds only.
+# Generated from the parameters this run's chapters ran with (each executed chapter's
+# parameters cell and the values the runner gave it), each beside the paper's value (§4.1) or
+# the authors' released sampler's; each chapter states its own deviations as well. A verdict
+# is read from the intervals of {eq}`eq-14-bootstrap` over this run's test items and seeds only.
 
 # %%
 departures = deviations.deviations(deviations.run_parameters(run.dir))

@@ -1,10 +1,10 @@
 """Where a run departs from the paper, read from the run's own parameters (chapter 14's
 section "Where this study departs from the paper").
 
-``run_parameters(run_dir)`` gives chapter -> the parameters the runner passed it: the
-runner's record of each chapter's last successful run (``<run_dir>/.state/<chapter>.json``,
-its ``params``), or for a folder of executed notebooks papermill's record in each notebook
-(``metadata.papermill.parameters``: ``book/<profile>/``). ``deviations(params)`` turns
+``run_parameters(run_dir)`` gives chapter -> the parameters it ran with: each executed
+notebook's parameters cell (the defaults) overridden by papermill's record of the values the
+runner injected (``metadata.papermill.parameters``), from ``<run_dir>/notebooks/`` or a folder
+of executed notebooks (``book/<profile>/``). ``deviations(params)`` turns
 those into one ``(where, sentence)`` per departure, each sentence giving this run's value
 beside the paper's (``PAPER``): the data, the control maps' size, the lung segmenter, the
 hypotheses' features, SD-CXR, Rad-CN's design (one ControlNet per map or "unified"), the
@@ -37,25 +37,46 @@ FROM_CONFIGS = ("tiny", "lesson", "small")
 
 def run_parameters(source: str | Path) -> dict[str, dict[str, Any]]:
     """Chapter name (``"05_rad_cn"``) -> the parameters it ran with, for the chapters that ran:
-    ``source`` is a run directory (``runs/<profile>``: the runner's ``.state/<chapter>.json``) or
-    a folder of executed notebooks (papermill's record in each ``NN_*.ipynb``). {} when neither
-    has any."""
+    each executed notebook's parameters cell (its defaults, as the chapter's source had them)
+    overridden by the values papermill injected (its record in the notebook's metadata).
+    ``source``: a run directory (``runs/<profile>``: its ``notebooks/``) or a folder of executed
+    notebooks (``book/<profile>/``). Without executed notebooks, the runner's record of each
+    chapter's last successful run (``.state/<chapter>.json``: the injected values only). {} when
+    there is neither."""
     source = Path(source)
+    folder = source / "notebooks" if (source / "notebooks").is_dir() else source
     found: dict[str, dict[str, Any]] = {}
+    for nb in sorted(folder.glob("[0-9][0-9]_*.ipynb")):
+        if "." in nb.stem:  # a .running / .failed copy
+            continue
+        data = json.loads(nb.read_text(encoding="utf-8"))
+        used = (data.get("metadata", {}).get("papermill") or {}).get("parameters") or {}
+        found[nb.stem] = {**_defaults(data), **used}
+    if found:
+        return found
     for state in sorted((source / ".state").glob("[0-9][0-9]_*.json")):
         record = json.loads(state.read_text(encoding="utf-8"))
         if isinstance(record.get("params"), dict):
             found[state.stem] = record["params"]
-    if found:
-        return found
-    for nb in sorted(source.glob("[0-9][0-9]_*.ipynb")):
-        if "." in nb.stem:  # a .running / .failed copy
-            continue
-        meta = json.loads(nb.read_text(encoding="utf-8")).get("metadata", {})
-        used = (meta.get("papermill") or {}).get("parameters")
-        if isinstance(used, dict):
-            found[nb.stem] = used
     return found
+
+
+def _defaults(nb: dict) -> dict[str, Any]:
+    """The literal values of a notebook's cell tagged ``parameters`` (``name: type = value``)."""
+    import ast
+
+    cell = next((c for c in nb.get("cells", []) if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    if cell is None:
+        return {}
+    out = {}
+    for node in ast.parse("".join(cell["source"])).body:
+        target = node.target if isinstance(node, ast.AnnAssign) else node.targets[0] if isinstance(node, ast.Assign) else None
+        if isinstance(target, ast.Name) and node.value is not None:
+            try:
+                out[target.id] = ast.literal_eval(node.value)
+            except ValueError:  # not a literal: left out, never guessed
+                pass
+    return out
 
 
 def _chapter(params: dict[str, dict], number: str) -> dict[str, Any] | None:
@@ -171,13 +192,15 @@ def deviations(params: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
             add("HVA-CN (06)", f"HVA-CN is trained over the frozen Rad-CN at conditioning scale {_g(scale)} (§3.2.2: "
                 "the gaze control is \"fed to the trained Rad-CN\"); Eq. 5 writes HVA-CN's loss with the gaze control "
                 "alone, so training it over Rad-CN is this study's reading.")
+        eq5_steps = hva.get("eq5_steps") or hva.get("max_steps")
         if hva.get("train_eq5"):
-            add("HVA-CN (06)", "An HVA-CN is also trained as Eq. 5 writes it: the gaze control alone, no Rad-CN, on "
-                "prompts without place words, its control the dilated gaze mask (what the authors' released "
-                "hypothesis script returns) rather than the paper's hypothesis image.")
+            add("HVA-CN (06)", f"An HVA-CN is also trained as Eq. 5 writes it ({_g(eq5_steps)} optimiser steps): the gaze "
+                "control alone, no Rad-CN, on prompts without place words, its control the dilated gaze mask (what the "
+                "authors' released hypothesis script returns) rather than the paper's hypothesis image.")
         if hva.get("train_oracle"):
-            add("HVA-CN (06)", "An oracle ControlNet, whose control is the finding's box itself, is trained like HVA-CN: "
-                "the ceiling of what a place control can do at this budget (not in the paper).")
+            add("HVA-CN (06)", f"An oracle ControlNet, whose control is the finding's box itself, is trained like HVA-CN "
+                f"({_g(hva.get('oracle_steps') or eq5_steps)} optimiser steps): the ceiling of what a place control can "
+                "do at this budget (not in the paper).")
         add("HVA-CN (06)", _training(hva, "HVA-CN", f"{PAPER['cn_epochs']} epochs"))
         if hva.get("train_baselines") is False:
             add("HVA-CN (06)", "The gaze-only baselines (ControlNet, T2I-Adapter on the gaze control) are not trained.")

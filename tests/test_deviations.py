@@ -54,8 +54,11 @@ def test_a_per_map_run_and_the_new_hva_cn_options_are_described():
               "13_gaze_localisation": dict(LESSON["13_gaze_localisation"], hva_cn_scale=0.5)}
     text = text_of(params)
     assert "one ControlNet per map (canny, sobel, gl, segmentation)" in text and "unified" not in text
-    assert "as Eq. 5 writes it: the gaze control alone, no Rad-CN" in text and "oracle ControlNet" in text
+    assert "as Eq. 5 writes it (800 optimiser steps): the gaze control alone, no Rad-CN" in text
+    assert "oracle ControlNet" in text and "(800 optimiser steps): the ceiling" in text
     assert "Moved gaze (13): Conditioning scales Rad-CN 1, HVA-CN 0.5" in text
+    sized = text_of({"06_hva_cn": dict(params["06_hva_cn"], eq5_steps=500, oracle_steps=0)})
+    assert "Eq. 5 writes it (500 optimiser steps)" in sized and "like HVA-CN (500 optimiser steps)" in sized
 
 
 def test_the_papers_own_settings_give_no_departure():
@@ -78,6 +81,17 @@ def test_the_parameters_are_read_from_the_runners_record_or_the_executed_noteboo
     assert run_parameters(tmp_path / "run") == {"05_rad_cn": {"design": "unified"}}
     committed = run_parameters(REPO / "book" / "lesson")  # papermill's record in the committed lesson run
     assert committed["05_rad_cn"]["design"] == "unified" and committed["04_sd_cxr"]["resolution"] == 64
+    assert committed["05_rad_cn"]["epochs"] == 0  # a default of the chapter's parameters cell, not injected
+
+    import nbformat  # an executed chapter in a run directory: its defaults, then what papermill injected
+
+    cell = nbformat.v4.new_code_cell('design: str = "per-map"  # doc\ntrain_eq5: bool = True\nn = len([])\n',
+                                     metadata={"tags": ["parameters"]})
+    nb = nbformat.v4.new_notebook(cells=[cell], metadata={"papermill": {"parameters": {"design": "unified"}}})
+    (tmp_path / "run" / "notebooks").mkdir()
+    nbformat.write(nb, str(tmp_path / "run" / "notebooks" / "06_hva_cn.ipynb"))
+    nbformat.write(nb, str(tmp_path / "run" / "notebooks" / "07_generation.running.ipynb"))
+    assert run_parameters(tmp_path / "run") == {"06_hva_cn": {"design": "unified", "train_eq5": True}}
     assert "HVA-CN is trained over the frozen Rad-CN" in text_of(committed)
     assert run_parameters(tmp_path / "nothing") == {}
 
