@@ -167,6 +167,11 @@ hyp_cache = MapCache(run_dir, "hypothesis", {"sigma_px": hva_sigma_px, "referenc
                                              "size": control_size, "lambda": hva_lambda,
                                              "dilate_px": mask_dilate_px, "iterations": mask_dilate_iterations,
                                              "n_bag": n_bag, "seed": seed, "features": extractor.name})
+# the dilated gaze mask itself: the control the authors' released script feeds HVA-CN, and the
+# gaze control of chapter 06's HVA-CN as Eq. 5 writes it (gaze alone; chapter 13's primary test)
+mask_cache = MapCache(run_dir, "gaze-mask", {"sigma_px": hva_sigma_px, "reference_width_px": gaze.REFERENCE_WIDTH_PX,
+                                             "size": control_size, "lambda": hva_lambda,
+                                             "dilate_px": mask_dilate_px, "iterations": mask_dilate_iterations})
 
 
 def box_of(dicom_id: str, finding: str, image_size) -> tuple | None:
@@ -202,12 +207,14 @@ with warnings.catch_warnings():
             bag, mixed = drawn
             sel = hypotheses.select_hypothesis(finding, mask, bag, np.stack([radiograph(d) for d in bag]), extractor)
             hyp_cache.get(f"{rec.dicom_id}-{finding}", lambda: sel.hypotheses[sel.best])
+            mask_cache.get(f"{rec.dicom_id}-{finding}", lambda: mask)
             hits = [located(d, finding, mask) for d in bag]
             mixed_sel = hypotheses.select_hypothesis(finding, mask, mixed, np.stack([radiograph(d) for d in mixed]), extractor)
             selections[rec.dicom_id, finding] = (rec, v, mask, sel)
             rows.append({"dicom_id": rec.dicom_id, "split": reading_split[rec.dicom_id], "reading_id": rec.reading_id,
                          "finding": finding,
                          "control_path": str(hyp_cache.path(f"{rec.dicom_id}-{finding}")),
+                         "mask_path": str(mask_cache.path(f"{rec.dicom_id}-{finding}")),
                          "selected": sel.selected, "score": float(sel.scores[sel.best]),
                          "bag": "|".join(bag), "scores": "|".join(f"{s:.4f}" for s in sel.scores),
                          "located": hits[sel.best], "located_chance": float(np.nanmean(hits)) if not np.isnan(hits).all() else np.nan,

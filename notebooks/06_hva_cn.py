@@ -43,6 +43,26 @@
 # The baselines of Tables 1 and 2 get the same gaze control alone: a single-control
 # ControlNet on the hypothesis (no Rad-CN) and a T2I-Adapter {cite}`mou2024t2iadapter`.
 #
+# **HVA-CN as Eq. 5 writes it** (`train_eq5`). Eq. 5 writes HVA-CN's loss as
+# $\epsilon_{\theta_{\mathcal{V}}}(z_t, t, c_{\mathcal{V}}, \mathcal{V})$: the gaze control and the
+# text, no Rad-CN. Training it over Rad-CN (above) is this study's reading of "fed to the trained
+# Rad-CN", and in the cohort it makes the gaze a redundant third cue: Rad-CN already receives
+# the target image's own radiomics maps, in which the lesion is visible, and most reports name
+# the side and zone. So chapter 13's primary test uses a second HVA-CN, trained
+#
+# - without Rad-CN (Eq. 5's arguments only);
+# - on prompts without place words: the report's sentences that name the item's finding, sides
+#   and zones removed (`radgazegen.labels.location_free_prompt`), so the gaze is the only cue to
+#   where the finding is;
+# - on the dilated gaze mask $\hat{\mathcal{V}}^k$ rather than the hypothesis image $\beta^k$
+#   (another patient's radiograph seen through the mask): the control the authors' released
+#   script feeds HVA-CN. **Deviation** from the paper's text, which feeds the hypothesis.
+#
+# And, for chapter 13's ceiling, an **oracle** (`train_oracle`, cohort only): the same
+# ControlNet trained on the finding's ground-truth box as its control. It is no method (its
+# control comes from the label of the image); it shows what a control that carries the place
+# perfectly achieves at this training budget.
+#
 # **Prerequisites.** Hypotheses, SD-CXR and Rad-CN.
 
 # %% tags=["parameters"]
@@ -52,6 +72,12 @@ mimic_cxr_jpg_root: str = "runs/smoke/cohort/mimic-cxr-jpg"  # MIMIC-CXR-JPG roo
 mimic_cxr_reports_root: str = "runs/smoke/cohort/mimic-cxr"  # MIMIC-CXR reports root
 rad_cn_scale: float = 1.0  # conditioning scale of the frozen Rad-CN while HVA-CN trains
 train_baselines: bool = True  # also train the gaze-only ControlNet and T2I-Adapter
+train_eq5: bool = True  # also train HVA-CN as Eq. 5 writes it: gaze mask, location-free prompts, no Rad-CN (chapter 13's primary test)
+train_oracle: bool = False  # also train the oracle: the same ControlNet on the finding's ground-truth box (synthetic cohort only)
+eq5_steps: int = 0  # optimiser steps of the Eq. 5 HVA-CN (0: max_steps)
+oracle_steps: int = 0  # optimiser steps of the oracle (0: as eq5_steps)
+ground_truth_root: str = "runs/smoke/cohort"  # synthetic cohort root with ground_truth/ (the oracle's boxes), "" for real data
+keep_checkpoints: int = 2  # checkpoints kept per model (more: chapter 13's hit rate against training steps)
 resolution: int = 64  # training and sampling resolution, pixels (SD-CXR's)
 max_steps: int = 8  # optimiser steps per model (used when epochs is 0)
 epochs: int = 0  # passes over the training items (paper: 10); steps derived from it when > 0
@@ -73,6 +99,7 @@ show_real_images: bool = True  # figures may embed radiographs read from the dat
 seed: int = 0  # seed of training and sampling
 
 # %%
+import dataclasses
 import functools
 
 import matplotlib.pyplot as plt
@@ -82,6 +109,8 @@ import torch
 from IPython.display import display
 
 from radgazegen import figures, generation, launch, training, training_data
+from radgazegen.methods import HVA_CN_EQ5, ORACLE
+from radgazegen.training_checkpoints import checkpoints
 from radgazegen.artifacts import Run
 from radgazegen.book import glue, profile_banner
 from radgazegen.progress import log_line  # benchmark figures: the run's log, not the chapter
@@ -107,7 +136,8 @@ if epochs > 0:  # the paper's length, in epochs: steps = ceil(epochs x items / (
 config = training.TrainConfig(max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr,
                               mixed_precision=mixed_precision, gradient_checkpointing=gradient_checkpointing,
                               checkpoint_every=checkpoint_every, validate_every=validate_every, seed=seed,
-                              proportion_empty_prompts=proportion_empty_prompts, cache_encodings=cache_encodings)
+                              proportion_empty_prompts=proportion_empty_prompts, cache_encodings=cache_encodings,
+                              keep_checkpoints=keep_checkpoints)
 test = training_data.ControlDataset(
     training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test", gaze=True)[:n_validation],
     resolution, controls=controls)
@@ -139,10 +169,10 @@ train_control = (training.train_control if train_processes == 1 else
                  functools.partial(launch.train_control, num_processes=train_processes))
 
 
-def fit(name: str, kind: str = "controlnet", with_rad_cn: bool = False) -> list:
-    result = train_control(sd_dir, dataset, config, out_dir / name, training_data.GAZE_CONTROL, kind=kind,
-                                    frozen_controlnets=frozen if with_rad_cn else (),
-                                    validate=validate if with_rad_cn and batch is not None else None)
+def fit(name: str, kind: str = "controlnet", with_rad_cn: bool = False, data=None, cfg=None) -> list:
+    result = train_control(sd_dir, data or dataset, cfg or config, out_dir / name, training_data.GAZE_CONTROL, kind=kind,
+                           frozen_controlnets=frozen if with_rad_cn else (),
+                           validate=validate if with_rad_cn and batch is not None else None)
     logs[name], trained[name] = pd.DataFrame(result["metrics"]), str(result["final"])
     log_line(training.benchmark_line(name, result))
     return result["validation"]
@@ -152,8 +182,28 @@ hva_validation = fit("hva-cn", with_rad_cn=True)
 if train_baselines:
     fit("controlnet-hva")
     fit("t2i-adapter-hva", kind="adapter")
-run.write_registry("hva_cn", {"hva-cn": trained["hva-cn"], "models": trained, "rad_cn_scale": rad_cn_scale,
-                              "resolution": resolution, "profile": profile})
+registry = {"hva-cn": trained["hva-cn"], "models": dict(trained), "rad_cn_scale": rad_cn_scale, "resolution": resolution, "profile": profile}
+extra = {}  # Eq. 5's HVA-CN and the oracle: chapter 13's primary test, not methods of the tables
+eq5_config = dataclasses.replace(config, max_steps=eq5_steps or max_steps, validate_every=0)
+if train_eq5:
+    eq5_items = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, gaze=True,
+                                        gaze_control="mask", prompt="finding")
+    eq5_data = training_data.ControlDataset(eq5_items, resolution, controls=[training_data.GAZE_CONTROL],
+                                            in_memory=cache_encodings)
+    fit(HVA_CN_EQ5, data=eq5_data, cfg=eq5_config)
+    extra[HVA_CN_EQ5] = trained.pop(HVA_CN_EQ5)
+    print(f"{HVA_CN_EQ5}: {len(eq5_data)} items, gaze mask and location-free prompts, e.g. {eq5_items[0].prompt!r}")
+if train_oracle and ground_truth_root:
+    oracle_items = training_data.oracle_items(run, ground_truth_root, eq5_items if train_eq5 else training_data.run_items(
+        run, mimic_cxr_jpg_root, mimic_cxr_reports_root, gaze=True, gaze_control="mask", prompt="finding"))
+    fit(ORACLE, data=training_data.ControlDataset(oracle_items, resolution, controls=[training_data.GAZE_CONTROL],
+                                                  in_memory=cache_encodings),
+        cfg=dataclasses.replace(eq5_config, max_steps=oracle_steps or eq5_config.max_steps))
+    extra[ORACLE] = trained.pop(ORACLE)
+registry["controls_of"] = {"hva-cn": "hypothesis", HVA_CN_EQ5: "mask", ORACLE: "box"}
+registry["checkpoints"] = {n: [str(p / "model") for p in checkpoints(out_dir / n)] for n in extra}
+registry["steps"] = {n: int(logs[n].step.max()) for n in extra}
+run.write_registry("hva_cn", registry | extra)
 fig, ax = plt.subplots(figsize=(figures.FIG_WIDTH_IN, 3.0))
 for name, log in logs.items():
     ax.plot(log.step, log.loss.rolling(max(1, len(log) // 10), min_periods=1).mean(), lw=1.5, label=name)

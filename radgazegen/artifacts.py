@@ -20,12 +20,12 @@ artifact                path under the run directory                writer  read
 cohort                  cohort/ (the real datasets' layouts)        00      01-07, 09-11
 split                   01_data_preparation/split.csv               01      02-07 (items)
 controls                02_control_maps/controls.json               02      04-07 (items)
-hypotheses              03_hypotheses/hypotheses.csv                03      06, 07, 10, 11
+hypotheses              03_hypotheses/hypotheses.csv                03      06, 07, 10, 11, 13
 study_encoder           03_hypotheses/study_encoder/                03      08, 12 (FID)
 tokenizer               tokenizer/ (CLIP BPE, offline)              04      09
-sd_cxr                  04_sd_cxr/model/ (diffusers layout)         04      05-07, 10, 11
-rad_cn                  05_rad_cn/models.json                       05      06, 07, 10, 11
-hva_cn                  06_hva_cn/models.json                       06      07, 10, 11
+sd_cxr                  04_sd_cxr/model/ (diffusers layout)         04      05-07, 10, 11, 13
+rad_cn                  05_rad_cn/models.json                       05      06, 07, 10, 11, 13
+hva_cn                  06_hva_cn/models.json                       06      07, 10, 11, 13
 generation              07_generation/ (methods.json, folders)      07      08, 09, 12, 13
 result:<table>          results/<table>.csv .json .evidence.npz     08-13   14
 ======================  ==========================================  ======  =================
@@ -72,22 +72,25 @@ ARTIFACTS: dict[str, Artifact] = {a.name: a for a in (
              ("04_sd_cxr", "05_rad_cn", "06_hva_cn", "07_generation"),
              "control name (canny, sobel, gl, segmentation) -> map-cache folder of <dicom_id>.png, 512 px uint8"),
     Artifact("hypotheses", "03_hypotheses/hypotheses.csv", "03_hypotheses",
-             ("06_hva_cn", "07_generation", "10_table3_classification", "11_table4_long_tail"),
-             "one row per (image, finding): bag, scores D(f_B, f_H), the selected hypothesis, control_path"),
+             ("06_hva_cn", "07_generation", "10_table3_classification", "11_table4_long_tail", "13_gaze_localisation"),
+             "one row per (image, finding): bag, scores D(f_B, f_H), the selected hypothesis (control_path), "
+             "the dilated gaze mask (mask_path)"),
     Artifact("study_encoder", "03_hypotheses/study_encoder", "03_hypotheses",
              ("08_table1_fid", "12_table5_ablation"),
              "the study-trained image encoder (safetensors): features for hypotheses and 'FID (study features)'"),
     Artifact("tokenizer", "tokenizer", "04_sd_cxr", ("09_table2_controllability",),
              "CLIP tokenizer files (vocab.json, merges.txt) made offline from open_clip's BPE vocabulary"),
     Artifact("sd_cxr", "04_sd_cxr/model", "04_sd_cxr",
-             ("05_rad_cn", "06_hva_cn", "07_generation", "10_table3_classification", "11_table4_long_tail"),
+             ("05_rad_cn", "06_hva_cn", "07_generation", "10_table3_classification", "11_table4_long_tail",
+              "13_gaze_localisation"),
              "SD-CXR in diffusers layout (loads in a stock StableDiffusionPipeline)"),
     Artifact("rad_cn", "05_rad_cn/models.json", "05_rad_cn",
-             ("06_hva_cn", "07_generation", "10_table3_classification", "11_table4_long_tail"),
+             ("06_hva_cn", "07_generation", "10_table3_classification", "11_table4_long_tail", "13_gaze_localisation"),
              "Rad-CN and the radiomics baselines: design, resolution, model name -> ControlNet / adapter folder"),
     Artifact("hva_cn", "06_hva_cn/models.json", "06_hva_cn",
-             ("07_generation", "10_table3_classification", "11_table4_long_tail"),
-             "HVA-CN and the gaze baselines: model name -> folder, scales"),
+             ("07_generation", "10_table3_classification", "11_table4_long_tail", "13_gaze_localisation"),
+             "HVA-CN and the gaze baselines: model name -> folder, scales; HVA-CN (Eq. 5) and the oracle with their "
+             "kept checkpoints and steps (chapter 13's primary test)"),
     Artifact("generation", "07_generation", "07_generation",
              ("08_table1_fid", "09_table2_controllability", "12_table5_ablation", "13_gaze_localisation"),
              "methods.json (the methods' registry, methods.Registry: name -> folder, kind, controls, uses_gaze, models), "
@@ -98,7 +101,7 @@ ARTIFACTS: dict[str, Artifact] = {a.name: a for a in (
 RESULT_WRITERS: dict[str, str] = {
     "table1": "08_table1_fid", "table2": "09_table2_controllability", "table3": "10_table3_classification",
     "table4": "11_table4_long_tail", "table5": "12_table5_ablation", "localisation": "13_gaze_localisation",
-    "moved_gaze": "13_gaze_localisation",
+    "moved_gaze": "13_gaze_localisation", "mirrored_gaze": "13_gaze_localisation",
 }
 
 _current: "Run | None" = None
@@ -191,7 +194,8 @@ class Run:
 
     def read_hypotheses(self) -> pd.DataFrame:
         """One row per (image, finding) of both splits; ``control_path`` is the selected
-        hypothesis (HVA-CN's control), a PNG in the run's map cache."""
+        hypothesis (HVA-CN's control), ``mask_path`` the dilated gaze mask (0 / 255; the
+        control of the HVA-CN of Eq. 5), PNGs in the run's map cache."""
         return pd.read_csv(self.use("hypotheses"))
 
     # ------------------------------------------------------------------ 04-06: models

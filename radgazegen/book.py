@@ -22,9 +22,10 @@ PROFILE_NOTES = {
     ),
     "lesson": (
         "This chapter was executed with the **lesson** profile: this book's 2-core CPU, under an "
-        "hour, the synthetic cohort at 64 px and small models trained from scratch, run only for the "
-        "chapters that test the central claim (gaze decides where the finding appears). Its numbers "
-        "test that claim against the cohort's known lesion boxes; they are not the paper's tables."
+        "hour, the synthetic cohort at 64 px and small models trained from scratch, run for the "
+        "chapters that test the central claim (gaze decides where the finding appears) and the parts of "
+        "Tables 2 and 5 its models answer. Its numbers test that claim against the cohort's known lesion "
+        "boxes; they are not the paper's values."
     ),
     "full": (
         "This chapter was executed with the **full** profile: the paper's configuration on the "

@@ -23,43 +23,15 @@ Coordinates: boxes ``(x0, y0, x1, y1)`` and centres ``(x, y)`` on the control gr
 """
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
 from radgazegen.metrics import pointing_game
 
-#: Words that name a place in the cohort's reports (sides, zones, anatomical landmarks).
-LOCATION_WORDS = (
-    "superior vena cava", "chest wall", "aortic knob", "heart border",  # phrases first
-    "left", "right", "bilateral", "bilaterally", "upper", "middle", "lower", "zone", "zones", "lobe", "lobes",
-    "apical", "apex", "apices", "basal", "base", "bases", "basilar", "perihilar", "hilar", "retrocardiac",
-    "lateral", "medial", "costophrenic", "angle", "hemidiaphragm", "hemithorax", "lingula", "lingular",
-)
-_PLACE = re.compile(r"\b(" + "|".join(LOCATION_WORDS) + r")\b", re.IGNORECASE)
-#: A preposition and article left dangling once the place words are gone ("seen in the.").
-_DANGLING = re.compile(r"\s*\b(in|at|along|over|of|beneath|under|on|to|with)\s+(the|a)?\s*(?=[.,;]|$)", re.IGNORECASE)
-
-
-def strip_location(text: str) -> str:
-    """``text`` with the place words removed and the prepositions they leave dangling."""
-    out = _PLACE.sub("", text)
-    for _ in range(3):
-        out = _DANGLING.sub("", out)
-    out = re.sub(r"\s+([.,;])", r"\1", " ".join(out.split()))
-    out = re.sub(r"\b(the|a|an)\s+(?=[.,;])", "", out)
-    return re.sub(r"\s+([.,;])", r"\1", out).strip()
-
-
-def location_free_prompt(report: str, keywords: Sequence[str], fallback: str) -> str:
-    """The report's sentences that name the finding (one of ``keywords``, case-insensitive), place
-    words removed (``strip_location``); ``fallback`` (e.g. the finding's name) when none names it."""
-    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", report) if s.strip()]
-    keys = [k.lower() for k in keywords]
-    kept = [strip_location(s) for s in sentences if any(k in s.lower() for k in keys)]
-    kept = [s for s in kept if s.strip(" .")]
-    return " ".join(dict.fromkeys(kept)) if kept else fallback
+# the location-free prompt lives with the labels (training items use it too); re-exported here
+from radgazegen.labels import LOCATION_WORDS, location_free_prompt, strip_location  # noqa: E402,F401
 
 
 def centre_of_mass(control: np.ndarray) -> tuple[float, float]:
@@ -200,3 +172,152 @@ def comparisons(cells: dict, pairs: Sequence[tuple[tuple[str, str], tuple[str, s
             rows.append({"a": " / ".join(a), "b": " / ".join(b), "a - b [95% interval]": d.text(3),
                          "interval excludes 0": "a higher" if d.favours_a else "b higher" if d.favours_b else "no"})
     return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- the mirrored gaze (issue 25)
+# Chapter 13's primary test. A focal finding sits in one lung; its gaze control is mirrored left
+# <-> right (same zone, the other lung: a place the finding is as likely to be under the cohort's
+# prior). Each gaze-guided method generates, with the same seed, once from the original and once
+# from the mirrored gaze; the endpoint is whether the finding appears in the gazed lung (the
+# localiser's strongest logit inside the lungs lies on the gazed side). A method blind to the gaze
+# (SD) gives one image per seed, scored against both gazed sides: exactly one of the two is a hit,
+# so its rate is exactly 0.5 whatever its prior.
+
+
+def mirror(controls: np.ndarray) -> np.ndarray:
+    """``(..., H, W)`` maps mirrored left <-> right (about the image's vertical centre line)."""
+    return np.ascontiguousarray(np.asarray(controls)[..., ::-1])
+
+
+def mirror_box(box: Sequence[float], width: float) -> tuple[float, float, float, float]:
+    """A box ``(x0, y0, x1, y1)`` (x1 exclusive) mirrored about the vertical centre line of a
+    ``width``-pixel grid."""
+    x0, y0, x1, y1 = box
+    return (width - x1, y0, width - x0, y1)
+
+
+def gaze_side(control: np.ndarray) -> int:
+    """Which half of the image a gaze control ``(H, W)`` points at: 0 for the image's left half
+    (the patient's right lung), 1 for its right half, from its centre of mass."""
+    x, _ = centre_of_mass(control)
+    return int(x >= (control.shape[-1] - 1) / 2)
+
+
+def lung_peak_side(logits: np.ndarray, lungs: np.ndarray) -> np.ndarray:
+    """``(N,)`` int: the image half (0 left, 1 right) of the strongest localiser logit inside the
+    lungs. logits: ``(N, S, S)`` (logits, not probabilities: a saturated sigmoid ties many pixels
+    at 1.0 and its argmax falls to the first in raster order); lungs: ``(N, S, S)`` bool (where
+    empty, the whole image)."""
+    n, _, w = logits.shape
+    inside = lungs.reshape(n, -1).copy()
+    inside[~inside.any(1)] = True
+    scores = np.where(inside, logits.reshape(n, -1), -np.inf)
+    x = scores.argmax(1) % w
+    return (x >= (w - 1) / 2).astype(np.int64)
+
+
+def side_hits(peak_sides: np.ndarray, gazed_sides: Sequence[int]) -> np.ndarray:
+    """``(N,)`` float32: 1 where the generated finding is in the gazed lung (peak side = gazed side)."""
+    return (np.asarray(peak_sides) == np.asarray(gazed_sides)).astype(np.float32)
+
+
+def swap_boxes(image: np.ndarray, box: Sequence[float]) -> np.ndarray:
+    """The true counterfactual of a real image ``(H, W)``: the content of ``box`` and of its mirror
+    image box swapped, each mirrored, so the finding is drawn at the mirrored place and the
+    original place shows what the other lung had there (the cohort's phantoms are near-symmetric
+    in the lungs). Boxes that overlap their mirror (a finding on the midline) are left as they are."""
+    out = np.array(image, copy=True)
+    h, w = out.shape
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    x0, x1, y0, y1 = max(0, x0), min(w, x1), max(0, y0), min(h, y1)
+    m0, m1 = w - x1, w - x0
+    if x1 <= x0 or y1 <= y0 or not (x1 <= m0 or m1 <= x0):
+        return out
+    a, b = image[y0:y1, x0:x1], image[y0:y1, m0:m1]
+    out[y0:y1, m0:m1], out[y0:y1, x0:x1] = a[:, ::-1], b[:, ::-1]
+    return out
+
+
+def difference_share(a: np.ndarray, b: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """The localiser-free endpoint: ``(N,)`` share of the pixel difference ``|a - b|`` (``(N, S, S)``
+    images of the same seed, e.g. original vs mirrored gaze) that lies inside ``region``
+    (``(N, S, S)`` bool: the original and the gazed box), divided by the region's area share, so 1
+    is no concentration and a gaze that moves the finding gives more; NaN where a == b."""
+    d = np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)).reshape(len(a), -1)
+    r = np.asarray(region, bool).reshape(len(a), -1)
+    total = d.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return ((d * r).sum(1) / total / r.mean(1)).astype(np.float32)
+
+
+def variance_components(d: np.ndarray) -> tuple[float, float]:
+    """Between-finding and within-finding (across seeds) variance of paired differences ``d``
+    ``(R seeds, N findings)``: one-way random-effects ANOVA estimates, the between part floored at 0."""
+    d = np.asarray(d, np.float64)
+    r, n = d.shape
+    within = float(d.var(axis=0, ddof=1).mean()) if r > 1 else float(d.var(ddof=1))
+    between = max(0.0, float(d.mean(axis=0).var(ddof=1)) - (within / r if r > 1 else 0.0))
+    return between, within
+
+
+def findings_needed(between: float, within: float, effect: float, seeds: int, power: float = 0.8,
+                    level: float = 0.95) -> int:
+    """Findings N (each with ``seeds`` seeds) for a two-sided test at ``level`` to detect a mean
+    paired difference ``effect`` with ``power``: N = (z_(1-a/2) + z_power)^2 (between + within /
+    seeds) / effect^2."""
+    from scipy.stats import norm
+
+    if effect <= 0:
+        return -1
+    z = norm.ppf(1 - (1 - level) / 2) + norm.ppf(power)
+    return int(np.ceil(z ** 2 * (between + within / seeds) / effect ** 2))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The primary test's verdict by the rule chapter 13 states before its numbers."""
+    verdict: str          # "supported", "refuted at this scale" or "undecided"
+    reason: str
+    needed: int           # findings (x seeds) for 80% power at the observed or the smallest interesting effect; -1 none
+
+
+def decide(key, ceiling_low: float, oracle_key, between: float, within: float, seeds: int,
+           smallest_effect: float = 0.05) -> Verdict:
+    """The rule: ``key`` (``intervals.Difference`` of gaze-guided minus SD on the primary endpoint)
+    *supported* if its 95% interval excludes 0 upwards; *refuted at this scale* if its upper bound is
+    below ``smallest_effect`` while the ceiling passes (the localiser tells the sides apart on the
+    true counterfactual: ``ceiling_low`` > 0.5) and the oracle passes (``oracle_key``, oracle minus
+    SD, excludes 0 upwards); else *undecided*, with the findings a decision needs at 80% power from
+    the variance components (at the observed difference when it is at least ``smallest_effect``,
+    else at ``smallest_effect``)."""
+    ceiling_ok = ceiling_low > 0.5
+    oracle_ok = oracle_key is not None and oracle_key.low > 0
+    if key.low > 0:
+        return Verdict("supported", "the interval excludes 0 in the claim's favour", -1)
+    effect = key.difference if key.difference >= smallest_effect else smallest_effect
+    need = findings_needed(between, within, effect, seeds)
+    if key.high < smallest_effect and ceiling_ok and oracle_ok:
+        return Verdict("refuted at this scale", f"the upper bound is below +{smallest_effect:g} while the ceiling "
+                       "and the oracle pass", need)
+    why = [] if ceiling_ok else ["the ceiling fails"]
+    why += [] if oracle_ok else ["the oracle fails"]
+    why += [] if key.high < smallest_effect else [f"the interval reaches +{smallest_effect:g} and 0"]
+    return Verdict("undecided", "; ".join(why), need)
+
+
+def fixed_point_prior(masks: np.ndarray, labels: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """The floor of the pointing game that knows the finding but not the image: per label, the
+    grid point ``(y, x)`` inside the most training boxes of that label. masks: ``(N, S, S)`` box
+    masks of N training findings; labels: their ``N`` labels."""
+    labels = np.asarray(labels, dtype=object)
+    out = {}
+    for lab in dict.fromkeys(labels.tolist()):
+        counts = np.asarray(masks)[labels == lab].sum(0)
+        out[lab] = tuple(int(v) for v in np.unravel_index(int(counts.argmax()), counts.shape))
+    return out
+
+
+def prior_hits(prior: dict[str, tuple[int, int]], masks: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+    """``(N,)`` float32: 1 where the label's fixed point (``fixed_point_prior``) lies in the test
+    finding's box mask ``(N, S, S)``; 0 for a label the training set never had."""
+    return np.array([float(masks[i][prior[lab]]) if lab in prior else 0.0 for i, lab in enumerate(labels)], np.float32)

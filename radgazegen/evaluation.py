@@ -303,11 +303,22 @@ def claims(t: dict[str, pd.DataFrame], evidence: dict[str, dict] | None = None, 
 
     add("Gaze guidance puts the finding where the gaze was (not in the paper: the cohort's test)", "localisation", gaze_hits)
     add(MOVED_GAZE_CLAIM, "moved_gaze", follows_moved_gaze)
+
+    def follows_mirrored_gaze(x):
+        from radgazegen.methods import HVA_CN_EQ5
+
+        g, sd = x.loc[HVA_CN_EQ5, "gazed lung"], x.loc[SD, "gazed lung"]
+        return g > sd, f"{HVA_CN_EQ5} in the gazed lung {g:.2f} vs {SD} {sd:.2f} (0.5 by construction)"
+
+    add(MIRRORED_GAZE_CLAIM, "mirrored_gaze", follows_mirrored_gaze)
     return pd.DataFrame(out, columns=["claim", "table", "evidence", "holds", "supported", "intervals", "comparisons"])
 
 
 #: The moved-gaze counterfactual (chapter 13): the finding follows a gaze moved elsewhere.
 MOVED_GAZE_CLAIM = "The finding follows the gaze when the gaze is moved (not in the paper: the cohort's counterfactual)"
+#: The primary test of the central claim (chapter 13): the finding changes lungs with a mirrored gaze.
+MIRRORED_GAZE_CLAIM = ("The gaze decides where the finding appears: it changes lungs when the gaze is mirrored "
+                       "(the central claim; chapter 13's primary test on the cohort)")
 
 
 _T1_COLUMNS = [LABELS[c] for c in CONTROLS]  # chapter 08's columns
@@ -360,6 +371,7 @@ def _support_rules() -> dict[str, SupportRule]:
               ((rg, "hit rate"), ("chance", "hit rate"))]], lambda n: 1),
         MOVED_GAZE_CLAIM: SupportRule([[((rg, "gazed box"), (rg, "shuffled gaze")), ((rg, "gazed box"), (SD, "gazed box"))]],
                                       lambda n: 1),
+        MIRRORED_GAZE_CLAIM: SupportRule([[(("HVA-CN (Eq. 5)", "gazed lung"), (SD, "gazed lung"))]], lambda n: 1),
     }
 
 
@@ -381,6 +393,7 @@ CLAIMS: dict[str, tuple[str, str]] = {
     "Gaze guidance puts the finding where the gaze was (not in the paper: the cohort's test)": ("gaze-pointing",
                                                                                                   "localisation"),
     MOVED_GAZE_CLAIM: ("moved-gaze", "moved_gaze"),
+    MIRRORED_GAZE_CLAIM: ("mirrored-gaze", "mirrored_gaze"),
 }
 
 

@@ -6,6 +6,9 @@ every other vocabulary is mapped from them. Sources: the datasets' public docume
 """
 from __future__ import annotations
 
+import re
+from typing import Sequence
+
 #: The 19 MIMIC-CXR-LT (2022) classes, in the study's order (head to tail). The label files
 #: order their columns differently: ``MIMIC_LT_FILE_COLUMNS``.
 MIMIC_LT_CLASSES: tuple[str, ...] = (
@@ -35,6 +38,10 @@ LT_CLASS_WEIGHTS: dict[str, float] = {
     "Pleural Other": 0.016, "Calcification of the Aorta": 0.013, "Tortuous Aorta": 0.011,
     "Pneumoperitoneum": 0.0055, "Subcutaneous Emphysema": 0.0050, "Pneumomediastinum": 0.0035,
 }
+
+#: The focal lung findings: drawn as one blob in one lung, at a side and zone drawn uniformly (the
+#: cohort's ``lesions.draw_finding``), so a gaze can be mirrored to the other lung (chapter 13).
+FOCAL_FINDINGS: tuple[str, ...] = ("Lung Opacity", "Consolidation", "Lung Lesion")
 
 #: The 14 CheXpert observations (CheXpert test_labels.csv and mimic-cxr-2.0.0-chexpert.csv).
 CHEXPERT_LABELS: tuple[str, ...] = (
@@ -155,3 +162,35 @@ TABLE3_PATHOLOGIES: tuple[tuple[str, str, str], ...] = (
     ("Pne.", "Pneumonia", "Pneumonia"), ("PTX", "Pneumothorax", "Pneumothorax"),
     ("Fra.", "Fracture", "Fracture"), ("Enl.", "Enlarged Cardiomediastinum", "Enlarged Cardiomediastinum"),
 )
+
+
+#: Words that name a place in the cohort's reports (sides, zones, anatomical landmarks).
+LOCATION_WORDS = (
+    "superior vena cava", "chest wall", "aortic knob", "heart border",  # phrases first
+    "left", "right", "bilateral", "bilaterally", "upper", "middle", "lower", "zone", "zones", "lobe", "lobes",
+    "apical", "apex", "apices", "basal", "base", "bases", "basilar", "perihilar", "hilar", "retrocardiac",
+    "lateral", "medial", "costophrenic", "angle", "hemidiaphragm", "hemithorax", "lingula", "lingular",
+)
+_PLACE = re.compile(r"\b(" + "|".join(LOCATION_WORDS) + r")\b", re.IGNORECASE)
+#: A preposition and article left dangling once the place words are gone ("seen in the.").
+_DANGLING = re.compile(r"\s*\b(in|at|along|over|of|beneath|under|on|to|with)\s+(the|a)?\s*(?=[.,;]|$)", re.IGNORECASE)
+
+
+def strip_location(text: str) -> str:
+    """``text`` with the place words removed and the prepositions they leave dangling."""
+    out = _PLACE.sub("", text)
+    for _ in range(3):
+        out = _DANGLING.sub("", out)
+    out = re.sub(r"\s+([.,;])", r"\1", " ".join(out.split()))
+    out = re.sub(r"\b(the|a|an)\s+(?=[.,;])", "", out)
+    return re.sub(r"\s+([.,;])", r"\1", out).strip()
+
+
+def location_free_prompt(report: str, keywords: Sequence[str], fallback: str) -> str:
+    """The report's sentences that name the finding (one of ``keywords``, case-insensitive), place
+    words removed (``strip_location``); ``fallback`` (e.g. the finding's name) when none names it."""
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", report) if s.strip()]
+    keys = [k.lower() for k in keywords]
+    kept = [strip_location(s) for s in sentences if any(k in s.lower() for k in keys)]
+    kept = [s for s in kept if s.strip(" .")]
+    return " ".join(dict.fromkeys(kept)) if kept else fallback

@@ -65,6 +65,10 @@ UNIFIED_DESIGN, PER_MAP_DESIGN = "unified", "per-map"
 
 #: Keys of Rad-CN and HVA-CN in chapter 05's / 06's ``models.json``.
 RAD_CN_KEY, HVA_CN_KEY = "rad-cn", "hva-cn"
+#: Keys (and names) of chapter 06's models for chapter 13's primary test, not methods of the
+#: tables: HVA-CN as Eq. 5 writes it (gaze mask, location-free prompts, no Rad-CN) and the
+#: oracle (the same ControlNet on the finding's ground-truth box).
+HVA_CN_EQ5, ORACLE = "HVA-CN (Eq. 5)", "oracle (box)"
 
 
 def controlnet_key(control: str) -> str:

@@ -33,11 +33,13 @@ from radgazegen.vocabulary import GAZE_CONTROL, RADIOMICS_CONTROLS, SEGMENTATION
 
 @dataclass
 class Item:
-    """One training example: dicom_id, image path, prompt, control name -> PNG path."""
+    """One training example: dicom_id, image path, prompt, control name -> PNG path, and the
+    finding whose gaze control it carries (gaze items; "" otherwise)."""
     dicom_id: str
     image_path: Path
     prompt: str
     controls: dict[str, Path] = field(default_factory=dict)
+    finding: str = ""
 
 
 def read_gray(path: Path, resolution: int, where: str) -> np.ndarray:
@@ -147,15 +149,32 @@ def to_uint8(images: torch.Tensor | np.ndarray) -> np.ndarray:
     return np.clip((x.mean(axis=1) + 1.0) * 127.5, 0, 255).round().astype(np.uint8)
 
 
+#: What a gaze item's control ``GAZE_CONTROL`` is (``run_items``' ``gaze_control``): the selected
+#: hypothesis beta^k (the paper, §3.2.2) or the dilated gaze mask (the authors' released script; the
+#: HVA-CN of Eq. 5 in chapter 06).
+GAZE_CONTROL_SOURCES = {"hypothesis": "control_path", "mask": "mask_path"}
+#: What a gaze item's prompt is (``run_items``' ``prompt``): its image's report, or the report's
+#: sentences naming the item's finding with every place word removed (``labels.location_free_prompt``).
+PROMPT_SOURCES = ("report", "finding")
+
+
 def run_items(run, mimic_cxr_jpg_root: str | Path, mimic_cxr_reports_root: str | Path,
-              which: str = "train", gaze: bool = False) -> list[Item]:
+              which: str = "train", gaze: bool = False, gaze_control: str = "hypothesis",
+              prompt: str = "report") -> list[Item]:
     """The training (or test) items of a run, with the controls its earlier chapters cached.
 
     run: the run (``artifacts.Run``) or its directory. Reads the split (images), the
     MIMIC-CXR reports (prompts), the control-map folders and, with ``gaze=True``, the
     hypotheses: then one item per (image, finding) whose gaze control is the selected
-    hypothesis. A report without text gets the prompt "chest radiograph".
+    hypothesis (``gaze_control="hypothesis"``) or the dilated gaze mask (``"mask"``), and whose
+    prompt is the report (``prompt="report"``) or the finding's sentences without place words
+    (``"finding"``: the gaze is then the only cue to where the finding is). A report without
+    text gets the prompt "chest radiograph".
     """
+    if gaze_control not in GAZE_CONTROL_SOURCES:
+        raise ValueError(f"gaze_control: expected one of {list(GAZE_CONTROL_SOURCES)}, got {gaze_control!r}")
+    if prompt not in PROMPT_SOURCES:
+        raise ValueError(f"prompt: expected one of {list(PROMPT_SOURCES)}, got {prompt!r}")
     from radgazegen.artifacts import as_run
     from radgazegen.data import read_mimic_cxr
 
@@ -171,11 +190,52 @@ def run_items(run, mimic_cxr_jpg_root: str | Path, mimic_cxr_reports_root: str |
                   {name: Path(folder) / f"{d}.png" for name, folder in folders.items()}) for d in ids]
     if not gaze:
         return items
+    from radgazegen.labels import FINDING_KEYWORDS, location_free_prompt
+
     by_id = {it.dicom_id: it for it in items}
+    table = run.read_hypotheses()
+    column = GAZE_CONTROL_SOURCES[gaze_control]
+    if column not in table.columns:
+        raise DataError(f"{run.path('hypotheses')}: no column {column!r} (gaze_control={gaze_control!r}); "
+                        "rerun the hypotheses chapter (03) with this version of the study")
     out = []
-    for row in run.read_hypotheses().itertuples():
+    for row in table.itertuples():
         base = by_id.get(row.dicom_id)
         if base is not None:
-            out.append(Item(base.dicom_id, base.image_path, base.prompt,
-                            {**base.controls, GAZE_CONTROL: Path(row.control_path)}))
+            text = (base.prompt if prompt == "report" else
+                    location_free_prompt(base.prompt, FINDING_KEYWORDS.get(row.finding, ()), f"{row.finding}."))
+            out.append(Item(base.dicom_id, base.image_path, text,
+                            {**base.controls, GAZE_CONTROL: Path(getattr(row, column))}, finding=row.finding))
+    return out
+
+
+def oracle_items(run, ground_truth_root: str | Path, items: Sequence[Item], size: int = 128) -> list[Item]:
+    """The oracle's items (chapter 06, synthetic cohort only): ``items`` (gaze items, each with its
+    ``finding``) with the gaze control replaced by the finding's ground-truth box, drawn as a
+    filled ``(size, size)`` 0 / 255 PNG in the run's map cache (``maps/oracle-box-<hash>/``);
+    items whose finding has no box are dropped. Its control comes from the image's label: the
+    oracle is a ceiling of the control pathway, never a method."""
+    from radgazegen.artifacts import as_run
+    from radgazegen.cache import MapCache
+    from radgazegen.synthetic import read_ground_truth, truth_boxes
+
+    truth = read_ground_truth(ground_truth_root)
+    cache = MapCache(as_run(run).dir, "oracle-box", {"size": size})
+    out = []
+    for it in items:
+        boxes = truth_boxes(truth, it.dicom_id, it.finding)
+        if not boxes:
+            continue
+        h, w = cv2.imread(str(it.image_path), cv2.IMREAD_GRAYSCALE).shape
+
+        def draw(box=boxes[0], w=w, h=h) -> np.ndarray:
+            m = np.zeros((size, size), np.uint8)
+            x0, y0, x1, y1 = box
+            m[int(y0 * size / h):max(int(y0 * size / h) + 1, int(np.ceil(y1 * size / h))),
+              int(x0 * size / w):max(int(x0 * size / w) + 1, int(np.ceil(x1 * size / w)))] = 255
+            return m
+
+        cache.get(f"{it.dicom_id}-{it.finding}", draw)
+        out.append(Item(it.dicom_id, it.image_path, it.prompt,
+                        {**it.controls, GAZE_CONTROL: cache.path(f"{it.dicom_id}-{it.finding}")}, finding=it.finding))
     return out

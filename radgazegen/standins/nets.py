@@ -169,10 +169,15 @@ class Localiser(nn.Module):
         return to_input(images, self.config["size"], "localiser")
 
     @torch.no_grad()
+    def logits(self, images: np.ndarray) -> np.ndarray:
+        """``(N, S, S)`` float32 lesion logits of ``(N, H, W)`` uint8 images (for an argmax: they do
+        not saturate as the probabilities do, which tie at 1.0)."""
+        self.eval()
+        return self(self.to_input(images))[:, 0].numpy()
+
     def heatmaps(self, images: np.ndarray) -> np.ndarray:
         """``(N, S, S)`` float32 lesion probabilities in [0, 1] of ``(N, H, W)`` uint8 images."""
-        self.eval()
-        return torch.sigmoid(self(self.to_input(images)))[:, 0].numpy()
+        return torch.sigmoid(torch.from_numpy(self.logits(images))).numpy()
 
 
 def train_localiser(images: np.ndarray, masks: np.ndarray, epochs: int = 20, batch_size: int = 16, lr: float = 2e-3,

@@ -33,9 +33,9 @@ the ground truth).
 Units: pixels of the original image (x right, y down), seconds from the start of the
 dictation (the audio recording).
 """
-from radgazegen.synthetic.cohort import generate_cohort, generator_digest, load_lung_mask, read_ground_truth
+from radgazegen.synthetic.cohort import generate_cohort, generator_digest, load_lung_mask, read_ground_truth, truth_boxes
 from radgazegen.synthetic.config import Case, CohortConfig, CohortSummary
 from radgazegen.synthetic.phantom import Finding, Phantom, render_phantom
 
 __all__ = ["Case", "CohortConfig", "CohortSummary", "Finding", "Phantom", "generate_cohort", "generator_digest",
-           "load_lung_mask", "read_ground_truth", "render_phantom"]
+           "load_lung_mask", "read_ground_truth", "render_phantom", "truth_boxes"]

@@ -25,7 +25,7 @@ from radgazegen.progress import tqdm
 
 from radgazegen import io as rio
 from radgazegen.artifacts import record_path
-from radgazegen.labels import LT_CLASS_WEIGHTS, MIMIC_LT_CLASSES
+from radgazegen.labels import FOCAL_FINDINGS, LT_CLASS_WEIGHTS, MIMIC_LT_CLASSES
 from radgazegen.synthetic.chexpert import write_chexpert
 from radgazegen.synthetic.config import REAL_HEIGHT_RANGE, REAL_WIDTH_RANGE, Case, CohortConfig, CohortSummary
 from radgazegen.synthetic.egd import EgdWriter, condition
@@ -49,7 +49,7 @@ def _sample_labels(cfg: CohortConfig, rng: np.random.Generator) -> list[list[str
     """Labels per MIMIC image: long-tailed primary class, every class guaranteed."""
     per_class = cfg.lt_balanced_val_per_class + cfg.lt_balanced_test_per_class + 1
     primary = [c for c in MIMIC_LT_CLASSES for _ in range(per_class)]
-    weights = np.array([LT_CLASS_WEIGHTS[c] for c in MIMIC_LT_CLASSES])
+    weights = np.array([LT_CLASS_WEIGHTS[c] * (cfg.focal_boost if c in FOCAL_FINDINGS else 1.0) for c in MIMIC_LT_CLASSES])
     rest = rng.choice(len(MIMIC_LT_CLASSES), size=cfg.n_mimic - len(primary), p=weights / weights.sum())
     primary += [MIMIC_LT_CLASSES[i] for i in rest]
     primary = [primary[i] for i in rng.permutation(len(primary))]
@@ -98,12 +98,12 @@ def _gaze_images(cfg: CohortConfig, labels: list[list[str]], rng: np.random.Gene
 PARALLEL_FROM_IMAGES = 256
 
 
-def _draw_radiograph(job: tuple[int, int, list[str], tuple[int, int]]):
+def _draw_radiograph(job: tuple[int, int, list[str], tuple[int, int], float]):
     """Image ``i``'s phantom and dictation from its own child generator ``[seed, 1, i]``;
     returns them with the generator, whose state the writers go on drawing from."""
-    seed, i, labels, size = job
+    seed, i, labels, size, lesion_scale = job
     rng = np.random.default_rng([seed, 1, i])
-    ph = render_phantom(labels, rng, size)
+    ph = render_phantom(labels, rng, size, lesion_scale=lesion_scale)
     return ph, draw_dictation(ph.findings, rng), rng
 
 
@@ -157,7 +157,7 @@ def generate_cohort(root: str | Path, config: CohortConfig | None = None, progre
     truth_rows, image_rows, cases = [], [], []
     if workers is None:
         workers = (os.cpu_count() or 1) if n >= PARALLEL_FROM_IMAGES else 1
-    drawn = _drawn(((cfg.seed, i, labels[i], size(i)) for i in range(n)), workers)
+    drawn = _drawn(((cfg.seed, i, labels[i], size(i), cfg.lesion_scale) for i in range(n)), workers)
     for i, (ph, dictation, rng) in zip(tqdm(range(n), desc="MIMIC-CXR radiographs", disable=not progress), drawn):
         case = Case(i, rng, labels[i], str(subject_ids[i]), str(study_ids[i]), dicom_ids[i], str(mimic_split[i]),
                     ph, dictation, chexpert_labels(ph.findings, dictation))
@@ -213,6 +213,13 @@ def read_ground_truth(root: str | Path) -> pd.DataFrame:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no ground truth (is {root} a synthetic cohort?)")
     return pd.read_csv(path)
+
+
+def truth_boxes(truth: pd.DataFrame, dicom_id: str, finding: str | None = None) -> list[tuple[int, int, int, int]]:
+    """The ground-truth boxes ``(xmin, ymin, xmax, ymax)`` (pixels of the image, max exclusive) of
+    one image in ``read_ground_truth``'s table, of one ``finding`` only when given; [] when none."""
+    rows = truth[(truth.dicom_id == dicom_id) & ((truth.label == finding) if finding else True)]
+    return [(int(r.xmin), int(r.ymin), int(r.xmax), int(r.ymax)) for r in rows.itertuples()]
 
 
 def load_lung_mask(root: str | Path, dicom_id: str) -> np.ndarray:

@@ -48,6 +48,13 @@ class CohortConfig:
     second_finding_probability: chance that an abnormal image has a second finding.
     off_image_gaze_fraction: share of fixations that land off the image.
     jpeg_quality: JPEG quality of the radiographs (OpenCV encoder).
+    focal_boost: factor on the long-tail weights of the focal lung findings (``FOCAL_FINDINGS``:
+        Lung Opacity, Consolidation, Lung Lesion) when the cohort's primary labels are drawn; 1
+        keeps MIMIC-CXR-LT's tail. The lesson profile raises it so that enough held-out findings
+        sit in one lung, at a side and zone drawn uniformly, for the gaze test (issue 25).
+    lesion_scale: factor on the size of the focal findings' drawn extent (opacity spread,
+        consolidation and lesion radii); 1 draws them as MIMIC-sized radiographs show them,
+        larger keeps them visible at the 64 px the lesson's models see.
     """
 
     seed: int = 0
@@ -66,6 +73,8 @@ class CohortConfig:
     second_finding_probability: float = 0.25
     off_image_gaze_fraction: float = 0.03
     jpeg_quality: int = 95
+    focal_boost: float = 1.0
+    lesion_scale: float = 1.0
 
     def __post_init__(self):
         ints = ("seed", "n_mimic", "n_chexpert", "reflacx_multi_reader_images", "readers_per_multi_image",
@@ -106,6 +115,10 @@ class CohortConfig:
                              "at most one per multi-reader image; more than reflacx_multi_reader_images")
         if self.n_chexpert > 500:
             raise ValueError(f"CohortConfig.n_chexpert: the CheXpert test set has 500 patients, got {self.n_chexpert}")
+        for name in ("focal_boost", "lesion_scale"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < v <= 100:
+                raise ValueError(f"CohortConfig.{name}: expected a positive number (1 = the default cohort), got {v!r}")
         if not isinstance(self.real_sizes, bool):
             raise ValueError(f"CohortConfig.real_sizes: expected true or false, got {self.real_sizes!r}")
         if not 1 <= self.jpeg_quality <= 100:

@@ -12,8 +12,11 @@ import numpy as np
 from radgazegen.synthetic.anatomy import Anatomy, bbox
 
 
-def draw_finding(label: str, a: Anatomy, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, str, str]:
-    """Draw one finding: returns (attenuation delta, extent mask, side, zone)."""
+def draw_finding(label: str, a: Anatomy, rng: np.random.Generator,
+                 scale: float = 1.0) -> tuple[np.ndarray, np.ndarray, str, str]:
+    """Draw one finding: returns (attenuation delta, extent mask, side, zone). ``scale``
+    multiplies the extent of Lung Opacity, Consolidation and Lung Lesion (1: as drawn by
+    default; the random draws are the same whatever the scale)."""
     c, g = a.c, a.geo
     u = lambda lo, hi: float(rng.uniform(lo, hi))  # noqa: E731
     side = str(rng.choice(["right", "left"]))
@@ -35,21 +38,21 @@ def draw_finding(label: str, a: Anatomy, rng: np.random.Generator) -> tuple[np.n
         zone = str(rng.choice(["upper zone", "middle zone", "lower zone"])) if label != "Pneumonia" else "lower zone"
         x, y = lung_point(zone)
         if label == "Lung Opacity":
-            field_ = c.gauss(x, y, u(0.04, 0.06), u(0.04, 0.07)) * (0.8 + 0.2 * c.noise(rng, c.h * 0.04))
-            delta = 0.32 * field_ * lung
+            field_ = c.gauss(x, y, scale * u(0.04, 0.06), scale * u(0.04, 0.07)) * (0.8 + 0.2 * c.noise(rng, c.h * 0.04))
+            delta = 0.32 * min(scale, 2.0) * field_ * lung  # denser with scale, to stay visible when drawn larger
             mask = (field_ > 0.35) & lung
         elif label == "Consolidation":
-            region = c.ellipse(x, y, u(0.06, 0.09), u(0.05, 0.08)) & lung
+            region = c.ellipse(x, y, scale * u(0.06, 0.09), scale * u(0.05, 0.08)) & lung
             soft = c.blur(region, c.h * 0.008)
             delta = 0.6 * soft
             for _ in range(4):  # air bronchograms: dark branching tubes inside
                 t = np.linspace(0, 1, 6)
                 ang = u(0, 2 * np.pi)
-                xs, ys = x + np.cos(ang) * 0.06 * t, y + np.sin(ang) * 0.05 * t
+                xs, ys = x + np.cos(ang) * 0.06 * scale * t, y + np.sin(ang) * 0.05 * scale * t
                 delta -= 0.3 * (c.polyline(np.column_stack([xs, ys]), c.h * 0.006) & region)
             mask = soft > 0.3
         elif label == "Lung Lesion":
-            r = u(0.018, 0.045)
+            r = scale * u(0.018, 0.045)
             region = c.ellipse(x, y, r, r * c.w / c.h)
             delta = 0.65 * c.blur(region, c.h * 0.002)
             mask = region

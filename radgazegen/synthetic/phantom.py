@@ -97,7 +97,7 @@ class Phantom:
 
 
 def render_phantom(
-    labels: Sequence[str], rng: np.random.Generator, size: tuple[int, int] = (512, 512)
+    labels: Sequence[str], rng: np.random.Generator, size: tuple[int, int] = (512, 512), lesion_scale: float = 1.0
 ) -> Phantom:
     """Render a PA chest radiograph phantom showing ``labels``.
 
@@ -106,6 +106,7 @@ def render_phantom(
         anatomy, the findings and the noise, so the anatomy of a seed does not depend on
         the findings asked for.
     size: ``(width, height)`` in pixels, each >= 64.
+    lesion_scale: factor on the extent of the focal findings (``CohortConfig.lesion_scale``).
     Returns the ``(H, W)`` uint8 image with its anatomy masks and one ``Finding`` per
     abnormal label (Cardiomegaly and Enlarged Cardiomediastinum change the anatomy).
     """
@@ -125,7 +126,7 @@ def render_phantom(
     for lab in labels:
         if lab == "No Finding":
             continue
-        delta, mask, side, zone = draw_finding(lab, a, finding_rng)
+        delta, mask, side, zone = draw_finding(lab, a, finding_rng, lesion_scale)
         mask = mask & a.masks["chest"] if lab not in ("Support Devices",) else mask
         if not mask.any():
             raise AssertionError(f"render_phantom: finding {lab!r} has an empty mask")
