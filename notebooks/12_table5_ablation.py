@@ -106,9 +106,9 @@ glue_figure("fig-12-components", image_grid([ims[0] for _, ims in names], titles
 
 # %%
 full = mean.loc[methods.RADGAZEGEN].astype(float)
-parts = mean.drop(index=methods.RADGAZEGEN).astype(float)
+parts = mean.drop(index=methods.RADGAZEGEN).astype(float).dropna(how="all")  # the rows this run generated
 hva_only = mean.loc[methods.HVA_CN].astype(float)
-with_map = mean.loc[rows[2:-1]].astype(float)
+with_map = mean.loc[rows[2:-1]].astype(float).dropna(how="all")
 glue("profile", profile)
 glue("metric", fid.name)
 glue("n_items", len(gen.real))

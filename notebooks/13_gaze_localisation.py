@@ -467,7 +467,7 @@ if primary:
     chain.loc["all"] = per_type.drop(columns="finding").mean().round(3)
     chain["findings"] = [*per_type.finding.value_counts().reindex(chain.index[:-1]).tolist(), n_p]
     display(chain)
-    steps_rows = []
+    steps_rows = [{"step": 0, "gazed lung": float(pcells["SD"][0].mean())}]  # step 0: zero convolutions, SD exactly
     for ckpt in hva.get("checkpoints", {}).get(methods.HVA_CN_EQ5, []):
         step = int(str(ckpt).rstrip("/").split("checkpoint-")[-1].split("/")[0])
         if step >= hva.get("steps", {}).get(methods.HVA_CN_EQ5, 0):
