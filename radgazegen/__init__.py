@@ -30,7 +30,10 @@ Modules, one concern each:
 - ``publish``  the Jupyter Book build from a profile's executed notebooks
 - ``bench``    benchmarks that print figures
 - ``launch``   a chapter's model trained on N processes by ``accelerate launch`` (``train_processes``)
-- ``counterfactual`` the moved-gaze test: does the generated finding follow the gaze?
+- ``counterfactual`` the gaze counterfactuals: the mirrored gaze (chapter 13's primary test, its
+  endpoints, ceiling, floors and rule ``decide``) and the earlier moved gaze
+- ``ledger``   the claims checked on a run's results, kept as ``book/<profile>/claims.json``
+- ``deviations`` a run's departures from the paper, read from its parameters (chapter 14)
 - ``fidelity`` fidelity beyond FID as CheXGenBench reports it: KID (torchmetrics), precision /
   recall / density / coverage (``prdc``), a Fréchet Radiomics Distance on the radiomics maps'
   statistics; as ``intervals.Evidence``, and per pathology

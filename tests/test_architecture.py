@@ -26,6 +26,8 @@ LAYERS: dict[str, int] = {
     # 4: metrics: the paper's metrics, the tables' evaluation, the moved-gaze counterfactuals, fidelity beyond
     # FID (KID, PRDC, FRD; per pathology), the memorisation check
     "metrics": 4, "evaluation": 4, "counterfactual": 4, "fidelity": 4, "memorisation": 4,
+    # the claims ledger (claims checked on a run's results) and the deviations read from its parameters
+    "ledger": 4, "deviations": 4,
     # 5: figures and what a chapter shows about itself in the book
     "figures": 5, "book": 5, "exercises": 5,
 }
