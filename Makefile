@@ -40,13 +40,13 @@ screenshots: book
 	$(PY) -m radgazegen screenshots
 
 ## The course's student edition: the chapters' exercises stubbed, each followed by its check
-## (radgazegen/course.py), in _build/course/ and _build/radgazegen-course.zip.
+## (radgazegen/study/course.py), in _build/course/ and _build/radgazegen-course.zip.
 course: setup
 	$(PY) -m radgazegen course --profile $(PROFILE)
 
 ## The published edition, in seconds, running nothing: per chapter the richest executed profile
 ## committed under book/<profile>/ (full, teach, lesson, smoke; a complete committed run before an incomplete
-## one: radgazegen.publish.published_order), else this machine's current smoke run.
+## one: radgazegen.study.publish.published_order), else this machine's current smoke run.
 book: setup
 	$(PY) -m radgazegen book --published
 
@@ -72,10 +72,10 @@ PREINSTALLED ?= constraints/offline.txt
 WHEEL_RESOLVER ?=
 WHEELHOUSE_MAX_MB ?= 40
 # 1: ship torchxrayvision and pydicom-data without the data files the study never reads (as
-# version X+slim; radgazegen/offline.py's SLIM says which and why); 0: whole (90 MB)
+# version X+slim; radgazegen/study/offline.py's SLIM says which and why); 0: whole (90 MB)
 WHEEL_SLIM ?= 1
 wheelhouse:
-	$(PYTHON) -m radgazegen.offline wheelhouse --dest $(WHEELHOUSE) --python-version $(WHEEL_PYTHON) \
+	$(PYTHON) -m radgazegen.study.offline wheelhouse --dest $(WHEELHOUSE) --python-version $(WHEEL_PYTHON) \
 	  --platform $(WHEEL_PLATFORM) --preinstalled $(PREINSTALLED) --pins $(CONSTRAINTS) \
 	  --max-mb $(WHEELHOUSE_MAX_MB) $(if $(WHEEL_RESOLVER),--resolver $(WHEEL_RESOLVER)) \
 	  $(if $(filter 1 yes true,$(WHEEL_SLIM)),,--no-slim)
@@ -86,7 +86,7 @@ OFFLINE_PYTHON ?= python3
 OFFLINE_PIP_ARGS ?=
 OFFLINE_PROFILE ?= $(if $(filter file,$(origin PROFILE)),teach,$(PROFILE))
 offline-install:
-	$(OFFLINE_PYTHON) -m radgazegen.offline install --wheelhouse $(WHEELHOUSE) $(foreach a,$(OFFLINE_PIP_ARGS),--pip-arg=$(a))
+	$(OFFLINE_PYTHON) -m radgazegen.study.offline install --wheelhouse $(WHEELHOUSE) $(foreach a,$(OFFLINE_PIP_ARGS),--pip-arg=$(a))
 
 study-offline: offline-install
 	$(OFFLINE_PYTHON) -m radgazegen run --profile $(OFFLINE_PROFILE)
@@ -95,12 +95,12 @@ study-offline: offline-install
 ## deadline stopped it): offline install (once per machine), the teach profile until
 ## GPU_DEADLINE_S seconds after the command started (install included, packing time kept back),
 ## then the executed chapters, the runner's progress.log, the chapters' progress logs and the
-## machine's description packed into GPU_OUT (radgazegen/gpu_run.py). Give the device call a
+## machine's description packed into GPU_OUT (radgazegen/study/gpu_run.py). Give the device call a
 ## time limit above GPU_DEADLINE_S. Here, `make teach-import GPU_OUT=...` puts them in book/teach/.
 GPU_OUT ?= gpu-out
 GPU_DEADLINE_S ?= 540
 gpu-teach:
-	$(OFFLINE_PYTHON) -m radgazegen.gpu_run --out $(GPU_OUT) --deadline-s $(GPU_DEADLINE_S) --wheelhouse $(WHEELHOUSE)
+	$(OFFLINE_PYTHON) -m radgazegen.study.gpu_run --out $(GPU_OUT) --deadline-s $(GPU_DEADLINE_S) --wheelhouse $(WHEELHOUSE)
 
 ## A finished lesson run (LESSON_RUN, default runs/lesson) into book/lesson/: its executed chapters,
 ## progress.log, the trained models' benchmark lines and its claims ledger (claims.json: each claim's

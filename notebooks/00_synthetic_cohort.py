@@ -32,11 +32,11 @@
 profile: str = "smoke"  # parameter profile this run belongs to (set by the runner)
 run_dir: str = "runs/smoke"  # folder of this profile's artifacts (set by the runner)
 seed: int = 0  # seed of the cohort generator: the same seed writes byte-identical files
-n_mimic: int = 200  # number of MIMIC-CXR-style radiographs (the gaze datasets reuse them)
-n_chexpert: int = 40  # number of CheXpert-test-style radiographs (separate patients)
+n_mimic: int = 120  # number of MIMIC-CXR-style radiographs (the gaze datasets reuse them)
+n_chexpert: int = 12  # number of CheXpert-test-style radiographs (separate patients)
 image_width: int = 512  # width of every radiograph, pixels
 image_height: int = 512  # height of every radiograph, pixels
-cohort_options: dict = {}  # further CohortConfig fields, e.g. {"reflacx_multi_reader_images": 12}
+cohort_options: dict = {'reflacx_multi_reader_images': 10, 'focal_boost': 5.0}  # further CohortConfig fields, e.g. {"reflacx_multi_reader_images": 12}
 n_example_images: int = 8  # radiographs shown in the gallery below
 
 # %%
@@ -44,8 +44,8 @@ n_example_images: int = 8  # radiographs shown in the gallery below
 import pandas as pd
 from IPython.display import display
 
-from radgazegen.artifacts import Run
-from radgazegen.book import glue, profile_banner
+from radgazegen.core.artifacts import Run
+from radgazegen.figures.book import glue, profile_banner
 from radgazegen.synthetic import CohortConfig, generate_cohort, read_ground_truth
 
 run = Run(run_dir)

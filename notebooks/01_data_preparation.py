@@ -48,12 +48,13 @@ import pandas as pd
 import matplotlib.pyplot as plt
 from IPython.display import display, Markdown
 
-from radgazegen import data, split as paper
-from radgazegen.artifacts import Run
-from radgazegen.book import glue, profile_banner
+from radgazegen import data
+from radgazegen.data import split as paper
+from radgazegen.core.artifacts import Run
+from radgazegen.figures.book import glue, profile_banner
 from radgazegen.figures import draw_reading, glue_figure, plot_label_distribution, plot_reading_timeline, withheld
-from radgazegen.labels import FINDING_KEYWORDS, MIMIC_LT_CLASSES, LT_TO_REFLACX
-from radgazegen.paper import compare
+from radgazegen.core.labels import FINDING_KEYWORDS, MIMIC_LT_CLASSES, LT_TO_REFLACX
+from radgazegen.core.paper import compare
 
 run = Run(run_dir)
 rng = np.random.default_rng(seed)

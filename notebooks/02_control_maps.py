@@ -43,7 +43,7 @@ hva_lambda: float = 0.47  # threshold lambda of the HVA map, fraction of its max
 lung_unet_weights: str = ""  # path of the lung U-Net weights unet-6v.pt of ref. [70], or "" if absent
 pspnet_cache_dir: str = ""  # folder holding TorchXRayVision's PSPNet weights, or "" if absent
 sweep_lambdas: list = [0.2, 0.35, 0.5, 0.65, 0.8]  # lambdas of the localisation sweep
-sweep_sigmas_px: list = [16.0, 32.0, 64.0]  # sigmas of the localisation sweep, original pixels
+sweep_sigmas_px: list = [32.0, 64.0, 128.0]  # sigmas of the localisation sweep, original pixels
 n_example_findings: int = 4  # findings shown in the control figure
 show_real_images: bool = True  # figures may embed radiographs read from the data roots (full: false, credentialed data; see README)
 
@@ -55,13 +55,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import display
-from radgazegen.progress import tqdm
+from radgazegen.core.progress import tqdm
 
-from radgazegen import controls, data, gaze, segmentation
-from radgazegen import split as split_mod
-from radgazegen.artifacts import Run
-from radgazegen.book import glue, profile_banner
-from radgazegen.cache import FindingHVAMaps, MapCache
+from radgazegen import controls, data
+from radgazegen.controls import gaze, segmentation
+from radgazegen.data import split as split_mod
+from radgazegen.core.artifacts import Run
+from radgazegen.figures.book import glue, profile_banner
+from radgazegen.controls.cache import FindingHVAMaps, MapCache
 from radgazegen.figures import FIG_WIDTH_IN, glue_figure, image_grid, withheld
 from radgazegen.synthetic import read_ground_truth
 
@@ -197,7 +198,7 @@ for w in caught[:5]:
 # `out_size` = (width, height) grid (coordinates scaled to the grid, rounded down; fixations
 # outside the image dropped), blur with a Gaussian whose sigma is `sigma_px` scaled to the grid
 # (zero outside the image), and divide by the maximum (all zeros when nothing was fixated). The
-# cell after it compares your function with `radgazegen.gaze.hva_map`, the one this chapter
+# cell after it compares your function with `radgazegen.controls.gaze.hva_map`, the one this chapter
 # uses, on fixed fixations, and says in words what differs.
 
 # %% tags=["exercise"]
@@ -219,7 +220,7 @@ def hva_from_fixations(xs: np.ndarray, ys: np.ndarray, image_size: tuple[int, in
 
 
 # %% tags=["exercise-check"]
-from radgazegen import exercises
+from radgazegen.figures import exercises
 
 exercises.check("hva_map", hva_from_fixations);
 

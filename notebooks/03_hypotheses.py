@@ -45,7 +45,7 @@ mask_dilate_px: int = 100  # side of the dilation kernel, pixels of a real radio
 mask_dilate_iterations: int = 3  # dilation iterations (authors 3)
 n_bag: int = 5  # images per bag B^k (authors: up to 5)
 xrv_weights_dir: str = ""  # folder with TorchXRayVision DenseNet weights, or "" to train the study encoder
-encoder_epochs: int = 15  # epochs of the study encoder (when TorchXRayVision weights are absent)
+encoder_epochs: int = 8  # epochs of the study encoder (when TorchXRayVision weights are absent)
 encoder_size: int = 128  # input side of the study encoder, pixels
 encoder_max_images: int = 5000  # at most this many training images for the study encoder
 seed: int = 0  # seed of the bags and the encoder
@@ -61,16 +61,17 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import display
-from radgazegen.progress import tqdm
+from radgazegen.core.progress import tqdm
 
-from radgazegen import data, gaze, hypotheses, standins
-from radgazegen import split as split_mod
-from radgazegen.artifacts import Run
-from radgazegen.book import glue, profile_banner
-from radgazegen.cache import FindingHVAMaps, MapCache
+from radgazegen import data, standins
+from radgazegen.controls import gaze, hypotheses
+from radgazegen.data import split as split_mod
+from radgazegen.core.artifacts import Run
+from radgazegen.figures.book import glue, profile_banner
+from radgazegen.controls.cache import FindingHVAMaps, MapCache
 from radgazegen.figures import glue_figure, image_grid, withheld
 from radgazegen.synthetic import read_ground_truth
-from radgazegen.labels import MIMIC_LT_CLASSES
+from radgazegen.core.labels import MIMIC_LT_CLASSES
 
 run = Run(run_dir)
 size = (control_size, control_size)
@@ -230,7 +231,7 @@ print(f"{len(table)} hypotheses selected and stored in {hyp_cache.dir.name}/; sk
 # `f_hyp` (row $i$: image $i$ masked by the gaze), return the index of the hypothesis the
 # paper selects: the one most similar to its own image, by the cosine similarity
 # $\mathcal{D}$. The check compares your choice with the package's
-# (`radgazegen.hypotheses.cosine_scores`, then the largest) and says in words what differs;
+# (`radgazegen.controls.hypotheses.cosine_scores`, then the largest) and says in words what differs;
 # it knows the authors' released script's choice (the largest MSE) when you make it.
 
 # %% tags=["exercise"]
@@ -244,7 +245,7 @@ def select_best_hypothesis(f_bag: np.ndarray, f_hyp: np.ndarray) -> int:
 
 
 # %% tags=["exercise-check"]
-from radgazegen import exercises
+from radgazegen.figures import exercises
 
 exercises.check("hypothesis", select_best_hypothesis);
 

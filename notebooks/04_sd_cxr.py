@@ -60,7 +60,7 @@ mimic_cxr_reports_root: str = "runs/smoke/cohort/mimic-cxr"  # MIMIC-CXR reports
 sd_source: str = "tiny"  # "tiny", "small", or a Stable Diffusion v1.5 hub id or local directory
 train_images: str = "gaze-train"  # "mimic-train": MIMIC-CXR's train split minus the held-out test images (the paper); "gaze-train": the split's training images
 resolution: int = 64  # training and sampling resolution, pixels
-vae_steps: int = 0  # steps training the VAE first (parts built from scratch: teach), 0 to keep it as is
+vae_steps: int = 5  # steps training the VAE first (parts built from scratch: teach), 0 to keep it as is
 max_steps: int = 30  # optimiser steps (paper 50,000)
 batch_size: int = 4  # images per micro-batch (paper 4)
 grad_accum: int = 1  # micro-batches per optimiser step (paper 4)
@@ -69,7 +69,7 @@ mixed_precision: str = "no"  # "no", "fp16" (paper) or "bf16"
 gradient_checkpointing: bool = False  # trade compute for memory (paper: on)
 checkpoint_every: int = 10  # optimiser steps between checkpoints
 validate_every: int = 15  # optimiser steps between validation images (0 for none)
-proportion_empty_prompts: float = 0.0  # share of training prompts emptied, training classifier-free guidance's unconditional branch
+proportion_empty_prompts: float = 0.1  # share of training prompts emptied, training classifier-free guidance's unconditional branch
 cache_encodings: bool = False  # CPU speed: keep the items in memory and encode each image and prompt once (frozen VAE and text encoder)
 scheduler: str = "unipc"  # sampler of the validation images
 sample_steps: int = 10  # denoising steps of the validation images
@@ -87,10 +87,11 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from radgazegen import data, figures, generation, models, training, training_data
-from radgazegen.artifacts import Run
-from radgazegen.book import glue, profile_banner
-from radgazegen.progress import log_line  # benchmark figures: the run's log, not the chapter
+from radgazegen import data, figures, generation, models
+from radgazegen.models import training, training_data
+from radgazegen.core.artifacts import Run
+from radgazegen.figures.book import glue, profile_banner
+from radgazegen.core.progress import log_line  # benchmark figures: the run's log, not the chapter
 
 run = Run(run_dir)
 out_dir = run.chapter_dir("04_sd_cxr")

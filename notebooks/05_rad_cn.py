@@ -60,16 +60,16 @@ design: str = "per-map"  # "per-map": one ControlNet per map (the paper, the aut
 controls: list = ["canny", "sobel", "gl", "segmentation"]  # radiomics controls of Rad-CN
 train_baselines: bool = True  # also train a single-control ControlNet and a T2I-Adapter per control
 resolution: int = 64  # training and sampling resolution, pixels (SD-CXR's)
-max_steps: int = 20  # optimiser steps per model (used when epochs is 0)
+max_steps: int = 8  # optimiser steps per model (used when epochs is 0)
 epochs: int = 0  # passes over the training items (paper: 10); steps derived from it when > 0
 batch_size: int = 4  # images per micro-batch
 grad_accum: int = 1  # micro-batches per optimiser step
 lr: float = 1e-4  # AdamW learning rate
 mixed_precision: str = "no"  # "no", "fp16" or "bf16"
 gradient_checkpointing: bool = False  # trade compute for memory
-checkpoint_every: int = 10  # optimiser steps between checkpoints
+checkpoint_every: int = 4  # optimiser steps between checkpoints
 validate_every: int = 4  # optimiser steps between Rad-CN validation images (0 for none)
-proportion_empty_prompts: float = 0.0  # share of training prompts emptied, training classifier-free guidance's unconditional branch
+proportion_empty_prompts: float = 0.1  # share of training prompts emptied, training classifier-free guidance's unconditional branch
 cache_encodings: bool = False  # CPU speed: keep the items in memory and encode each image and prompt once (frozen VAE and text encoder)
 train_processes: int = 1  # processes of `accelerate launch` training each model (the GPUs of this machine; 1: in this kernel, with validation images)
 scheduler: str = "unipc"  # sampler of the validation images
@@ -89,11 +89,12 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from radgazegen import figures, generation, launch, training, training_data
-from radgazegen.artifacts import Run
-from radgazegen.book import glue, profile_banner
-from radgazegen.progress import log_line  # benchmark figures: the run's log, not the chapter
-from radgazegen.vocabulary import LABELS
+from radgazegen import figures, generation
+from radgazegen.models import launch, training, training_data
+from radgazegen.core.artifacts import Run
+from radgazegen.figures.book import glue, profile_banner
+from radgazegen.core.progress import log_line  # benchmark figures: the run's log, not the chapter
+from radgazegen.core.vocabulary import LABELS
 
 if design not in ("unified", "per-map"):
     raise ValueError(f"design: expected 'unified' or 'per-map', got {design!r}")
@@ -144,7 +145,7 @@ def validator(control: str):
     return validate
 
 
-# train_processes > 1: each model is trained by `accelerate launch` on that many processes (radgazegen.launch)
+# train_processes > 1: each model is trained by `accelerate launch` on that many processes (radgazegen.models.launch)
 train_control = (training.train_control if train_processes == 1 else
                  functools.partial(launch.train_control, num_processes=train_processes))
 

@@ -52,7 +52,7 @@
 #
 # - without Rad-CN (Eq. 5's arguments only);
 # - on prompts without place words: the report's sentences that name the item's finding, sides
-#   and zones removed (`radgazegen.labels.location_free_prompt`), so the gaze is the only cue to
+#   and zones removed (`radgazegen.core.labels.location_free_prompt`), so the gaze is the only cue to
 #   where the finding is;
 # - on the dilated gaze mask $\hat{\mathcal{V}}^k$ rather than the hypothesis image $\beta^k$
 #   (another patient's radiograph seen through the mask): the control the authors' released
@@ -73,7 +73,7 @@ mimic_cxr_reports_root: str = "runs/smoke/cohort/mimic-cxr"  # MIMIC-CXR reports
 rad_cn_scale: float = 1.0  # conditioning scale of the frozen Rad-CN while HVA-CN trains
 train_baselines: bool = True  # also train the gaze-only ControlNet and T2I-Adapter
 train_eq5: bool = True  # also train HVA-CN as Eq. 5 writes it: gaze mask, location-free prompts, no Rad-CN (chapter 13's primary test)
-train_oracle: bool = False  # also train the oracle: the same ControlNet on the finding's ground-truth box (synthetic cohort only)
+train_oracle: bool = True  # also train the oracle: the same ControlNet on the finding's ground-truth box (synthetic cohort only)
 eq5_steps: int = 0  # optimiser steps of the Eq. 5 HVA-CN (0: max_steps)
 oracle_steps: int = 0  # optimiser steps of the oracle (0: as eq5_steps)
 ground_truth_root: str = "runs/smoke/cohort"  # synthetic cohort root with ground_truth/ (the oracle's boxes), "" for real data
@@ -88,7 +88,7 @@ mixed_precision: str = "no"  # "no", "fp16" or "bf16"
 gradient_checkpointing: bool = False  # trade compute for memory
 checkpoint_every: int = 4  # optimiser steps between checkpoints
 validate_every: int = 4  # optimiser steps between HVA-CN validation images (0 for none)
-proportion_empty_prompts: float = 0.0  # share of training prompts emptied, training classifier-free guidance's unconditional branch
+proportion_empty_prompts: float = 0.1  # share of training prompts emptied, training classifier-free guidance's unconditional branch
 cache_encodings: bool = False  # CPU speed: keep the items in memory and encode each image and prompt once (frozen VAE and text encoder)
 train_processes: int = 1  # processes of `accelerate launch` training each model (the GPUs of this machine; 1: in this kernel, with validation images)
 scheduler: str = "unipc"  # sampler of the validation images
@@ -108,12 +108,13 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from radgazegen import figures, generation, launch, training, training_data
-from radgazegen.methods import HVA_CN_EQ5, ORACLE
-from radgazegen.training_checkpoints import checkpoints
-from radgazegen.artifacts import Run
-from radgazegen.book import glue, profile_banner
-from radgazegen.progress import log_line  # benchmark figures: the run's log, not the chapter
+from radgazegen import figures, generation
+from radgazegen.models import launch, training, training_data
+from radgazegen.generation.methods import HVA_CN_EQ5, ORACLE
+from radgazegen.models.checkpoints import checkpoints
+from radgazegen.core.artifacts import Run
+from radgazegen.figures.book import glue, profile_banner
+from radgazegen.core.progress import log_line  # benchmark figures: the run's log, not the chapter
 
 run = Run(run_dir)
 out_dir = run.chapter_dir("06_hva_cn")
@@ -164,7 +165,7 @@ def validate(hva_cn, step: int) -> np.ndarray:
                                guidance=guidance, seeds=seeds, resolution=resolution)
 
 
-# train_processes > 1: each model is trained by `accelerate launch` on that many processes (radgazegen.launch)
+# train_processes > 1: each model is trained by `accelerate launch` on that many processes (radgazegen.models.launch)
 train_control = (training.train_control if train_processes == 1 else
                  functools.partial(launch.train_control, num_processes=train_processes))
 

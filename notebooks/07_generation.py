@@ -69,7 +69,7 @@ mimic_cxr_reports_root: str = "runs/smoke/cohort/mimic-cxr"  # MIMIC-CXR reports
 ground_truth_root: str = "runs/smoke/cohort"  # synthetic cohort root with ground_truth/, or "" for real data
 roentgen_dir: str = ""  # local RoentGen directory (diffusers layout), or "" if not available
 scheduler: str = "unipc"  # sampler (authors: UniPC)
-sample_steps: int = 10  # denoising steps (authors' released inference: 50)
+sample_steps: int = 5  # denoising steps (authors' released inference: 50)
 guidance: float = 3.0  # classifier-free guidance scale (the authors' script sets none: diffusers' 7.5)
 negative_prompt: str = ""  # negative prompt, "" for none (authors: "monochrome, lowres, bad anatomy, worst quality, low quality")
 rad_cn_scale: float = 1.0  # conditioning scale of Rad-CN in RadGazeGen (Eq. 6)
@@ -88,16 +88,19 @@ import pandas as pd
 import torch
 from IPython.display import display
 from PIL import Image
-from radgazegen.progress import tqdm
+from radgazegen.core.progress import tqdm
 
-from radgazegen import generation, gaze, methods, training_data
-from radgazegen.artifacts import Run
-from radgazegen.book import glue, profile_banner
+from radgazegen import generation
+from radgazegen.controls import gaze
+from radgazegen.generation import methods
+from radgazegen.models import training_data
+from radgazegen.core.artifacts import Run
+from radgazegen.figures.book import glue, profile_banner
 from radgazegen.figures import glue_figure, image_grid, withheld
-from radgazegen.io import atomic_path, write_json
+from radgazegen.core.io import atomic_path, write_json
 from radgazegen.synthetic import read_ground_truth
-from radgazegen.labels import FINDING_KEYWORDS, LT_TAIL
-from radgazegen.vocabulary import CANNY, CONTROLS, LABELS
+from radgazegen.core.labels import FINDING_KEYWORDS, LT_TAIL
+from radgazegen.core.vocabulary import CANNY, CONTROLS, LABELS
 
 run = Run(run_dir)
 out_dir = run.generation_dir()
@@ -135,7 +138,7 @@ with atomic_path(out_dir / "controls.npz") as tmp, open(tmp, "wb") as f:
 
 # %% [markdown]
 # ## Every method, same prompts, controls and seeds
-# The methods come from the trained models (`radgazegen.methods.build`): SD, a ControlNet
+# The methods come from the trained models (`radgazegen.generation.methods.build`): SD, a ControlNet
 # and a T2I-Adapter per control, Multi-ControlNet (all single-control ControlNets; Canny +
 # lung mask; each radiomics map + HVA), and RadGazeGen with its ablations (the indicator of
 # {eq}`eq-07-indicator`: Rad-CN, HVA-CN, each map + HVA-CN). One sampler holds SD-CXR, loaded once, and
@@ -179,8 +182,8 @@ pd.DataFrame({"images": {n: len(v) for n, v in generated.items()}})
 # for its middle block. Write the fusion of {eq}`eq-07-fusion`: Rad-CN's and HVA-CN's
 # residuals, each multiplied by its conditioning scale, summed block by block (a scale of 0
 # switches a control off, as the indicator of {eq}`eq-07-indicator` does). The check compares
-# your function with `radgazegen.training_objective.add_residuals`, the sum that trains HVA-CN
-# over Rad-CN, on random residuals.
+# your function with `radgazegen.models.objective.eq6_residuals` (diffusers' `MultiControlNetModel`:
+# the one sum that trains HVA-CN over Rad-CN and samples RadGazeGen), on random residuals.
 
 # %% tags=["exercise"]
 def fuse_residuals(rad: tuple, hva: tuple, rad_scale: float, hva_scale: float) -> tuple:
@@ -194,7 +197,7 @@ def fuse_residuals(rad: tuple, hva: tuple, rad_scale: float, hva_scale: float) -
 
 
 # %% tags=["exercise-check"]
-from radgazegen import exercises
+from radgazegen.figures import exercises
 
 exercises.check("fusion", fuse_residuals);
 

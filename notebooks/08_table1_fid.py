@@ -56,12 +56,13 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from radgazegen import evaluation, methods
-from radgazegen.artifacts import Run
-from radgazegen.intervals import Evidence, save_evidence
-from radgazegen.book import glue, profile_banner
-from radgazegen.paper import paper_table
-from radgazegen.vocabulary import CONTROLS, HVA, LABELS
+from radgazegen.metrics import evaluation
+from radgazegen.generation import methods
+from radgazegen.core.artifacts import Run
+from radgazegen.core.intervals import Evidence, save_evidence
+from radgazegen.figures.book import glue, profile_banner
+from radgazegen.core.paper import paper_table
+from radgazegen.core.vocabulary import CONTROLS, HVA, LABELS
 
 run = Run(run_dir)
 display(profile_banner(profile))

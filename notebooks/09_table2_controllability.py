@@ -60,7 +60,7 @@ run_dir: str = "runs/smoke"  # folder of this profile's artifacts (set by the ru
 mimic_cxr_jpg_root: str = "runs/smoke/cohort/mimic-cxr-jpg"  # MIMIC-CXR-JPG root
 mimic_cxr_reports_root: str = "runs/smoke/cohort/mimic-cxr"  # MIMIC-CXR reports root
 clip_dir: str = ""  # local CLIP model (transformers layout, e.g. ViT-B/16), "" to train the study's own
-clip_epochs: int = 20  # epochs of the study's image-report model
+clip_epochs: int = 5  # epochs of the study's image-report model
 seed: int = 0  # seed of the study's image-report model
 
 # %%
@@ -71,13 +71,16 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from radgazegen import evaluation, methods, metrics, standins, training_data
-from radgazegen.artifacts import Run
-from radgazegen.book import glue, profile_banner
+from radgazegen import metrics, standins
+from radgazegen.metrics import evaluation
+from radgazegen.generation import methods
+from radgazegen.models import training_data
+from radgazegen.core.artifacts import Run
+from radgazegen.figures.book import glue, profile_banner
 from radgazegen.figures import glue_figure
-from radgazegen.intervals import Evidence, save_evidence
+from radgazegen.core.intervals import Evidence, save_evidence
 from radgazegen.models import clip_tokenizer
-from radgazegen.vocabulary import CANNY, LABELS, RADIOMICS_MAPS, SEGMENTATION
+from radgazegen.core.vocabulary import CANNY, LABELS, RADIOMICS_MAPS, SEGMENTATION
 
 run = Run(run_dir)
 display(profile_banner(profile))

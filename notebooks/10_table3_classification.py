@@ -56,7 +56,7 @@ mimic_lt_root: str = "runs/smoke/cohort/mimic-cxr-lt"  # MIMIC-CXR-LT label file
 xrv_weights_dir: str = ""  # folder with TorchXRayVision densenet121-res224-all weights, "" to train a DenseNet-121 here
 classifier_size: int = 32  # classifier input side (px) when trained here
 classifier_epochs: int = 3  # epochs of the classifier trained here
-n_test: int = -1  # CheXpert-test images used, -1 for all
+n_test: int = 6  # CheXpert-test images used, -1 for all
 scheduler: str = "unipc"  # sampler
 sample_steps: int = 5  # denoising steps
 guidance: float = 3.0  # classifier-free guidance
@@ -72,16 +72,20 @@ import numpy as np
 import pandas as pd
 import torch
 from IPython.display import display
-from radgazegen.progress import tqdm
+from radgazegen.core.progress import tqdm
 
-from radgazegen import controls, evaluation, generation, hypotheses, methods, metrics, standins, training_data
-from radgazegen.artifacts import Run
-from radgazegen.book import column_parts, glue, profile_banner
+from radgazegen import controls, generation, metrics, standins
+from radgazegen.metrics import evaluation
+from radgazegen.controls import hypotheses
+from radgazegen.generation import methods
+from radgazegen.models import training_data
+from radgazegen.core.artifacts import Run
+from radgazegen.figures.book import column_parts, glue, profile_banner
 from radgazegen.data import read_chexpert, read_mimic_lt
-from radgazegen.intervals import Evidence, save_evidence
-from radgazegen.labels import TABLE3_PATHOLOGIES
-from radgazegen.segmentation import classical_lung_mask
-from radgazegen.vocabulary import CANNY, HVA, SEGMENTATION
+from radgazegen.core.intervals import Evidence, save_evidence
+from radgazegen.core.labels import TABLE3_PATHOLOGIES
+from radgazegen.controls.segmentation import classical_lung_mask
+from radgazegen.core.vocabulary import CANNY, HVA, SEGMENTATION
 
 run = Run(run_dir)
 display(profile_banner(profile))

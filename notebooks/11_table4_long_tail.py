@@ -49,7 +49,7 @@ run_dir: str = "runs/smoke"  # folder of this profile's artifacts (set by the ru
 mimic_cxr_jpg_root: str = "runs/smoke/cohort/mimic-cxr-jpg"  # MIMIC-CXR-JPG root
 mimic_cxr_reports_root: str = "runs/smoke/cohort/mimic-cxr"  # MIMIC-CXR reports root
 mimic_lt_root: str = "runs/smoke/cohort/mimic-cxr-lt"  # MIMIC-CXR-LT label files
-augment_to: int = 4  # each medium and tail class is topped up to this many training images (paper: 1100)
+augment_to: int = 2  # each medium and tail class is topped up to this many training images (paper: 1100)
 arch: str = "resnet18"  # classifier: resnet50 (the paper's), resnet18 (the CPU stand-in of smoke)
 classifier_size: int = 32  # classifier input side in px (benchmark recipe: 256)
 epochs: int = 3  # classifier epochs (benchmark recipe: up to 60 with early stopping)
@@ -69,16 +69,19 @@ import numpy as np
 import pandas as pd
 import torch
 from IPython.display import display
-from radgazegen.progress import tqdm
+from radgazegen.core.progress import tqdm
 
-from radgazegen import evaluation, generation, methods, metrics, standins, training_data
-from radgazegen.artifacts import Run
-from radgazegen.book import glue, profile_banner
+from radgazegen import generation, metrics, standins
+from radgazegen.metrics import evaluation
+from radgazegen.generation import methods
+from radgazegen.models import training_data
+from radgazegen.core.artifacts import Run
+from radgazegen.figures.book import glue, profile_banner
 from radgazegen.figures import FIG_WIDTH_IN, glue_figure
 from radgazegen.data import read_mimic_cxr, read_mimic_lt
-from radgazegen.intervals import Evidence, save_evidence
-from radgazegen.labels import LT_HEAD, LT_MEDIUM, LT_TAIL, MIMIC_LT_CLASSES
-from radgazegen.vocabulary import CANNY, CONTROLS, HVA, SEGMENTATION
+from radgazegen.core.intervals import Evidence, save_evidence
+from radgazegen.core.labels import LT_HEAD, LT_MEDIUM, LT_TAIL, MIMIC_LT_CLASSES
+from radgazegen.core.vocabulary import CANNY, CONTROLS, HVA, SEGMENTATION
 
 run = Run(run_dir)
 display(profile_banner(profile))

@@ -44,12 +44,14 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from radgazegen import evaluation, methods, metrics
-from radgazegen.artifacts import Run
-from radgazegen.book import glue, profile_banner
+from radgazegen import metrics
+from radgazegen.metrics import evaluation
+from radgazegen.generation import methods
+from radgazegen.core.artifacts import Run
+from radgazegen.figures.book import glue, profile_banner
 from radgazegen.figures import glue_figure, image_grid, withheld
-from radgazegen.intervals import Evidence, save_evidence
-from radgazegen.vocabulary import HVA, RADIOMICS_CONTROLS
+from radgazegen.core.intervals import Evidence, save_evidence
+from radgazegen.core.vocabulary import HVA, RADIOMICS_CONTROLS
 
 run = Run(run_dir)
 display(profile_banner(profile))

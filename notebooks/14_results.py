@@ -42,11 +42,11 @@ run_dir: str = "runs/smoke"  # folder of this profile's artifacts (set by the ru
 import pandas as pd
 from IPython.display import HTML, Markdown, display
 
-from radgazegen import deviations, evaluation, ledger
-from radgazegen.artifacts import Run
-from radgazegen.book import column_parts, comparison_table, glue, profile_banner
-from radgazegen.intervals import N_BOOT, N_BOOT_FID
-from radgazegen.paper import paper_table
+from radgazegen.metrics import deviations, evaluation, ledger, paper_claims
+from radgazegen.core.artifacts import Run
+from radgazegen.figures.book import column_parts, comparison_table, glue, profile_banner
+from radgazegen.core.intervals import N_BOOT, N_BOOT_FID
+from radgazegen.core.paper import paper_table
 
 run = Run(run_dir)
 display(profile_banner(profile))
@@ -125,15 +125,15 @@ else:
 # check to the paper's own printed numbers: does the paper's table show what its text says?
 
 # %%
-paper_claims = evaluation.claims({t: evaluation.paper_as_ours(t) for t in tables}).set_index("claim")
+claims_on_paper = paper_claims.claims({t: evaluation.paper_as_ours(t) for t in tables}).set_index("claim")
 run_claims = results.claims.set_index("claim")
 summary = pd.DataFrame({
     "table": run_claims["table"],
     f"verdict (95% intervals, {profile})": [ledger.verdict(s, h) for s, h in zip(run_claims["supported"], run_claims["holds"])],
     f"this run's point estimates ({profile}; a description, not a verdict)": [
         f"{ledger.point_estimates(h)}: {e}" for h, e in zip(run_claims["holds"], run_claims["evidence"])],
-    "on the paper's own numbers": [f"{ledger.point_estimates(paper_claims['holds'].get(c))}: {paper_claims['evidence'].get(c)}"
-                                if c in paper_claims.index else "(not in the paper)" for c in run_claims.index],
+    "on the paper's own numbers": [f"{ledger.point_estimates(claims_on_paper['holds'].get(c))}: {claims_on_paper['evidence'].get(c)}"
+                                if c in claims_on_paper.index else "(not in the paper)" for c in run_claims.index],
 })
 summary
 
@@ -220,7 +220,7 @@ statement = {
     "full": "The full profile follows the paper's configuration on the real datasets; differences from the paper's "
             "values come from the weights and metric models that were available (named in each table).",
 }[profile]
-in_paper = [c for c in run_claims.index if c in paper_claims.index]
+in_paper = [c for c in run_claims.index if c in claims_on_paper.index]
 glue("profile", profile)
 glue("profile_statement", statement)
 glue("n_boot", N_BOOT)
@@ -229,8 +229,8 @@ glue("n_tables", sum(t in ours for t in tables))
 glue("n_paper_tables", len(tables))
 glue("n_claims", len(run_claims))
 glue("n_claims_paper", len(in_paper))
-glue("n_hold_paper", int(sum(bool(paper_claims.loc[c, "holds"]) for c in in_paper
-                             if not pd.isna(paper_claims.loc[c, "holds"]))))
+glue("n_hold_paper", int(sum(bool(claims_on_paper.loc[c, "holds"]) for c in in_paper
+                             if not pd.isna(claims_on_paper.loc[c, "holds"]))))
 glue("n_hold_run", int(sum(bool(h) for h in run_claims["holds"] if h is not None and not pd.isna(h))))
 glue("n_checkable_run", int(sum(h is not None and not pd.isna(h) for h in run_claims["holds"])))
 glue("n_supported", int(sum(bool(x) for x in run_claims["supported"] if x is not None and not pd.isna(x))))

@@ -1,47 +1,45 @@
 """RadGazeGen reproducible study: the shared package the notebooks call.
 
-Modules, one concern each:
+The folders are the study's layers; imports point down only (``tests/test_architecture.py``):
 
-- ``labels``   label vocabularies of MIMIC-CXR-LT, CheXpert, REFLACX and EGD-CXR
-- ``synthetic`` the synthetic cohort in the real datasets' layouts and conventions: phantoms
-  (``phantom``, ``anatomy``, ``lesions``), reports, simulated readings, one writer per
-  dataset (``mimic``, ``reflacx``, ``egd``, ``mimic_lt``, ``chexpert``), ``checks``
-- ``data``     readers of MIMIC-CXR(-JPG), REFLACX, EGD-CXR, CheXpert test, MIMIC-CXR-LT
-- ``split``    the paper's train / test split (§4, §4.1)
-- ``vocabulary`` the control names (canny, sobel, gl, segmentation, hva, unified): the keys of
-  control maps everywhere
-- ``controls`` radiomics filter maps: Canny, Sobel, GL (§3.2.1)
-- ``gaze``     HVA maps, per-finding time windows, thresholded masks (§3.2.2)
-- ``segmentation`` lung masks: U-Net of ref. [70], TorchXRayVision PSPNet, weight-free method
-- ``cache``    per-image cache of control maps under the run directory; per-finding HVA maps
-- ``hypotheses`` gaze-guided hypotheses and their selection (§3.2.2, Fig. 4)
-- ``methods``  the generation methods (RadGazeGen, its ablations, the baselines) as one registry
-  built from the trained models; Eq. 6's indicator; the paper's row labels
-- ``standins`` models trained here where the paper's weights are absent (study encoder, study
-  CLIP, classifiers, lesion localiser; one resizer, one CNN stem, one minibatch loop) and the
-  local TorchXRayVision DenseNet-121
-- ``training_checkpoints`` checkpoints of the diffusion training loop: fingerprint, save, resume
-- ``paper``    the paper's printed numbers, from ``paper_values.yaml``
-- ``io``       atomic writes of artifacts
-- ``artifacts`` the run directory's artifacts: who writes and who reads each (``Run``)
-- ``figures``  plots shared by the notebooks
-- ``runner``   the papermill runner behind ``python -m radgazegen``
-- ``book``     what a chapter shows about itself in the book (the profile banner)
-- ``publish``  the Jupyter Book build from a profile's executed notebooks
-- ``bench``    benchmarks that print figures
-- ``launch``   a chapter's model trained on N processes by ``accelerate launch`` (``train_processes``)
-- ``counterfactual`` the gaze counterfactuals: the mirrored gaze (chapter 13's primary test, its
-  endpoints, ceiling, floors and rule ``decide``) and the earlier moved gaze
-- ``ledger``   the claims checked on a run's results, kept as ``book/<profile>/claims.json``
-- ``deviations`` a run's departures from the paper, read from its parameters (chapter 14)
-- ``fidelity`` fidelity beyond FID as CheXGenBench reports it: KID (torchmetrics), precision /
-  recall / density / coverage (``prdc``), a Fréchet Radiomics Distance on the radiomics maps'
-  statistics; as ``intervals.Evidence``, and per pathology
-- ``memorisation`` near-copies of training images (nearest training image in features and
-  pixels, copy rate, closest pairs), patient re-identification, and the publication guard
-- ``exercises`` the course's exercise checks; ``course`` the student edition (``make course``)
-- ``preflight`` the external resources a profile needs, found or missing (``check``)
-- ``screenshots`` the built book's pages through headless Chromium (``make screenshots``)
+- ``core`` (0) foundations: ``io`` atomic writes; ``artifacts`` the run directory's artifacts,
+  who writes and who reads each (``Run``); ``intervals`` 95% intervals over findings and seeds;
+  ``labels`` label vocabularies of MIMIC-CXR-LT, CheXpert, REFLACX, EGD-CXR; ``vocabulary`` the
+  control names (canny, sobel, gl, segmentation, hva, unified); ``paper`` the paper's printed
+  numbers (``paper_values.yaml``); ``progress`` progress bars on the console and in the run's log
+- ``data`` (1) readers of the real releases: ``mimic`` MIMIC-CXR(-JPG), MIMIC-CXR-LT, CheXpert
+  test; ``gaze_datasets`` REFLACX and EGD-CXR; ``records`` the records they return; ``split``
+  the paper's train / test split (§4, §4.1)
+- ``synthetic`` (1) the synthetic cohort in the real datasets' layouts: ``config``, ``cohort``,
+  phantoms (``phantom``, ``anatomy``, ``lesions``), ``reports``, simulated readings
+  (``reading``), one writer per dataset (``mimic``, ``reflacx``, ``egd``, ``mimic_lt``,
+  ``chexpert``), ``files`` byte-stable writing, ``checks``
+- ``standins`` (2) models trained here where the paper's weights are absent: ``nets`` the
+  small networks, ``fitting`` their minibatch loop, ``clip`` the study CLIP, ``classifiers``
+  (Tables 3-4), ``xrv`` the local TorchXRayVision DenseNet-121
+- ``controls`` (2) the control maps: radiomics filter maps Canny, Sobel, GL (§3.2.1, the
+  package itself); ``gaze`` HVA maps, time windows, masks (§3.2.2); ``segmentation`` lung
+  masks; ``cache`` the per-image map cache; ``hypotheses`` gaze-guided hypotheses (Fig. 4)
+- ``models`` (3) Stable Diffusion parts (§3.1, the package itself); ``training`` one training
+  loop for SD-CXR, Rad-CN, HVA-CN; ``objective`` Eq. 4-6; ``checkpoints`` fingerprint, save,
+  resume; ``training_data`` training items; ``launch`` N processes by ``accelerate launch``
+- ``generation`` (4) sampling with any subset of controls (the package itself); ``methods`` the
+  generation methods (RadGazeGen, ablations, baselines) as one registry, Eq. 6's indicator
+- ``metrics`` (5) the paper's metrics (§4.2, the package itself); ``evaluation`` what the
+  table chapters share; ``paper_claims`` the paper's claims and their rules (chapter 14);
+  ``counterfactual`` the mirrored and moved gaze (chapter 13); ``fidelity`` KID, PRDC;
+  ``radiomics_distance`` a Fréchet Radiomics Distance; ``memorisation`` near-copies,
+  re-identification, the publication guard; ``ledger`` the claims checked on a run
+  (``book/<profile>/claims.json``); ``deviations`` a run's departures from the paper
+- ``figures`` (6) plots shared by the notebooks (the package itself); ``book`` the profile
+  banner; ``exercises`` the course's exercise checks
+- ``study`` (7) the machinery: ``runner`` the papermill runner behind ``python -m radgazegen``;
+  ``parameters`` the notebooks' parameters; ``dependencies`` what a step depends on (its
+  cache fingerprint); ``runlock`` one runner per run; ``preflight`` the external resources a
+  profile needs; ``publish`` the Jupyter Book build; ``launch_buttons`` Binder / Colab;
+  ``course`` the student edition; ``screenshots`` pages through headless Chromium; ``bench``
+  benchmarks that print figures; ``offline``, ``wheelhouse``, ``slim_wheels`` the air-gapped
+  install; ``gpu_run`` one command for a lent GPU machine
 """
 import logging
 import warnings

@@ -18,16 +18,17 @@ import sys
 from pathlib import Path
 
 import radgazegen  # noqa: F401  (torchvision shim before anything imports torchvision)
-from radgazegen.runner import RunnerError, Study
+from radgazegen.study.runner import RunnerError, Study
 
 
 def preflight(study: Study, args) -> bool:
     """Print (and keep in ``<run_dir>/preflight.txt``) the profile's external resources; True
-    when something stops the run (``radgazegen.preflight.blocking``)."""
-    from radgazegen import preflight as pf
-    from radgazegen.io import write_text
+    when something stops the run (``radgazegen.study.preflight.blocking``)."""
+    from radgazegen.study import preflight as pf
+    from radgazegen.core.io import write_text
 
-    rows = pf.check(study.resolve(args.profile, args.param), study.run_dir(args.profile))
+    steps = study.resolve(args.profile, args.param)
+    rows = pf.check(Study.needed(steps, getattr(args, "only", [])), study.run_dir(args.profile))  # what the run may execute
     text = pf.report(args.profile, rows)
     stops = pf.blocking(rows, args.allow_stand_ins)
     print(text, file=sys.stderr if stops else sys.stdout)
@@ -106,11 +107,11 @@ def main(argv: list[str] | None = None) -> int:
             for name, state in Study().status(args.profile, args.param):
                 print(f"{name:32s} {state}")
         elif args.command == "book":
-            from radgazegen.publish import build_book
+            from radgazegen.study.publish import build_book
 
             print(f"book: {build_book(None if args.published else args.profile, source=args.source)}")
         elif args.command == "ledger":
-            from radgazegen.ledger import BOOK, LEDGER_FILE, import_ledger
+            from radgazegen.metrics.ledger import BOOK, LEDGER_FILE, import_ledger
 
             run_dir = Path(args.run) if args.run else None if args.notebook else Study().run_dir(args.profile)
             written = import_ledger(args.profile, Path(args.out) if args.out else BOOK / args.profile / LEDGER_FILE,
@@ -119,18 +120,18 @@ def main(argv: list[str] | None = None) -> int:
                   f"no claims ledger for {args.profile}: no results/ in the run ({run_dir or 'none given'}) and no "
                   f"executed chapter 14 ({args.notebook or 'none given'})")
         elif args.command == "course":
-            from radgazegen.course import build_course
+            from radgazegen.study.course import build_course
 
             print(f"course: {build_course(Path(args.out) if args.out else None, profile=args.profile)}")
         elif args.command == "screenshots":
-            from radgazegen.screenshots import book_pages, shoot, wide_elements
+            from radgazegen.study.screenshots import book_pages, shoot, wide_elements
 
             shots = shoot(book_pages(), Path(args.out))
             print(f"screenshots: {len(shots)} pages in {args.out}")
             for page, wide in wide_elements(book_pages()).items():  # what a reader scrolls sideways
                 print(f"wider than the column in {page}: " + "; ".join(wide))
         elif args.command == "bench":
-            from radgazegen.bench import gpu_main, main as bench
+            from radgazegen.study.bench import gpu_main, main as bench
 
             gpu_main() if args.gpu else bench(args.images, run_main_job=not args.skip_main_job)
     except RunnerError as exc:

@@ -30,7 +30,7 @@ PROMPTS, SEEDS = ["effusion", "edema", "no finding"], [7, 8, 9]
 def data(seen: list | None = None):
     """(dataset, controls): dataset(indices) -> Batch over 6 random 32x32 images with a 3-channel
     "canny" control ``(6, 3, 32, 32)``; the indices asked for are appended to ``seen``."""
-    from radgazegen.training import Batch
+    from radgazegen.models.training import Batch
 
     rng = np.random.default_rng(0)
     images = torch.from_numpy(rng.uniform(-1, 1, (6, 3, 32, 32)).astype(np.float32))
@@ -51,7 +51,7 @@ def tiny_rad_cn(tok_dir: str | Path, out_dir: str | Path):
 
     from radgazegen.generation import generate_across_processes, parts_pipeline
     from radgazegen.models import sd_parts
-    from radgazegen.training import TrainConfig, train
+    from radgazegen.models.training import TrainConfig, train
 
     torch.manual_seed(0)
     parts = sd_parts("tiny", tok_dir, resolution=32)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import IPython.display
 import pytest
 
-from radgazegen.book import glue
+from radgazegen.figures.book import glue
 
 
 @pytest.mark.parametrize("display", [False, True])
@@ -38,7 +38,7 @@ def test_glue_writes_a_numpy_scalar_as_the_number_it_holds(monkeypatch):
 def test_a_wide_table_is_shown_in_parts_that_fit_the_column():
     import pandas as pd
 
-    from radgazegen.book import column_parts
+    from radgazegen.figures.book import column_parts
 
     table3 = pd.DataFrame([range(13)], index=["RadGazeGen"], columns=[f"f{i}" for i in range(12)] + ["Avg."])
     parts = column_parts(table3)
@@ -50,7 +50,7 @@ def test_a_wide_table_is_shown_in_parts_that_fit_the_column():
 def test_a_claims_comparison_names_both_terms_with_their_columns():
     """Chapter 14's comparison rows read "A (column) − B (column)": a moved-gaze comparison's second
     term is the shuffled-gaze baseline, not the first term's column."""
-    from radgazegen.book import comparison_table
+    from radgazegen.figures.book import comparison_table
 
     row = {"method": "RadGazeGen", "column": "Canny", "minus": "SD", "minus column": "Canny", "difference": -0.000432,
            "95% low": -0.000752, "95% high": -0.000157, "favours the method": True, "findings": 4, "seeds": 3}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from radgazegen.cache import MapCache
+from radgazegen.controls.cache import MapCache
 
 
 def test_cache_reuses_and_separates_parameters(tmp_path):
@@ -28,8 +28,8 @@ def test_cache_reuses_and_separates_parameters(tmp_path):
 def test_finding_hva_maps_are_the_gaze_definition_cached(tmp_path):
     import pandas as pd
 
-    from radgazegen import gaze
-    from radgazegen.cache import FindingHVAMaps
+    from radgazegen.controls import gaze
+    from radgazegen.controls.cache import FindingHVAMaps
     from radgazegen.data import Record
 
     toks = "Small right effusion . No pneumothorax .".split()

@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from radgazegen import data, gaze
-from radgazegen.labels import CHEXPERT_LABELS, EGD_CHEXPERT_COLUMNS, FINDING_KEYWORDS
+from radgazegen import data
+from radgazegen.controls import gaze
+from radgazegen.core.labels import CHEXPERT_LABELS, EGD_CHEXPERT_COLUMNS, FINDING_KEYWORDS
 from radgazegen.synthetic import CohortConfig, generate_cohort, read_ground_truth
 
 CONFIG = CohortConfig(seed=11, n_mimic=80, n_chexpert=6, image_size=(320, 384), reflacx_multi_reader_images=6,

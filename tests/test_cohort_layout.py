@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from radgazegen.synthetic import CohortConfig, generate_cohort, read_ground_truth
-from radgazegen.labels import (
+from radgazegen.core.labels import (
     CHEXPERT_LABELS, CHEXPERT_TEST_COLUMNS, FINDING_KEYWORDS, MIMIC_LT_CLASSES,
     REFLACX_LABELS_PHASE_1, REFLACX_LABELS_PHASE_2_3,
 )

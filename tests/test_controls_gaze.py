@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from radgazegen.controls import canny, gaussian_laplace, radiomics_maps, sobel
-from radgazegen.gaze import finding_fixations, finding_window, hva_map, sentence_starts, threshold
+from radgazegen.controls.gaze import finding_fixations, finding_window, hva_map, sentence_starts, threshold
 
 
 def step_edge(n: int = 128, at: int = 64) -> np.ndarray:
@@ -91,7 +91,7 @@ def test_threshold_and_dilation():
 
 
 def test_box_agreement_known_answers():
-    from radgazegen.gaze import box_agreement
+    from radgazegen.controls.gaze import box_agreement
 
     mask = np.zeros((10, 10), np.uint8)
     mask[2:6, 2:6] = 255

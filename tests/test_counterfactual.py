@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from radgazegen import counterfactual as cf
-from radgazegen.labels import FINDING_KEYWORDS
+from radgazegen.metrics import counterfactual as cf, paper_claims
+from radgazegen.core.labels import FINDING_KEYWORDS
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -82,7 +82,7 @@ def test_a_gaze_follower_beats_the_shuffled_baseline_and_a_gaze_ignorer_does_not
 
 
 def test_intervals_and_paired_comparisons_of_hit_rates():
-    from radgazegen.intervals import Evidence
+    from radgazegen.core.intervals import Evidence
 
     rng = np.random.default_rng(0)
     follows = Evidence("mean", "higher", values=(rng.random((3, 120)) < 0.6).astype(np.float32))
@@ -100,15 +100,15 @@ def test_intervals_and_paired_comparisons_of_hit_rates():
 def test_the_moved_gaze_claim_is_checked_on_means_and_intervals():
     import pandas as pd
 
-    from radgazegen import evaluation
-    from radgazegen.intervals import Evidence
+    from radgazegen.metrics import evaluation
+    from radgazegen.core.intervals import Evidence
 
     rng = np.random.default_rng(1)
     ev = lambda p: Evidence("mean", "higher", values=(rng.random((3, 150)) < p).astype(np.float32))
     cells = {("RadGazeGen", "gazed box"): ev(0.7), ("RadGazeGen", "shuffled gaze"): ev(0.2), ("SD", "gazed box"): ev(0.2)}
     table = pd.DataFrame({"gazed box": {"RadGazeGen": cells[("RadGazeGen", "gazed box")].value(), "SD": cells[("SD", "gazed box")].value()},
                           "shuffled gaze": {"RadGazeGen": cells[("RadGazeGen", "shuffled gaze")].value(), "SD": 0.2}})
-    got = evaluation.claims({"moved_gaze": table}, {"moved_gaze": cells}, n_boot=200).set_index("claim")
-    row = got.loc[evaluation.MOVED_GAZE_CLAIM]
+    got = paper_claims.claims({"moved_gaze": table}, {"moved_gaze": cells}, n_boot=200).set_index("claim")
+    row = got.loc[paper_claims.MOVED_GAZE_CLAIM]
     assert bool(row["holds"]) and bool(row["supported"])
-    assert evaluation.claims({}).empty
+    assert paper_claims.claims({}).empty

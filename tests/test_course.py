@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from radgazegen import course, exercises
-from radgazegen.course import REPO
+from radgazegen.study import course
+from radgazegen.figures import exercises
+from radgazegen.study.course import REPO
 
 CHAPTERS = {"02_control_maps": "hva_map", "03_hypotheses": "hypothesis", "07_generation": "fusion",
             "13_gaze_localisation": "pointing_game"}
@@ -87,7 +88,7 @@ def test_an_unclosed_solution_region_is_refused():
 
 
 def test_the_teaching_page_gets_the_zip_and_the_lesson_runs_timings(tmp_path):
-    from radgazegen import publish
+    from radgazegen.study import publish
 
     book = tmp_path / "book"
     (book / "lesson").mkdir(parents=True)

@@ -1,5 +1,5 @@
 """Chapter 14's "Where this study departs from the paper" comes from the run's own parameters
-(radgazegen.deviations), never from fixed prose."""
+(radgazegen.metrics.deviations), never from fixed prose."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from radgazegen.deviations import PAPER, deviations, run_parameters
+from radgazegen.metrics.deviations import PAPER, deviations, run_parameters
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER_TEXT = REPO.parent / "shared" / "paper" / "radgazegen-paper.txt"

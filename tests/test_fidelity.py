@@ -1,4 +1,4 @@
-"""Fidelity beyond FID (radgazegen.fidelity): each metric against a case computed by hand or by
+"""Fidelity beyond FID (radgazegen.metrics.fidelity): each metric against a case computed by hand or by
 its library's own function."""
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from radgazegen import fidelity
-from radgazegen.intervals import (Evidence, frechet_distance, kernel_distance, load_evidence, paired_difference,
+from radgazegen.metrics import fidelity, radiomics_distance
+from radgazegen.core.intervals import (Evidence, frechet_distance, kernel_distance, load_evidence, paired_difference,
                                   save_evidence)
 
 
@@ -151,7 +151,7 @@ def test_radiomics_statistics_by_hand():
     flat = np.full((1, 16, 16), 77, np.uint8)
     halves = np.zeros((1, 16, 16), np.uint8)
     halves[0, :, 8:] = 255
-    feats, names = fidelity.radiomics_features(np.concatenate([flat, halves]))
+    feats, names = radiomics_distance.radiomics_features(np.concatenate([flat, halves]))
     assert feats.shape == (2, 20) and names[:5] == ["image.mean", "image.std", "image.skewness", "image.kurtosis",
                                                      "image.entropy"]
     assert feats[0, :5].tolist() == [77.0, 0.0, 0.0, 0.0, 0.0]  # constant: no spread, one histogram bin
@@ -159,7 +159,7 @@ def test_radiomics_statistics_by_hand():
     assert feats[0, names.index("canny.mean")] == 0.0 and feats[1, names.index("canny.mean")] > 0
     masks = np.zeros((2, 16, 16), np.uint8)
     masks[:, :, :8] = 1  # the left half: black in ``halves``
-    with_mask, names = fidelity.radiomics_features(np.concatenate([flat, halves]), masks)
+    with_mask, names = radiomics_distance.radiomics_features(np.concatenate([flat, halves]), masks)
     assert with_mask.shape == (2, 41) and names[-1] == "lung.area"
     assert with_mask[1, names.index("lung.image.mean")] == 0.0 and with_mask[1, -1] == 0.5
 
@@ -170,17 +170,17 @@ def test_frechet_radiomics_distance_names_itself_and_orders_sets():
     real = np.clip(base, 0, 255).astype(np.uint8)
     noisy = np.clip(base + rng.normal(0, 3, base.shape), 0, 255).astype(np.uint8)
     bright = np.clip(base * 0.5 + 100, 0, 255).astype(np.uint8)
-    same = fidelity.frechet_radiomics_distance(real, real)
+    same = radiomics_distance.frechet_radiomics_distance(real, real)
     assert same.value == pytest.approx(0.0, abs=1e-4) and same.label == "FRD (radiomics-map statistics)"
-    assert fidelity.frechet_radiomics_distance(real, noisy).value < fidelity.frechet_radiomics_distance(real, bright).value
+    assert radiomics_distance.frechet_radiomics_distance(real, noisy).value < radiomics_distance.frechet_radiomics_distance(real, bright).value
     masks = np.ones_like(real)
-    assert "lung mask" in fidelity.frechet_radiomics_distance(real, noisy, masks, masks).features
+    assert "lung mask" in radiomics_distance.frechet_radiomics_distance(real, noisy, masks, masks).features
     with pytest.raises(ValueError, match="give size="):
-        fidelity.frechet_radiomics_distance(real, real[:, :16, :16])
-    assert math.isfinite(fidelity.frechet_radiomics_distance(real, real[:, :16, :16], size=16).value)
+        radiomics_distance.frechet_radiomics_distance(real, real[:, :16, :16])
+    assert math.isfinite(radiomics_distance.frechet_radiomics_distance(real, real[:, :16, :16], size=16).value)
     # the evidence cell recomputes the same distance (equal sets: the library's and intervals' Fréchet agree)
-    ev = fidelity.radiomics_evidence(real, noisy[None])
-    assert ev.value() == pytest.approx(fidelity.frechet_radiomics_distance(real, noisy).value, rel=1e-6)
+    ev = radiomics_distance.radiomics_evidence(real, noisy[None])
+    assert ev.value() == pytest.approx(radiomics_distance.frechet_radiomics_distance(real, noisy).value, rel=1e-6)
 
 
 def test_frechet_distance_of_matches_the_intervals_formula():

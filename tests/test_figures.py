@@ -100,11 +100,11 @@ def test_displayed_text_size_follows_the_book_width():
 
 
 def test_glue_figure_glues_closes_and_warns_on_small_text(monkeypatch):
-    import radgazegen.book
+    import radgazegen.figures.book
     from radgazegen import figures
 
     glued = []
-    monkeypatch.setattr(radgazegen.book, "glue", lambda name, value: glued.append((name, value)))
+    monkeypatch.setattr(radgazegen.figures.book, "glue", lambda name, value: glued.append((name, value)))
     fig, ax = plt.subplots(figsize=(3, 2))
     ax.set_xticks([])
     ax.set_yticks([])

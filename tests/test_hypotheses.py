@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 import torch
 
-from radgazegen import gaze, hypotheses, standins
+from radgazegen import standins
+from radgazegen.controls import gaze, hypotheses
 from radgazegen.data import Record
-from radgazegen.split import gaze_readings
+from radgazegen.data.split import gaze_readings
 
 
 class PixelFeatures:

@@ -1,11 +1,11 @@
-"""Intervals over findings and seeds for the claim checks (radgazegen.intervals)."""
+"""Intervals over findings and seeds for the claim checks (radgazegen.core.intervals)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from scipy import linalg
 
-from radgazegen.intervals import Evidence, frechet_distance, load_evidence, paired_difference, save_evidence
+from radgazegen.core.intervals import Evidence, frechet_distance, load_evidence, paired_difference, save_evidence
 
 
 def fid_by_sqrtm(a, b):
@@ -55,7 +55,7 @@ def test_evidence_round_trips_and_bad_shapes_are_named(tmp_path):
 
 
 def test_fid_features_recompute_torchmetrics_fid():
-    from radgazegen.metrics import FID
+    from radgazegen.metrics import FID, paper_claims
     from radgazegen.standins import StudyEncoder
 
     rng = np.random.default_rng(0)
@@ -68,8 +68,8 @@ def test_fid_features_recompute_torchmetrics_fid():
 def test_a_claim_is_supported_only_when_its_intervals_exclude_zero():
     import pandas as pd
 
-    from radgazegen import evaluation
-    from radgazegen.methods import RAD_CN, RADGAZEGEN, SD
+    from radgazegen.metrics import paper_claims
+    from radgazegen.generation.methods import RAD_CN, RADGAZEGEN, SD
 
     rng = np.random.default_rng(3)
     claim = "Gaze guidance puts the finding where the gaze was (not in the paper: the cohort's test)"
@@ -80,7 +80,7 @@ def test_a_claim_is_supported_only_when_its_intervals_exclude_zero():
                  for m, p in hits.items()}
         cells[("chance", "hit rate")] = Evidence("mean", "higher", values=np.full((1, 120), 0.1))
         table = pd.DataFrame({"hit rate": {m: cells[(m, "hit rate")].value() for m in hits}, "chance": 0.1})
-        return evaluation.claims({"localisation": table}, {"localisation": cells}, n_boot=300).set_index("claim").loc[claim]
+        return paper_claims.claims({"localisation": table}, {"localisation": cells}, n_boot=300).set_index("claim").loc[claim]
 
     clear = run_with(0.8)
     assert clear["holds"] and clear["supported"] and clear["intervals"].count("[") == 3
@@ -92,7 +92,7 @@ def test_a_claim_is_supported_only_when_its_intervals_exclude_zero():
 def test_label_statistics_are_scikit_learns():
     from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
 
-    from radgazegen.intervals import auc, macro_f1, mean_recall
+    from radgazegen.core.intervals import auc, macro_f1, mean_recall
     from radgazegen.metrics import long_tail_report
 
     rng = np.random.default_rng(5)
@@ -136,9 +136,9 @@ def test_table5_map_rule_counts_two_of_three_metrics_per_map():
     alone on at least 2 of FID, SSIM, PSNR by intervals that exclude 0."""
     import pandas as pd
 
-    from radgazegen import evaluation
-    from radgazegen.methods import HVA_CN, RAD_CN, RADGAZEGEN, catalogue
-    from radgazegen.vocabulary import HVA, RADIOMICS_CONTROLS
+    from radgazegen.metrics import paper_claims
+    from radgazegen.generation.methods import HVA_CN, RAD_CN, RADGAZEGEN, catalogue
+    from radgazegen.core.vocabulary import HVA, RADIOMICS_CONTROLS
 
     rng = np.random.default_rng(7)
     known = catalogue()
@@ -156,7 +156,7 @@ def test_table5_map_rule_counts_two_of_three_metrics_per_map():
             table[r] = {m: cells[(r, m)].value() for m in ("FID", "SSIM", "PSNR")}
         return {"table5": pd.DataFrame(table).T}, {"table5": cells}
 
-    row = evaluation.claims(*cells_for(0.7), n_boot=100).set_index("claim").loc[claim]
+    row = paper_claims.claims(*cells_for(0.7), n_boot=100).set_index("claim").loc[claim]
     assert row["supported"] == True  # noqa: E712 (numpy bool). SSIM and PSNR clearly better, FID a tie: 2 of 3 for every map
-    row = evaluation.claims(*cells_for(0.5), n_boot=100).set_index("claim").loc[claim]
+    row = paper_claims.claims(*cells_for(0.5), n_boot=100).set_index("claim").loc[claim]
     assert row["supported"] == False and len(row["comparisons"])  # noqa: E712 == 3 * len(map_rows)

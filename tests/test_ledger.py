@@ -1,4 +1,4 @@
-"""The claims ledger (radgazegen.ledger): a run's verdicts computed from its results as chapter 14
+"""The claims ledger (radgazegen.metrics.ledger): a run's verdicts computed from its results as chapter 14
 computes them, written at import, and the published chapter 14's table of every claim's verdict
 from the richest profile that computed it."""
 from __future__ import annotations
@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from radgazegen import evaluation, ledger
-from radgazegen.artifacts import Run
-from radgazegen.intervals import Evidence, save_evidence
+from radgazegen.metrics import evaluation, ledger, paper_claims
+from radgazegen.core.artifacts import Run
+from radgazegen.core.intervals import Evidence, save_evidence
 
-MOVED = evaluation.MOVED_GAZE_CLAIM
+MOVED = paper_claims.MOVED_GAZE_CLAIM
 POINTING = "Gaze guidance puts the finding where the gaze was (not in the paper: the cohort's test)"
 
 
@@ -24,7 +24,7 @@ def write_table(run: Run, table: str, claim: str, p_first: float, p_second: floa
     cell hits with probability ``p_first``, its second with ``p_second`` (per finding and seed)."""
     rng = np.random.default_rng(seed)
     cells = {}
-    for group in evaluation.SUPPORT_RULES[claim].groups:
+    for group in paper_claims.SUPPORT_RULES[claim].groups:
         for a, b in group:
             cells.setdefault(a, Evidence("mean", "higher", values=(rng.random((seeds, n)) < p_first).astype(float)))
             cells.setdefault(b, Evidence("mean", "higher", values=(rng.random((seeds, n)) < p_second).astype(float)))
@@ -58,7 +58,7 @@ def test_a_runs_ledger_gives_each_claim_its_interval_verdict_comparisons_and_com
     assert moved["verdict"] == "supported" and moved["point estimates"] == "in the claim's direction"
     assert moved["commit"] == "aaa1111"  # the run of chapter 13, which wrote the table
     first = moved["comparisons"][0]
-    rule = evaluation.SUPPORT_RULES[MOVED].groups[0][0]
+    rule = paper_claims.SUPPORT_RULES[MOVED].groups[0][0]
     assert first["comparison"] == f"{rule[0][0]} ({rule[0][1]}) − {rule[1][0]} ({rule[1][1]})"  # both terms in full
     assert first["low"] < first["difference"] < first["high"] and first["low"] > 0
     assert (first["findings"], first["seeds"]) == (150, 3) and first["favours the claim"] is True
@@ -93,7 +93,7 @@ def test_the_import_keeps_a_glued_ledger_and_drops_a_stale_one(tmp_path):
 
 
 def entry(cid: str, verdict: str, n: int = 10) -> dict:
-    claim = next(c for c, (i, _) in evaluation.CLAIMS.items() if i == cid)
+    claim = next(c for c, (i, _) in paper_claims.CLAIMS.items() if i == cid)
     comps = [{"comparison": "A (x) − B (y)", "difference": 0.1, "low": -0.01 if verdict != "supported" else 0.02,
               "high": 0.2, "favours the claim": verdict == "supported", "findings": n, "seeds": 3}]
     return {"id": cid, "claim": claim, "table": "t", "verdict": verdict, "point estimates": "", "estimates": "",
@@ -108,7 +108,7 @@ def test_the_richest_profile_that_decides_a_claim_gives_its_verdict():
         "teach": {"format": 1, "profile": "teach", "commit": "t1", "claims": [entry("moved-gaze", "no interval")]},
     }
     best = ledger.best_verdicts(ledgers).set_index("id")
-    assert list(best.index[:len(evaluation.CLAIMS)]) == [i for i, _ in evaluation.CLAIMS.values()]  # every claim, in order
+    assert list(best.index[:len(paper_claims.CLAIMS)]) == [i for i, _ in paper_claims.CLAIMS.values()]  # every claim, in order
     assert best.loc["moved-gaze", ["verdict", "profile", "commit"]].tolist() == ["not supported", "lesson", "l1"]
     assert best.loc["moved-gaze", "findings × seeds"] == "113 × 3"
     assert best.loc["t1-best-fid", ["verdict", "profile"]].tolist() == ["not supported", "smoke"]
@@ -168,7 +168,7 @@ def test_the_book_build_refreshes_chapter_14s_best_verdicts(tmp_path):
     the ledgers committed under the book folder it is given."""
     import nbformat
 
-    from radgazegen.publish import reader_first
+    from radgazegen.study.publish import reader_first
 
     book = tmp_path / "book"
     ledger.write_ledger({"format": 1, "profile": "teach", "commit": "t9", "claims": [entry("t1-best-fid", "supported")]},
@@ -191,7 +191,7 @@ def test_chapter_14_executes_on_a_lesson_like_run_and_glues_the_ledger_the_impor
     import jupytext
     import papermill as pm
 
-    from radgazegen.deviations import run_parameters
+    from radgazegen.metrics.deviations import run_parameters
     from radgazegen.standins.clip import STUDY_CLIP_NAME
 
     repo = Path(__file__).resolve().parents[1]

@@ -1,11 +1,11 @@
-"""The memorisation check and the publication guard (radgazegen.memorisation), on synthetic cases
+"""The memorisation check and the publication guard (radgazegen.metrics.memorisation), on synthetic cases
 whose answer is known: copies of training images are caught, fresh samples are not."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from radgazegen import memorisation as mem
+from radgazegen.metrics import memorisation as mem
 
 
 def population(rng, n, d=16):

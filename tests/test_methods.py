@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from radgazegen import methods
-from radgazegen.vocabulary import CANNY, CONTROLS, GL, HVA, RADIOMICS_CONTROLS, SEGMENTATION, SOBEL, UNIFIED
+from radgazegen.generation import methods
+from radgazegen.core.vocabulary import CANNY, CONTROLS, GL, HVA, RADIOMICS_CONTROLS, SEGMENTATION, SOBEL, UNIFIED
 
 
 def _models_json(design: str):
@@ -49,7 +49,7 @@ def test_registry_has_one_name_per_method_and_the_papers_labels_as_attributes():
 
 
 def test_paper_rows_map_every_paper_row_to_ours():
-    from radgazegen.evaluation import paper_rows
+    from radgazegen.metrics.evaluation import paper_rows
 
     assert paper_rows("table1")["MultiControl"] == "Multi-ControlNet"
     assert paper_rows("table3") == {"Original*": "Original*", "SD": "SD", "T2I-Adapter": "T2I-Adapter (canny)",
@@ -59,7 +59,7 @@ def test_paper_rows_map_every_paper_row_to_ours():
 
 
 def test_conditioning_builder_is_the_datasets(tmp_path):
-    from radgazegen.training_data import ControlDataset, Item, conditioning, read_control
+    from radgazegen.models.training_data import ControlDataset, Item, conditioning, read_control
 
     rng = np.random.default_rng(0)
     items = []

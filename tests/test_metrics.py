@@ -125,7 +125,8 @@ def test_pointing_game_and_box_masks():
 
 
 def test_claims_on_the_papers_own_tables():
-    from radgazegen.evaluation import claims, paper_as_ours
+    from radgazegen.metrics.evaluation import paper_as_ours
+    from radgazegen.metrics.paper_claims import claims
 
     c = claims({f"table{i}": paper_as_ours(f"table{i}") for i in range(1, 6)}).set_index("claim")
     holds = lambda k: c.loc[k, "holds"]
@@ -146,7 +147,7 @@ def test_xrv_classifier_loads_local_weights_only_and_maps_table3_columns(tmp_pat
     import torchxrayvision as xrv
 
     from radgazegen.standins import XRVClassifier
-    from radgazegen.labels import TABLE3_PATHOLOGIES
+    from radgazegen.core.labels import TABLE3_PATHOLOGIES
 
     with pytest.raises(FileNotFoundError, match="not downloaded"):
         XRVClassifier(tmp_path)

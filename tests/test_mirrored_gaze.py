@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from radgazegen import counterfactual as cf
-from radgazegen.intervals import Evidence, paired_difference
-from radgazegen.labels import FOCAL_FINDINGS
+from radgazegen.metrics import counterfactual as cf
+from radgazegen.core.intervals import Evidence, paired_difference
+from radgazegen.core.labels import FOCAL_FINDINGS
 from radgazegen.synthetic import CohortConfig, render_phantom
 from radgazegen.synthetic.cohort import _sample_labels
 

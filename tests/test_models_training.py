@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from radgazegen.models import check_sd_directory, clip_tokenizer, encode_prompt, save_sd_parts, sd_parts
-from radgazegen.training import Batch, TrainConfig, checkpoints, train
+from radgazegen.models.training import Batch, TrainConfig, checkpoints, train
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,7 @@ def _cpu_fp16(monkeypatch) -> list:
     gradients overflow now and then: steps 1-3 are skipped (scale 2**24 -> 2**21) and step 4 is
     taken. A resumed run whose scale restarted at 2**24 would skip step 4 too.
     """
-    from radgazegen import training
+    from radgazegen.models import training
 
     real, made = training.accelerator, []
 
@@ -245,7 +245,7 @@ def test_validation_images_are_written_and_kept_across_a_resume(tok_dir, tmp_pat
 
 
 def test_vae_trained_from_scratch_learns_to_reconstruct(tok_dir):
-    from radgazegen.training import train_vae
+    from radgazegen.models.training import train_vae
 
     torch.manual_seed(0)
     parts = sd_parts("tiny", tok_dir, resolution=32)
@@ -274,7 +274,7 @@ def test_generation_does_not_depend_on_batching(tok_dir, tmp_path):
 @pytest.mark.parametrize("kind", ["unet", "controlnet", "hva-over-rad", "adapter"])
 def test_bf16_mixed_precision_trains_every_model_kind(tok_dir, tmp_path, kind):
     from radgazegen.models import new_adapter, new_controlnet
-    from radgazegen.training import accelerator
+    from radgazegen.models.training import accelerator
 
     # an earlier fp32 run in the same process (a notebook trains several models) must not
     # pin accelerate's process-wide precision (CI failed on this order once)
@@ -298,7 +298,7 @@ def test_bf16_mixed_precision_trains_every_model_kind(tok_dir, tmp_path, kind):
 
 def test_eq6_indicator_switches_controls_off_in_both_designs():
     from radgazegen.generation import control_tensors
-    from radgazegen.methods import eq6
+    from radgazegen.generation.methods import eq6
 
     def radgazegen_spec(*args):  # the method's models, inputs and scales, as lists
         m = eq6(*args)
@@ -322,7 +322,8 @@ def test_eq6_indicator_switches_controls_off_in_both_designs():
 
 def test_prompt_dropout_empties_a_seeded_share_of_prompts(monkeypatch, tok_dir):
     """proportion_empty_prompts (diffusers' name): the unconditional branch of guidance is trained."""
-    from radgazegen import models, training, training_objective
+    from radgazegen import models
+    from radgazegen.models import objective, training
 
     seen = []
     real = models.encode_prompt
@@ -336,11 +337,51 @@ def test_prompt_dropout_empties_a_seeded_share_of_prompts(monkeypatch, tok_dir):
     parts = models.sd_parts("tiny", tok_dir, resolution=32)
     batch = training.Batch(torch.zeros(64, 3, 32, 32), [f"prompt {i}" for i in range(64)], {})
     for p, expect in ((0.0, 0), (0.5, None), (1.0, 64)):
-        objective = training_objective.NoiseObjective(parts, Acc(), "unet", [], [], proportion_empty_prompts=p)
-        objective._noised(batch, torch.Generator().manual_seed(0))
+        obj = objective.NoiseObjective(parts, Acc(), "unet", [], [], proportion_empty_prompts=p)
+        obj._noised(batch, torch.Generator().manual_seed(0))
         emptied = seen[-1].count("")
         assert emptied == expect if expect is not None else 16 < emptied < 48
-    objective._noised(batch, torch.Generator().manual_seed(0))
+    obj._noised(batch, torch.Generator().manual_seed(0))
     again = seen[-1]
-    objective._noised(batch, torch.Generator().manual_seed(0))
+    obj._noised(batch, torch.Generator().manual_seed(0))
     assert seen[-1] == again  # seeded
+
+
+def test_eq6_is_one_sum_for_training_and_sampling(tok_dir):
+    """Eq. 6's ⊕ (``objective.eq6_residuals``, the MultiControlNetModel the sampling pipeline
+    uses): each ControlNet's residuals scaled by its scale and summed block by block; a scale of
+    0 switches a control off; HVA-CN's training loss runs through it (the frozen Rad-CN first)."""
+    from radgazegen import models
+    from radgazegen.models.objective import Batch, NoiseObjective, eq6_residuals
+
+    parts = models.sd_parts("tiny", tok_dir, resolution=32)
+    torch.manual_seed(0)
+    rad, hva = models.new_controlnet(parts), models.new_controlnet(parts)
+    for net in (rad, hva):  # zero convolutions would make every residual 0: give them weights
+        for p in net.parameters():
+            p.data.normal_(0, 0.05)
+    h = 32 // parts.vae_scale_factor
+    z, t = torch.randn(2, 4, h, h), torch.tensor([10, 500])
+    c = torch.randn(2, 77, parts.text_encoder.config.hidden_size)
+    cr, cv = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        (dr, mr), (dv, mv) = (net(z, t, encoder_hidden_states=c, controlnet_cond=x, return_dict=False) for net, x in ((rad, cr), (hva, cv)))
+        down, mid = eq6_residuals([rad, hva], z, t, c, [cr, cv], [0.7, 1.5])
+        assert all(torch.allclose(d, 0.7 * a + 1.5 * b, atol=1e-5) for d, a, b in zip(down, dr, dv))
+        assert torch.allclose(mid, 0.7 * mr + 1.5 * mv, atol=1e-5)
+        off, _ = eq6_residuals([rad, hva], z, t, c, [cr, cv], [1.0, 0.0])
+        assert all(torch.allclose(d, a, atol=1e-6) for d, a in zip(off, dr))
+
+    class Acc:
+        device, mixed_precision = torch.device("cpu"), "no"
+
+        def autocast(self):
+            return torch.autocast("cpu", enabled=False)
+
+    obj = NoiseObjective(parts, Acc(), "controlnet", ["hva"], [(rad, "canny", 0.7)])
+    batch = Batch(torch.zeros(2, 3, 32, 32), ["a", "b"], {"canny": cr, "hva": cv})
+    with torch.no_grad():
+        got = obj._eps_controlnet(hva, batch, z, t, c)
+        down, mid = eq6_residuals([rad, hva], z, t, c, [cr, cv], [0.7, 1.0])
+        want = parts.unet(z, t, encoder_hidden_states=c, down_block_additional_residuals=down, mid_block_additional_residual=mid).sample
+    assert torch.allclose(got, want, atol=1e-6)

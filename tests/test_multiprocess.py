@@ -164,7 +164,7 @@ def test_the_runner_refuses_a_multi_process_launch_in_one_line(monkeypatch, caps
     """Under ``accelerate launch`` every process would be a runner: the run lock refuses all but
     one, whose kernel would wait for the others; the runner says so and stops instead."""
     from radgazegen import __main__ as cli
-    from radgazegen.runner import Study
+    from radgazegen.study.runner import Study
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setattr(Study, "run", lambda *a, **k: pytest.fail("the runner ran"))
@@ -175,15 +175,15 @@ def test_the_runner_refuses_a_multi_process_launch_in_one_line(monkeypatch, caps
 
 def test_a_chapter_trains_on_two_processes_with_train_processes(tmp_path, monkeypatch):
     """``train_processes = 2`` in chapters 05/06: ``launch.train_control`` (a job file, ``accelerate
-    launch -m radgazegen.launch``) trains the model ``training.train_control`` trains in this
+    launch -m radgazegen.models.launch``) trains the model ``training.train_control`` trains in this
     process, from the same SD-CXR folder, items on disk and config (tolerance as above)."""
     import cv2
     from diffusers import ControlNetModel
 
-    from radgazegen import launch
+    from radgazegen.models import launch
     from radgazegen.models import save_sd_parts, sd_parts
-    from radgazegen.training import TrainConfig, train_control
-    from radgazegen.training_data import ControlDataset, Item
+    from radgazegen.models.training import TrainConfig, train_control
+    from radgazegen.models.training_data import ControlDataset, Item
 
     clip_tokenizer_files(tmp_path / "tok")
     torch.manual_seed(0)
@@ -218,9 +218,9 @@ def test_a_chapter_trains_on_two_processes_with_train_processes(tmp_path, monkey
 
 
 def test_a_failed_launch_names_its_log(tmp_path, monkeypatch):
-    from radgazegen import launch
-    from radgazegen.training import TrainConfig
-    from radgazegen.training_data import ControlDataset
+    from radgazegen.models import launch
+    from radgazegen.models.training import TrainConfig
+    from radgazegen.models.training_data import ControlDataset
 
     monkeypatch.setenv("ACCELERATE_USE_CPU", "1")
     with pytest.raises(RuntimeError, match=r"failed .*launch\.log"):

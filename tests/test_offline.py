@@ -1,4 +1,4 @@
-"""The offline install for the air-gapped GPU server (radgazegen.offline): no network needed."""
+"""The offline install for the air-gapped GPU server (radgazegen.study.offline): no network needed."""
 from __future__ import annotations
 
 import ast
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from radgazegen import offline, wheelhouse
+from radgazegen.study import offline, wheelhouse
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET = wheelhouse.target_environment("3.12", "manylinux_2_28_x86_64")
@@ -218,14 +218,14 @@ def test_make_study_offline(args, expected):
     out = subprocess.run(["make", "-n", "-C", str(REPO), "study-offline", "WHEELHOUSE=/w",
                           "OFFLINE_PYTHON=/opt/torch/.venv/bin/python3", *args],
                          capture_output=True, text=True, check=True).stdout
-    assert "/opt/torch/.venv/bin/python3 -m radgazegen.offline install --wheelhouse /w" in out
+    assert "/opt/torch/.venv/bin/python3 -m radgazegen.study.offline install --wheelhouse /w" in out
     assert f"/opt/torch/.venv/bin/python3 -m radgazegen run {expected}" in out
 
 
 def test_make_wheelhouse_targets_the_server():
     out = subprocess.run(["make", "-n", "-C", str(REPO), "wheelhouse"], capture_output=True, text=True,
                          check=True).stdout
-    for part in ("-m radgazegen.offline wheelhouse", "--dest wheelhouse", "--python-version 3.12",
+    for part in ("-m radgazegen.study.offline wheelhouse", "--dest wheelhouse", "--python-version 3.12",
                  "--platform manylinux_2_28_x86_64", "--preinstalled constraints/offline.txt", "--max-mb 40"):
         assert part in out
     assert "--no-slim" not in out
@@ -238,7 +238,7 @@ def test_gpu_run_stops_at_its_deadline_and_always_packs(tmp_path, monkeypatch):
     import tarfile
     import time
 
-    from radgazegen import gpu_run
+    from radgazegen.study import gpu_run
 
     fake_repo = tmp_path / "repo"
     run = fake_repo / "runs" / "teach"

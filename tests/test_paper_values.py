@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from radgazegen.paper import compare, paper_values
+from radgazegen.core.paper import compare, paper_values
 
 PAPER = Path(__file__).resolve().parents[2] / "shared" / "paper" / "radgazegen-paper.txt"
 
@@ -38,7 +38,7 @@ def _number(cell: str) -> float:
 @pytest.mark.skipif(not PAPER.exists(), reason="the paper's text is not beside this checkout")
 @pytest.mark.parametrize("section", ["table1", "table2", "table3", "table4", "table5"])
 def test_tables_match_the_paper_cell_for_cell(section):
-    from radgazegen.paper import paper_table
+    from radgazegen.core.paper import paper_table
 
     lines = PAPER.read_text().splitlines()
     header = {"table1": "Canny\tSobel\tGL\tSegmentation\tHVA", "table2": "Canny (SSIM)", "table3": "Ate.\tCmg.",
@@ -57,7 +57,7 @@ def test_tables_match_the_paper_cell_for_cell(section):
 def test_paper_table_and_beside():
     import pandas as pd
 
-    from radgazegen.paper import beside, paper_table
+    from radgazegen.core.paper import beside, paper_table
 
     t1 = paper_table("table1")
     assert t1.shape == (4, 5) and t1.loc["RadGazeGen", "HVA"] == 3.0021 and t1.attrs["better"] == "lower"
@@ -74,7 +74,7 @@ def test_paper_table_and_beside():
 
 
 def test_a_difference_only_where_the_quantity_is_the_papers():
-    from radgazegen.evaluation import comparable_columns
+    from radgazegen.metrics.evaluation import comparable_columns
 
     assert comparable_columns("table1", {"metric": "FID (study features)"}) == []
     assert comparable_columns("table1", {"metric": "FID (Inception-v3, pt_inception.pth)"})[:1] == ["Canny"]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from radgazegen.labels import MIMIC_LT_CLASSES, UnknownLabelError
+from radgazegen.core.labels import MIMIC_LT_CLASSES, UnknownLabelError
 from radgazegen.synthetic import render_phantom
 
 ABNORMAL = [c for c in MIMIC_LT_CLASSES if c != "No Finding"]

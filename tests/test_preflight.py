@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
-from radgazegen import preflight as pf
+from radgazegen.study import preflight as pf
 from radgazegen.__main__ import main
 
 
@@ -51,3 +51,12 @@ def test_full_stops_before_any_chapter_with_the_list(tmp_path, capsys):
     assert not (tmp_path / "runs" / "full" / "progress.log").exists()  # no chapter started
     assert main(["check", "--profile", "full"]) == 2
     assert main(["check", "--profile", "smoke"]) == 0  # stand-ins are allowed outside full
+
+
+def test_only_the_chapters_a_run_executes_are_checked(tmp_path, capsys):
+    """`run --only 03` executes 00-03 at most: Stable Diffusion's weights (04 on) are not its concern."""
+    main(["run", "--profile", "full", "--only", "03", "--runs", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert "mimic_cxr_jpg_root" in err and "sd_source" not in err and "inception_weights" not in err
+    main(["run", "--profile", "full", "--only", "04", "--runs", str(tmp_path / "runs")])
+    assert "sd_source" in capsys.readouterr().err

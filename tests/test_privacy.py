@@ -9,7 +9,7 @@ import numpy as np
 import yaml
 
 from radgazegen.figures import withheld
-from radgazegen.runner import Study
+from radgazegen.study.runner import Study
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 READS_IMAGES = re.compile(r"load_image\(|read_gray\(|to_uint8\(batch\.pixel_values|radiograph\(|gen\.real|\breal\[")

@@ -46,7 +46,7 @@ def test_the_pages_workflow_builds_the_committed_edition_with_the_readmes_comman
 
 
 def test_one_repository_setting_turns_the_repository_and_issues_buttons_on(tmp_path):
-    from radgazegen.publish import book_config
+    from radgazegen.study.publish import book_config
 
     assert book_config() == REPO / "_config.yml"  # no public repository set: no button, the file as it is
     config = yaml.safe_load((REPO / "_config.yml").read_text())
@@ -60,8 +60,8 @@ def test_one_repository_setting_turns_the_repository_and_issues_buttons_on(tmp_p
 
 
 def test_the_repository_setting_also_turns_on_launch_buttons_to_the_committed_notebooks(tmp_path):
-    from radgazegen.launch_buttons import LAUNCH_BUTTONS
-    from radgazegen.publish import book_config
+    from radgazegen.study.launch_buttons import LAUNCH_BUTTONS
+    from radgazegen.study.publish import book_config
 
     config = yaml.safe_load((REPO / "_config.yml").read_text())
     config["repository"]["url"] = "https://github.com/example/radgazegen-study"
@@ -69,14 +69,14 @@ def test_the_repository_setting_also_turns_on_launch_buttons_to_the_committed_no
     paths = {"book/chapters/08_table1_fid": "book/smoke/08_table1_fid.ipynb"}
     built = yaml.safe_load(book_config(tmp_path / "_config.yml", tmp_path / "out.yml", launch_paths=paths).read_text())
     assert built["launch_buttons"] == LAUNCH_BUTTONS
-    assert built["sphinx"]["extra_extensions"] == ["sphinx-mathjax-offline", "radgazegen.launch_buttons"]
+    assert built["sphinx"]["extra_extensions"] == ["sphinx-mathjax-offline", "radgazegen.study.launch_buttons"]
     assert built["sphinx"]["config"]["radgazegen_launch_paths"] == paths
 
 
 def test_a_page_names_the_committed_notebook_it_was_copied_from(tmp_path):
     import nbformat
 
-    from radgazegen.publish import reader_first
+    from radgazegen.study.publish import reader_first
 
     committed = [REPO / f for f in git(REPO, "ls-files", "book").split() if re.search(r"/[0-9][0-9]_\w+\.ipynb$", f)]
     assert committed, "no executed chapter is committed under book/<profile>/"
@@ -92,7 +92,7 @@ def test_a_page_names_the_committed_notebook_it_was_copied_from(tmp_path):
 def test_launch_paths_only_for_pages_whose_notebook_is_committed(tmp_path):
     import json
 
-    from radgazegen.publish import launch_paths_of
+    from radgazegen.study.publish import launch_paths_of
 
     repo = tmp_path / "study"
     (repo / "book" / "smoke").mkdir(parents=True)
@@ -110,7 +110,7 @@ def test_a_built_page_launches_its_committed_notebook_and_a_run_page_launches_no
     """A real Jupyter Book build with the extension: the theme's links retargeted, or dropped."""
     import nbformat
 
-    from radgazegen.publish import book_config
+    from radgazegen.study.publish import book_config
 
     book = tmp_path / "book"
     (book / "chapters").mkdir(parents=True)
@@ -142,8 +142,8 @@ def test_a_built_page_launches_its_committed_notebook_and_a_run_page_launches_no
 def test_the_committed_edition_alone_has_every_chapter(tmp_path):
     """What the Pages workflow builds from a fresh clone (no run here): every notebook of the study
     as a committed executed chapter, each from a file the repository holds."""
-    from radgazegen.publish import published_sources
-    from radgazegen.runner import Study
+    from radgazegen.study.publish import published_sources
+    from radgazegen.study.runner import Study
 
     sources = published_sources(Study(runs=tmp_path / "no-runs"))
     assert sorted(sources) == sorted(p.stem for p in (REPO / "notebooks").glob("[0-9][0-9]_*.py"))

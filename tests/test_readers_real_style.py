@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from radgazegen import data, gaze
+from radgazegen import data
+from radgazegen.controls import gaze
 
 W, H = 2544, 3056  # a real MIMIC-CXR-JPG size
 SUB, STU, DID = "10000032", "50414267", "02aa804e-bde0afdd-112c0b34-7bc16630-4e384014"

@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from radgazegen.runner import STEP_VARIABLE, RunnerError, StepFailed, Study
+from radgazegen.study.runner import STEP_VARIABLE, RunnerError, StepFailed, Study
 
 HEADER = """\
 # ---
@@ -50,7 +50,7 @@ import json, os
 from pathlib import Path
 
 def use(name, path, writer):
-    """Record a read as radgazegen.artifacts does (the runner names the step)."""
+    """Record a read as radgazegen.core.artifacts does (the runner names the step)."""
     log = Path(run_dir, ".state", "reads", os.environ["RADGAZEGEN_STEP"] + ".json")
     log.parent.mkdir(parents=True, exist_ok=True)
     reads = json.loads(log.read_text()) if log.exists() else {}
@@ -157,7 +157,7 @@ def test_failure_stops_the_run_and_keeps_the_partial_output(study):
 
 def test_progress_log_records_each_chapter_and_the_one_that_stopped(study, tmp_path):
     """A later command (e.g. on a GPU machine after a time limit) reads how far a run got."""
-    from radgazegen.publish import run_record_page
+    from radgazegen.study.publish import run_record_page
 
     study.run("p", log=lambda *_: None)
     (study.notebooks / "01_consume.py").write_text(FAILING)
@@ -196,7 +196,7 @@ def test_a_second_runner_on_the_same_run_directory_is_refused_and_a_killed_one_l
     import sys
 
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from radgazegen.runlock import RunLock; "
+        [sys.executable, "-c", "import sys, time; from radgazegen.study.runlock import RunLock; "
          "lock = RunLock(sys.argv[1]).__enter__(); print('locked', flush=True); time.sleep(120)", str(study.run_dir("p"))],
         stdout=subprocess.PIPE, text=True)
     try:
@@ -254,7 +254,8 @@ def test_state_of_the_previous_format_is_stale(study):
 
 def test_only_the_package_modules_a_notebook_imports_matter(tmp_path):
     """Edits to a module the notebook does not import (directly or transitively) leave it
-    current; edits to one it imports, or to a data file that module names, make it stale."""
+    current, and so do docstring and comment edits; code edits to one it imports, or to a data
+    file that module names, make it stale."""
     pkg = tmp_path / "lib" / "fakepkg"
     (pkg / "sub").mkdir(parents=True)
     files = {
@@ -293,7 +294,9 @@ def test_only_the_package_modules_a_notebook_imports_matter(tmp_path):
     (pkg / "new_module.py").write_text("Z = 0\n")
     assert study.status("p") == [("00_uses_a", "current")]
 
-    (pkg / "sub" / "c.py").write_text('"""Leaf, reworded."""\nX = 1\n')  # imported through a -> b -> c
+    (pkg / "sub" / "c.py").write_text('"""Leaf, reworded."""\nX = 1  # a comment\n')  # imported through a -> b -> c
+    assert study.status("p") == [("00_uses_a", "current")]  # docstrings and comments: nothing to rerun
+    (pkg / "sub" / "c.py").write_text('"""Leaf."""\nX = 2\n')
     assert study.status("p") == [("00_uses_a", "stale: fakepkg.sub.c changed")]
     (pkg / "sub" / "c.py").write_text(files["sub/c.py"])  # content, not time, decides
     assert study.status("p") == [("00_uses_a", "current")]
@@ -321,9 +324,9 @@ def test_shared_study_constants_are_set_once(study):
 def test_real_notebooks_depend_on_the_modules_they_import():
     steps = {s.name: s for s in Study().resolve("smoke")}
     controls = steps["02_control_maps"].modules
-    assert {"radgazegen", "radgazegen.controls", "radgazegen.gaze", "radgazegen.synthetic.phantom"} <= set(controls)
-    assert "radgazegen.paper" in steps["14_results"].modules  # which names paper_values.yaml
-    assert not any("radgazegen.bench" in s.modules for s in steps.values())  # no chapter imports it
+    assert {"radgazegen", "radgazegen.controls", "radgazegen.controls.gaze", "radgazegen.synthetic.phantom"} <= set(controls)
+    assert "radgazegen.core.paper" in steps["14_results"].modules  # which names paper_values.yaml
+    assert not any("radgazegen.study.bench" in s.modules for s in steps.values())  # no chapter imports it
 
 
 def test_downstream_follows_the_content_of_what_it_read(study):
@@ -381,7 +384,7 @@ def test_project_notebooks_declare_documented_parameters():
     real = Study()
     for profile in real.profiles():
         for step in real.resolve(profile):
-            from radgazegen.runner import declared_parameters
+            from radgazegen.study.runner import declared_parameters
 
             declared = declared_parameters(step.path)
             assert {"profile", "run_dir"} <= set(declared), step.path
@@ -391,7 +394,7 @@ def test_project_notebooks_declare_documented_parameters():
 
 def test_the_published_edition_takes_each_chapter_from_the_richest_profile(study, tmp_path):
     """``make book``: per chapter book/teach/, else book/lesson/, else smoke; running copies ignored."""
-    from radgazegen.publish import published_sources, run_record_page
+    from radgazegen.study.publish import published_sources, run_record_page
 
     book = tmp_path / "book"
     for profile, names in {"teach": ["00_a", "01_b.running"], "lesson": ["00_a", "01_b", "02_c"], "smoke": ["03_d"]}.items():
@@ -412,7 +415,7 @@ def test_an_incomplete_committed_run_ranks_after_a_complete_one(study, tmp_path)
     """``make book``: a richer profile whose committed run lacks a chapter its parameters run (teach
     stopped by a GPU deadline after 01) gives way to a complete one (lesson) on every chapter they
     share, and fills only the chapters no complete run has."""
-    from radgazegen.publish import committed_complete, published_order, published_sources
+    from radgazegen.study.publish import committed_complete, published_order, published_sources
 
     for profile, names in {"teach": ["00_produce", "01_consume", "02_side"], "lesson": ["00_produce", "02_side"]}.items():
         (study.params / profile).mkdir()
@@ -441,7 +444,7 @@ def test_an_incomplete_committed_run_ranks_after_a_complete_one(study, tmp_path)
 def test_the_run_record_lists_each_trained_models_benchmark_line(tmp_path):
     """From a run's chapter logs (a smoke run here) or book/<profile>/benchmarks.txt (teach-import):
     one line per model and run, a model resumed at its end ("no steps run") left out."""
-    from radgazegen.publish import benchmark_lines, run_record_page
+    from radgazegen.study.publish import benchmark_lines, run_record_page
 
     run = tmp_path / "runs" / "smoke"
     (run / "logs").mkdir(parents=True)
@@ -476,7 +479,7 @@ def test_a_profile_may_leave_out_a_declared_upstream_chapter(study):
 
 
 def test_every_profile_has_a_banner_and_lesson_runs_the_central_claim_and_tables_2_5():
-    from radgazegen.book import PROFILE_NOTES, profile_banner
+    from radgazegen.figures.book import PROFILE_NOTES, profile_banner
 
     real = Study()
     assert set(real.profiles()) <= set(PROFILE_NOTES)
@@ -504,7 +507,7 @@ def test_child_processes_stderr_goes_to_the_chapters_log(tmp_path, capfd):
     import subprocess
     import sys
 
-    from radgazegen.progress import stderr_to
+    from radgazegen.core.progress import stderr_to
 
     log = tmp_path / "logs" / "01_x.log"
     with stderr_to(log):
@@ -515,7 +518,7 @@ def test_child_processes_stderr_goes_to_the_chapters_log(tmp_path, capfd):
 
 
 def test_a_log_line_goes_to_the_chapters_log_under_the_runner(tmp_path, monkeypatch, capsys):
-    from radgazegen.progress import LOG_VARIABLE, log_line
+    from radgazegen.core.progress import LOG_VARIABLE, log_line
 
     log_line("benchmark X: 1.00 steps/s")
     assert capsys.readouterr().out == "benchmark X: 1.00 steps/s\n"
@@ -528,7 +531,7 @@ def test_a_chapter_with_a_stderr_output_fails_the_book_build(tmp_path):
     """Progress bars and warnings belong in the run's log: a rendered one stops the build, naming it."""
     import nbformat
 
-    from radgazegen.publish import reader_first
+    from radgazegen.study.publish import reader_first
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1", outputs=[
         nbformat.v4.new_output("stream", name="stdout", text="a result\n")])])

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from radgazegen import screenshots
+from radgazegen.study import screenshots
 
 
 def test_trim_cuts_below_the_main_columns_last_line():

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from radgazegen.synthetic import render_phantom
-from radgazegen.segmentation import (
+from radgazegen.controls.segmentation import (
     LungUNet, classical_lung_mask, dice, load_lung_unet, split_lungs, unet_lung_mask,
 )
 
@@ -60,7 +60,7 @@ def test_split_lungs_and_dice_known_answers():
 def test_the_segmentation_control_prefers_the_papers_segmenter(tmp_path):
     import torch
 
-    from radgazegen.segmentation import LungUNet, classical_lung_mask, lung_segmenter
+    from radgazegen.controls.segmentation import LungUNet, classical_lung_mask, lung_segmenter
 
     name, fn = lung_segmenter()
     assert fn is classical_lung_mask and "stand-in" in name

@@ -12,8 +12,8 @@ import shutil
 import nbformat
 import pytest
 
-from radgazegen.publish import build_book
-from radgazegen.runner import Study
+from radgazegen.study.publish import build_book
+from radgazegen.study.runner import Study
 
 pytestmark = pytest.mark.slow
 
@@ -84,7 +84,7 @@ def test_book_builds_with_the_executed_chapters(smoke):
         assert all("<figcaption" in f for f in figures), f"{name}: a figure without a caption"
     assert "Four profiles, one code path" in (html / "book" / "intro.html").read_text()
     if any(shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")):  # laid out in a browser
-        from radgazegen.screenshots import book_pages, wide_elements
+        from radgazegen.study.screenshots import book_pages, wide_elements
 
         assert wide_elements(book_pages(html)) == {}, "an equation, output or table is wider than the column"
 

@@ -5,8 +5,8 @@ from types import SimpleNamespace as R
 
 import pytest
 
-from radgazegen.io import atomic_path, write_text
-from radgazegen.split import check_counts, overlap_summary, paper_split
+from radgazegen.core.io import atomic_path, write_text
+from radgazegen.data.split import check_counts, overlap_summary, paper_split
 
 
 def readings():

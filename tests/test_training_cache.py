@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from radgazegen import models, training, training_data, training_objective
+from radgazegen import models
+from radgazegen.models import training, training_data, objective
 
 
 class Acc:
@@ -33,8 +34,8 @@ def test_cached_encodings_give_the_uncached_loss_and_encode_each_image_and_promp
     images = torch.from_numpy(rng.uniform(-1, 1, (4, 3, 32, 32)).astype(np.float32))
     prompts = ["a nodule", "an effusion", "a nodule", "edema"]
     batch = training.Batch(images, prompts, {}, keys=["a", "b", "c", "d"])
-    plain = training_objective.NoiseObjective(parts, Acc(), "unet", [], [])
-    cached = training_objective.NoiseObjective(parts, Acc(), "unet", [], [], cache=True)
+    plain = objective.NoiseObjective(parts, Acc(), "unet", [], [])
+    cached = objective.NoiseObjective(parts, Acc(), "unet", [], [], cache=True)
     with torch.no_grad():
         a = plain(parts.unet, batch, torch.Generator().manual_seed(3))
         b = cached(parts.unet, batch, torch.Generator().manual_seed(3))

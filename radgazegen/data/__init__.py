@@ -16,7 +16,7 @@ synthetic cohort, which is written in the same layouts (``radgazegen.synthetic``
 
 Conventions of every ``Record``: positions in pixels of the ORIGINAL image (x right,
 y down); times in seconds from the start of the dictation's audio; labels in the
-source's own vocabulary (``radgazegen.labels``). Fields a source lacks are empty.
+source's own vocabulary (``radgazegen.core.labels``). Fields a source lacks are empty.
 
 TorchXRayVision's dataset classes (``xrv.datasets.MIMIC_Dataset``, ``CheX_Dataset``) read
 the same label files but load pixels eagerly per item, filter views and carry neither gaze

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from radgazegen.artifacts import record_path
-from radgazegen.labels import (
+from radgazegen.core.artifacts import record_path
+from radgazegen.core.labels import (
     EGD_CHEXPERT_COLUMNS, EGD_CONDITIONS, EGD_FINDINGS, REFLACX_BOOLEAN_LABELS, REFLACX_LABELS_PHASE_1, REFLACX_LABELS_PHASE_2_3,
 )
 from radgazegen.data.records import (

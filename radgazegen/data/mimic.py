@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from radgazegen.artifacts import record_path
-from radgazegen.labels import (
+from radgazegen.core.artifacts import record_path
+from radgazegen.core.labels import (
     CHEXPERT_LABELS, MIMIC_LT_CLASSES,
 )
 from radgazegen.data.records import (

@@ -17,7 +17,7 @@ Modules: ``fitting`` (seeding, the small models' minibatch loop), ``nets`` (the 
 uint8 radiographs; every trainer is deterministic per seed on the CPU and returns
 ``(model in eval mode, mean loss per epoch)``.
 
-This package sits at the models level: it imports ``radgazegen.io`` only; ``metrics`` and
+This package sits at the models level: it imports ``radgazegen.core.io`` only; ``metrics`` and
 ``hypotheses`` import it (never the reverse, nor ``evaluation`` or ``training``).
 """
 from radgazegen.standins.classifiers import (

@@ -2,14 +2,14 @@
 
 Every stand-in (``StudyEncoder``, ``StudyCLIP``, ``Localiser``, the torchvision classifiers)
 trains with ``fit_epochs``. The diffusion models (SD-CXR, Rad-CN, HVA-CN, the T2I-Adapter)
-have their own loop in ``radgazegen.training``.
+have their own loop in ``radgazegen.models.training``.
 """
 from __future__ import annotations
 
 from typing import Callable
 
 import torch
-from radgazegen.progress import tqdm
+from radgazegen.core.progress import tqdm
 
 
 def training_device(device: str | None = None) -> torch.device:

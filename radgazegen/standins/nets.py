@@ -8,7 +8,7 @@
 - ``StudyEncoder`` (+ ``train_study_encoder``): stands in for TorchXRayVision's DenseNet-121
   ``features2`` in D(f_B, f_H) (§3.2.2) and for Inception-v3 in FID (``StudyImageFeatures``).
 - ``Localiser`` (+ ``train_localiser``): a per-pixel lesion map for the pointing game.
-- ``save_module`` / ``load_module``: safetensors + ``config.json`` (``radgazegen.io``).
+- ``save_module`` / ``load_module``: safetensors + ``config.json`` (``radgazegen.core.io``).
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from radgazegen.io import load_state, save_state
+from radgazegen.core.io import load_state, save_state
 from radgazegen.standins.fitting import fit_epochs, seeded, training_device
 
 

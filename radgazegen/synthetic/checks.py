@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from radgazegen.labels import CHEXPERT_LABELS, EGD_CHEXPERT_COLUMNS
+from radgazegen.core.labels import CHEXPERT_LABELS, EGD_CHEXPERT_COLUMNS
 
 CHECK_COLUMNS = ["dataset", "convention", "items", "obeying"]
 

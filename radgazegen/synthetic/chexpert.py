@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from radgazegen.progress import tqdm
+from radgazegen.core.progress import tqdm
 
-from radgazegen import io as rio
-from radgazegen.labels import CHEXPERT_TEST_COLUMNS, LT_CLASS_WEIGHTS, MIMIC_LT_CLASSES
+from radgazegen.core import io as rio
+from radgazegen.core.labels import CHEXPERT_TEST_COLUMNS, LT_CLASS_WEIGHTS, MIMIC_LT_CLASSES
 from radgazegen.synthetic.files import encode, write_csv
 from radgazegen.synthetic.phantom import render_phantom
 from radgazegen.synthetic.reports import draw_dictation

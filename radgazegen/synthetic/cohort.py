@@ -21,11 +21,11 @@ from typing import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
-from radgazegen.progress import tqdm
+from radgazegen.core.progress import tqdm
 
-from radgazegen import io as rio
-from radgazegen.artifacts import record_path
-from radgazegen.labels import FOCAL_FINDINGS, LT_CLASS_WEIGHTS, MIMIC_LT_CLASSES
+from radgazegen.core import io as rio
+from radgazegen.core.artifacts import record_path
+from radgazegen.core.labels import FOCAL_FINDINGS, LT_CLASS_WEIGHTS, MIMIC_LT_CLASSES
 from radgazegen.synthetic.chexpert import write_chexpert
 from radgazegen.synthetic.config import REAL_HEIGHT_RANGE, REAL_WIDTH_RANGE, Case, CohortConfig, CohortSummary
 from radgazegen.synthetic.egd import EgdWriter, condition
@@ -198,7 +198,7 @@ def generate_cohort(root: str | Path, config: CohortConfig | None = None, progre
 
 def generator_digest() -> str:
     """Hash of the code that draws the cohort (this sub-package and the label vocabularies)."""
-    from radgazegen import labels
+    from radgazegen.core import labels
 
     h = hashlib.sha256(Path(labels.__file__).read_bytes())
     for path in sorted(Path(__file__).parent.glob("*.py")):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from radgazegen.labels import MIMIC_LT_CLASSES
+from radgazegen.core.labels import MIMIC_LT_CLASSES
 from radgazegen.synthetic.phantom import Phantom
 from radgazegen.synthetic.reports import Dictation
 

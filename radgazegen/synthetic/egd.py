@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from radgazegen import io as rio
-from radgazegen.labels import EGD_CHEXPERT_COLUMNS, EGD_CONDITIONS, EGD_FINDINGS, LT_TO_EGD_FINDING
+from radgazegen.core import io as rio
+from radgazegen.core.labels import EGD_CHEXPERT_COLUMNS, EGD_CONDITIONS, EGD_FINDINGS, LT_TO_EGD_FINDING
 from radgazegen.synthetic.config import Case
 from radgazegen.synthetic.files import encode, label_text, write_csv
 from radgazegen.synthetic.reading import Reading, gaze_samples, simulate_reading

@@ -1,6 +1,6 @@
 """Byte-stable writing of the cohort's files: CSV (optionally gzip with mtime 0) and images.
 
-Every file goes through ``radgazegen.io`` (atomic writes), and the same inputs give the
+Every file goes through ``radgazegen.core.io`` (atomic writes), and the same inputs give the
 same bytes, so a seed writes a byte-identical cohort.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from radgazegen import io as rio
+from radgazegen.core import io as rio
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from radgazegen import io as rio
-from radgazegen.labels import CHEXPERT_LABELS
+from radgazegen.core import io as rio
+from radgazegen.core.labels import CHEXPERT_LABELS
 from radgazegen.synthetic.config import Case
 from radgazegen.synthetic.files import encode, label_text, write_csv
 from radgazegen.synthetic.reports import mimic_report

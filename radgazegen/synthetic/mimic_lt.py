@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from radgazegen.labels import MIMIC_LT_CLASSES, MIMIC_LT_FILE_COLUMNS
+from radgazegen.core.labels import MIMIC_LT_CLASSES, MIMIC_LT_FILE_COLUMNS
 from radgazegen.synthetic.config import Case, CohortConfig
 from radgazegen.synthetic.files import write_csv
 

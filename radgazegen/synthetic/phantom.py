@@ -33,7 +33,7 @@ from typing import Sequence
 
 import numpy as np
 
-from radgazegen.labels import MIMIC_LT_CLASSES, check_label
+from radgazegen.core.labels import MIMIC_LT_CLASSES, check_label
 from radgazegen.synthetic.anatomy import Canvas, bbox, draw_anatomy, draw_markings
 from radgazegen.synthetic.lesions import draw_finding
 

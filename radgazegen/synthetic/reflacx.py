@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from radgazegen import io as rio
-from radgazegen.labels import (
+from radgazegen.core import io as rio
+from radgazegen.core.labels import (
     LT_TO_REFLACX, LT_TO_REFLACX_PHASE_1, REFLACX_BOOLEAN_LABELS, REFLACX_LABELS_PHASE_1,
     REFLACX_LABELS_PHASE_2_3,
 )

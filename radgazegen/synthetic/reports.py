@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from radgazegen.labels import CHEXPERT_LABELS
+from radgazegen.core.labels import CHEXPERT_LABELS
 
 
 @dataclass
