@@ -50,13 +50,14 @@
 profile: str = "smoke"  # parameter profile this run belongs to (set by the runner)
 run_dir: str = "runs/smoke"  # folder of this profile's artifacts (set by the runner)
 inception_weights: str = ""  # local FID Inception weights (pt_inception-2015-12-05-6726825d.pth), "" for study features
+n_boot: int = 200  # bootstrap resamples of each fidelity cell's interval (findings and seeds)
 
 # %%
 import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from radgazegen.metrics import evaluation
+from radgazegen.metrics import evaluation, fidelity, radiomics_distance
 from radgazegen.generation import methods
 from radgazegen.core.artifacts import Run
 from radgazegen.core.intervals import Evidence, save_evidence
@@ -104,7 +105,7 @@ evaluation.mean_std(mean, std)
 
 # %% [markdown]
 # ## Beside the paper
-# The paper's values come from `radgazegen/paper_values.yaml`; they were computed on real
+# The paper's values come from `radgazegen/core/paper_values.yaml`; they were computed on real
 # radiographs with Inception features, so only the ordering of methods is comparable, not the
 # values.
 
@@ -134,6 +135,46 @@ glue("paper_rg_best", int((best["paper"] == methods.RADGAZEGEN).sum()))
 glue("rg_beats_cn", beats[methods.SINGLE_CONTROLNET])
 glue("rg_beats_multi", beats[methods.MULTI_CONTROLNET])
 glue("rg_fid_hva", float(rg[LABELS[HVA]]))
+
+# %% [markdown]
+# ## Fidelity beyond FID, per pathology
+# Since the paper, CheXGenBench {cite}`dutt2025chexgenbench` reports beside FID: KID
+# (unbiased, so usable on few images), precision / recall / density / coverage with k = 5
+# (fewer when a run has fewer than 7 test images: the table's caption gives the k used)
+# (fidelity: do generated images fall among the real ones; diversity: do they reach all of
+# them), and a Fréchet Radiomics Distance, each per pathology. Here they are computed by the
+# libraries that define them (torchmetrics' KID, the `prdc` package) on the same features as
+# FID above, and the FRD on the study's radiomics maps' statistics (pyradiomics does not
+# install here: a deviation, `radgazegen.metrics.radiomics_distance`), for SD and for each
+# method of the HVA column (all its controls), with 95% intervals over findings and seeds.
+
+# %%
+shown = {r: cell_method(r, HVA) for r in rows}
+shown = {methods.SD: gen.methods.get(methods.SD), **shown}
+shown = {r: m.name for r, m in shown.items() if m is not None and m.name in gen.images}
+fcells, k = {}, fidelity.prdc_neighbours(len(real_features))
+for r, name in shown.items():
+    gen_features = np.stack([fid.features(x) for x in gen.images[name]])  # (R, N, D)
+    fcells.update({(r, m): ev for m, ev in fidelity.fidelity_evidence(real_features, gen_features, k).items()})
+    fcells[(r, "FRD")] = radiomics_distance.radiomics_evidence(gen.real, np.stack(gen.images[name]))
+by_pathology = fidelity.per_pathology(fcells, gen.manifest["finding"].astype(str).to_numpy(), n_boot=n_boot)
+by_pathology["cell"] = [f"{v:.3g} [{lo:.3g}, {hi:.3g}]" for v, lo, hi in by_pathology[["value", "low", "high"]].to_numpy()]
+features_name = fidelity.features_of(fid.name)
+overall = by_pathology[by_pathology.pathology == "all findings"].pivot(index="row", columns="column", values="cell")
+overall.columns = [f"{c} ({radiomics_distance.FRD_FEATURES if c == 'FRD' else features_name})" for c in overall.columns]
+print(f"{profile} profile; value [95% interval] over {len(gen.real)} findings x {gen.replicates} seed(s); "
+      f"PRDC with k = {k}; KID and FRD lower is better, the others higher")
+overall
+
+# %% [markdown]
+# Per pathology (the findings of each label; few findings give wide intervals, the `n`
+# column says how many):
+
+# %%
+per_label = by_pathology[by_pathology.pathology != "all findings"].pivot_table(
+    index=["pathology", "n", "row"], columns="column", values="cell", aggfunc="first")
+glue("n_fidelity_pathologies", int(per_label.index.get_level_values("pathology").nunique()))
+per_label
 
 # %% [markdown]
 # ## What this run shows

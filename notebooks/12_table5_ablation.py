@@ -19,7 +19,7 @@
 # each radiomics map with HVA-CN (the indicator of Eq. 6, {eq}`eq-07-indicator` in the
 # generation chapter, switches the other maps off), and the full model
 # ({cite:t}`bhattacharya2024radgazegen`, §4.2.4, Table 5). FID {cite}`heusel2017fid`, as in
-# {eq}`eq-08-fid`, against the real test images; SSIM {cite}`wang2004ssim`, as in
+# Table 1's chapter, against the real test images; SSIM {cite}`wang2004ssim`, as in
 # {eq}`eq-09-ssim`, and PSNR of each generated image $\hat{x}$ against the real image
 # $x$ whose prompt and controls it was given, with 8-bit intensities:
 #

@@ -17,7 +17,7 @@
 #
 # **Overview.** This chapter gathers what chapters 08-13 computed in this run (read from
 # `results/`, never typed) and puts the values printed by
-# {cite:t}`bhattacharya2024radgazegen` beside them (from `radgazegen/paper_values.yaml`).
+# {cite:t}`bhattacharya2024radgazegen` beside them (from `radgazegen/core/paper_values.yaml`).
 # Then each of the paper's claims is checked twice: on the paper's own numbers (does the
 # table support the text?) and on this run's.
 #

@@ -32,7 +32,7 @@ The folders are the study's layers; imports point down only (``tests/test_archit
   re-identification, the publication guard; ``ledger`` the claims checked on a run
   (``book/<profile>/claims.json``); ``deviations`` a run's departures from the paper
 - ``figures`` (6) plots shared by the notebooks (the package itself); ``book`` the profile
-  banner; ``exercises`` the course's exercise checks
+  banner; ``privacy`` the memorisation chapter's figures; ``exercises`` the course's exercise checks
 - ``study`` (7) the machinery: ``runner`` the papermill runner behind ``python -m radgazegen``;
   ``parameters`` the notebooks' parameters; ``dependencies`` what a step depends on (its
   cache fingerprint); ``runlock`` one runner per run; ``preflight`` the external resources a

@@ -193,3 +193,17 @@ def test_features_of_a_metrics_name():
     assert fidelity.features_of("FID (study features)") == "study features"
     assert fidelity.features_of("FID (Inception-v3, pt_inception.pth)") == "Inception-v3, pt_inception.pth"
     assert fidelity.features_of("TorchXRayVision DenseNet-121") == "TorchXRayVision DenseNet-121"
+
+
+def test_prdc_k_shrinks_for_few_images_and_per_item_says_so():
+    """A smoke run has 6 test images: k = 5 needs 7 (prdc ranks k + 1 neighbours among the others)."""
+    assert [fidelity.prdc_neighbours(n) for n in (3, 6, 7, 100)] == [1, 4, 5, 5]
+    with pytest.raises(ValueError, match="at least 3"):
+        fidelity.prdc_neighbours(2)
+    rng = np.random.default_rng(5)
+    real, gen = rng.normal(size=(6, 3)), rng.normal(size=(6, 3))
+    with pytest.raises(ValueError, match="use prdc_neighbours"):
+        fidelity.prdc_per_item(real, gen)
+    cells = fidelity.fidelity_evidence(real, gen[None], fidelity.prdc_neighbours(6))
+    assert cells["precision"].value() == pytest.approx(
+        fidelity.precision_recall_density_coverage(real, gen, "t", k=4)["precision"].value)

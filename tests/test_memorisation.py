@@ -95,3 +95,38 @@ def test_publication_guard_names_the_images_and_respects_opt_in():
         mem.publication_guard(0.5, 0.1, names, opt_in_hint="set allow_copies: true")
     with pytest.raises(ValueError, match="shares in"):
         mem.publication_guard(5.0)
+
+
+def test_the_guard_fails_on_a_copying_method_and_the_full_book_respects_it(tmp_path):
+    """Chapter 15's verdict: a method whose images copy training images fails the guard (names
+    them), one drawing new images passes; the full book build refuses a failed or missing record
+    unless the user opted in (a tiny run's results folder)."""
+    import json
+
+    from radgazegen.study.publish import memorisation_guard
+    from radgazegen.study.runner import RunnerError
+
+    rng = np.random.default_rng(1)
+    train_im = rng.integers(0, 256, (60, 32, 32), dtype=np.uint8)
+    test_im = rng.integers(0, 256, (60, 32, 32), dtype=np.uint8)
+    spaces = mem.spaces(lambda x: x.reshape(len(x), -1)[:, ::16].astype(float), train_im, test_im)
+    copying = train_im[:20]
+    fresh = rng.integers(0, 256, (20, 32, 32), dtype=np.uint8)
+    checks = {"copier": mem.check_images(copying, spaces), "fresh": mem.check_images(fresh, spaces)}
+    table = mem.checks_table(checks)
+    assert table.loc[("copier", "pixels"), "copy rate"] == 1.0 and table.loc[("fresh", "pixels"), "p-value"] > 0.05
+    verdict = mem.guard_verdict(checks, 0.05)
+    assert verdict["failed"] and "copier[0]" in verdict["flagged"] and not any(f.startswith("fresh") for f in verdict["flagged"])
+    assert not mem.guard_verdict({"fresh": checks["fresh"]}, 0.05)["failed"]
+
+    record = tmp_path / "results" / "memorisation.json"
+    with pytest.raises(RunnerError, match="missing; run chapter 15"):
+        memorisation_guard(record)
+    record.parent.mkdir()
+    record.write_text(json.dumps({**verdict, "allowed": False}))
+    with pytest.raises(RunnerError, match=r"memorisation\.json: .*copier\[0\]"):
+        memorisation_guard(record)
+    record.write_text(json.dumps({**verdict, "allowed": True}))
+    memorisation_guard(record)  # the user's opt-in
+    record.write_text(json.dumps({**mem.guard_verdict({"fresh": checks["fresh"]}), "allowed": False}))
+    memorisation_guard(record)

@@ -478,15 +478,18 @@ def test_a_profile_may_leave_out_a_declared_upstream_chapter(study):
         study.steps("q")
 
 
-def test_every_profile_has_a_banner_and_lesson_runs_the_central_claim_and_tables_2_5():
+def test_every_profile_has_a_banner_and_lesson_runs_the_central_claim_tables_1_2_5_and_memorisation():
     from radgazegen.figures.book import PROFILE_NOTES, profile_banner
 
     real = Study()
     assert set(real.profiles()) <= set(PROFILE_NOTES)
     assert "lesson profile" in profile_banner("lesson").data.replace("**", "")
     lesson = [s.name[:2] for s in real.steps("lesson")]
-    assert lesson == ["00", "01", "02", "03", "04", "05", "06", "07", "09", "12", "13", "14"]  # the claim, Tables 2 and 5 in part
-    assert real.steps("lesson")[-1].upstream == ["09_table2_controllability", "12_table5_ablation", "13_gaze_localisation"]  # 08, 10, 11 left out
+    # the claim, Tables 1, 2 and 5 in part, the memorisation check
+    assert lesson == ["00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "12", "13", "14", "15"]
+    results = next(s for s in real.steps("lesson") if s.name == "14_results")
+    assert results.upstream == ["08_table1_fid", "09_table2_controllability", "12_table5_ablation",
+                                "13_gaze_localisation"]  # 10 and 11 left out
 
 
 def test_kernels_get_sleeping_openmp_threads_unless_the_environment_says_otherwise(study, monkeypatch):

@@ -17,17 +17,17 @@ Who writes, who reads (chapter numbers):
 ======================  ==========================================  ======  =================
 artifact                path under the run directory                writer  readers
 ======================  ==========================================  ======  =================
-cohort                  cohort/ (the real datasets' layouts)        00      01-07, 09-11
-split                   01_data_preparation/split.csv               01      02-07 (items)
+cohort                  cohort/ (the real datasets' layouts)        00      01-07, 09-11, 15
+split                   01_data_preparation/split.csv               01      02-07 (items), 15
 controls                02_control_maps/controls.json               02      04-07 (items)
 hypotheses              03_hypotheses/hypotheses.csv                03      06, 07, 10, 11, 13
-study_encoder           03_hypotheses/study_encoder/                03      08, 12 (FID)
+study_encoder           03_hypotheses/study_encoder/                03      08, 12 (FID), 15
 tokenizer               tokenizer/ (CLIP BPE, offline)              04      09
-sd_cxr                  04_sd_cxr/model/ (diffusers layout)         04      05-07, 10, 11, 13
+sd_cxr                  04_sd_cxr/model/ (diffusers layout)         04      05-07, 10, 11, 13, 15
 rad_cn                  05_rad_cn/models.json                       05      06, 07, 10, 11, 13
 hva_cn                  06_hva_cn/models.json                       06      07, 10, 11, 13
-generation              07_generation/ (methods.json, folders)      07      08, 09, 12, 13
-result:<table>          results/<table>.csv .json .evidence.npz     08-13   14
+generation              07_generation/ (methods.json, folders)      07      08, 09, 12, 13, 15
+result:<table>          results/<table>.csv .json .evidence.npz     08-13   14 (15's: the book build)
 ======================  ==========================================  ======  =================
 
 Each chapter may also keep private outputs in ``Run.chapter_dir(step)`` (checkpoints,
@@ -63,10 +63,11 @@ class Artifact:
 ARTIFACTS: dict[str, Artifact] = {a.name: a for a in (
     Artifact("cohort", "cohort", "00_synthetic_cohort",
              ("01_data_preparation", "02_control_maps", "03_hypotheses", "04_sd_cxr", "05_rad_cn", "06_hva_cn",
-              "07_generation", "09_table2_controllability", "10_table3_classification", "11_table4_long_tail"),
+              "07_generation", "09_table2_controllability", "10_table3_classification", "11_table4_long_tail",
+              "15_memorisation"),
              "the synthetic cohort, one folder per dataset in the real releases' layouts, plus ground_truth/"),
     Artifact("split", "01_data_preparation/split.csv", "01_data_preparation",
-             ("02_control_maps", "03_hypotheses", "04_sd_cxr", "05_rad_cn", "06_hva_cn", "07_generation"),
+             ("02_control_maps", "03_hypotheses", "04_sd_cxr", "05_rad_cn", "06_hva_cn", "07_generation", "15_memorisation"),
              "one row per gaze image: dicom_id, split (train | test), gaze_source, reading_ids, n_readers"),
     Artifact("controls", "02_control_maps/controls.json", "02_control_maps",
              ("04_sd_cxr", "05_rad_cn", "06_hva_cn", "07_generation"),
@@ -76,13 +77,13 @@ ARTIFACTS: dict[str, Artifact] = {a.name: a for a in (
              "one row per (image, finding): bag, scores D(f_B, f_H), the selected hypothesis (control_path), "
              "the dilated gaze mask (mask_path)"),
     Artifact("study_encoder", "03_hypotheses/study_encoder", "03_hypotheses",
-             ("08_table1_fid", "12_table5_ablation"),
+             ("08_table1_fid", "12_table5_ablation", "15_memorisation"),
              "the study-trained image encoder (safetensors): features for hypotheses and 'FID (study features)'"),
     Artifact("tokenizer", "tokenizer", "04_sd_cxr", ("09_table2_controllability",),
              "CLIP tokenizer files (vocab.json, merges.txt) made offline from open_clip's BPE vocabulary"),
     Artifact("sd_cxr", "04_sd_cxr/model", "04_sd_cxr",
              ("05_rad_cn", "06_hva_cn", "07_generation", "10_table3_classification", "11_table4_long_tail",
-              "13_gaze_localisation"),
+              "13_gaze_localisation", "15_memorisation"),
              "SD-CXR in diffusers layout (loads in a stock StableDiffusionPipeline)"),
     Artifact("rad_cn", "05_rad_cn/models.json", "05_rad_cn",
              ("06_hva_cn", "07_generation", "10_table3_classification", "11_table4_long_tail", "13_gaze_localisation"),
@@ -92,7 +93,8 @@ ARTIFACTS: dict[str, Artifact] = {a.name: a for a in (
              "HVA-CN and the gaze baselines: model name -> folder, scales; HVA-CN (Eq. 5) and the oracle with their "
              "kept checkpoints and steps (chapter 13's primary test)"),
     Artifact("generation", "07_generation", "07_generation",
-             ("08_table1_fid", "09_table2_controllability", "12_table5_ablation", "13_gaze_localisation"),
+             ("08_table1_fid", "09_table2_controllability", "12_table5_ablation", "13_gaze_localisation",
+              "15_memorisation"),
              "methods.json (the methods' registry, methods.Registry: name -> folder, kind, controls, uses_gaze, models), "
              "one folder of PNGs + manifest.csv per method, real/, controls.npz"),
 )}
@@ -102,6 +104,7 @@ RESULT_WRITERS: dict[str, str] = {
     "table1": "08_table1_fid", "table2": "09_table2_controllability", "table3": "10_table3_classification",
     "table4": "11_table4_long_tail", "table5": "12_table5_ablation", "localisation": "13_gaze_localisation",
     "moved_gaze": "13_gaze_localisation", "mirrored_gaze": "13_gaze_localisation",
+    "memorisation": "15_memorisation",
 }
 
 _current: "Run | None" = None

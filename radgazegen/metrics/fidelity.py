@@ -158,6 +158,15 @@ def precision_recall_density_coverage(real: np.ndarray, generated: np.ndarray, f
             for m in PRDC_METRICS}
 
 
+def prdc_neighbours(n: int, k: int = PRDC_K) -> int:
+    """The k of the k-NN balls for sets of ``n`` images: ``k`` (5, CheXGenBench's and Naeem et
+    al.'s), or ``n - 2`` when fewer than ``k + 2`` images are given (``prdc`` ranks each image's
+    k + 1 nearest neighbours, itself included, among the others). Raises ValueError below 3."""
+    if n < 3:
+        raise ValueError(f"precision / recall / density / coverage need at least 3 images per set, got {n}")
+    return int(min(k, n - 2))
+
+
 def prdc_per_item(real: np.ndarray, generated: np.ndarray, k: int = PRDC_K) -> dict[str, np.ndarray]:
     """Naeem et al.'s four metrics as means over items, for intervals: ``(N_real, D)`` real and
     ``(N_gen, D)`` generated features -> precision and density per generated image ``(N_gen,)``
@@ -171,6 +180,9 @@ def prdc_per_item(real: np.ndarray, generated: np.ndarray, k: int = PRDC_K) -> d
     from prdc.prdc import compute_nearest_neighbour_distances, compute_pairwise_distance
 
     real, generated = _two(real, generated, "prdc_per_item")
+    if k != prdc_neighbours(min(len(real), len(generated)), k):
+        raise ValueError(f"prdc_per_item: k = {k} needs at least {k + 2} real and generated images, got "
+                         f"{len(real)} and {len(generated)} (use prdc_neighbours)")
     real_radii = compute_nearest_neighbour_distances(real, k)
     fake_radii = compute_nearest_neighbour_distances(generated, k)
     d = compute_pairwise_distance(real, generated)

@@ -274,3 +274,100 @@ def publication_guard(copy_rate: float, threshold: float = 0.0, flagged_names: S
         f"{len(flagged_names)} generated image(s) are near-copies of training images (copy rate "
         f"{copy_rate:.1%} > threshold {threshold:.1%}): {names}. Publishing them could disclose training "
         f"patients: withhold them, raise the threshold, or {opt_in_hint}.")
+
+
+# ---------------------------------------------------------------- a chapter's checks (chapter 15)
+
+def noisy_copies(images: np.ndarray, sigma: float = 8.0, seed: int = 0) -> np.ndarray:
+    """A copier, the check's positive control (chapter 15): ``(N, H, W)`` uint8 training images
+    with independent Gaussian noise of ``sigma`` grey levels added, clipped to [0, 255]. A check
+    that does not flag these as near-copies cannot catch a model that reproduces its training
+    images."""
+    images = np.asarray(images)
+    noise = np.random.default_rng(seed).normal(0.0, sigma, images.shape)
+    return np.clip(np.rint(images.astype(np.float64) + noise), 0, 255).astype(np.uint8)
+
+
+@dataclass
+class Space:
+    """One space of the check: ``embed`` maps ``(N, H, W)`` uint8 images to ``(N, D)`` rows;
+    ``training`` ``(T, D)`` and ``test`` ``(M, D)``: the training and held-out images in it."""
+    name: str
+    embed: object
+    training: np.ndarray
+    test: np.ndarray
+
+
+def spaces(features, training_images: np.ndarray, test_images: np.ndarray) -> dict[str, Space]:
+    """The check's two spaces (chapter 15): ``"features"`` (``features``: images -> ``(N, D)``,
+    the encoder of FID) and ``"pixels"`` (``pixel_vectors``), each with the ``(T, H, W)``
+    training and ``(M, H, W)`` held-out images embedded once."""
+    out = {}
+    for name, embed in (("features", features), ("pixels", pixel_vectors)):
+        out[name] = Space(name, embed, np.asarray(embed(training_images), np.float64), np.asarray(embed(test_images), np.float64))
+    return out
+
+
+def check_images(images: np.ndarray, by_space: dict[str, Space], percentile: float = COPY_PERCENTILE) -> dict[str, MemorisationCheck]:
+    """``memorisation_check`` of ``(G, H, W)`` uint8 generated images in every space of ``by_space``."""
+    return {name: memorisation_check(s.embed(images), s.training, s.test, name, percentile) for name, s in by_space.items()}
+
+
+def checks_table(checks: dict[str, dict[str, MemorisationCheck]]):
+    """One row per (method, space): copy rate with its exact 95% interval, the rate new images
+    have (about the percentile), the one-sided p-value of the excess, median distances."""
+    import pandas as pd
+
+    rows = []
+    for method, by_space in checks.items():
+        for space, c in by_space.items():
+            s = c.summary()
+            rows.append({"method": method, "space": space, "copy rate": s["copy_rate"],
+                         "95% low": s["copy_rate_low"], "95% high": s["copy_rate_high"],
+                         "new images' rate": s["expected_rate"], "p-value": s["p_value"],
+                         "near-copies": f"{s['n_copies']} of {s['n_generated']}",
+                         "median distance (generated)": s["generated_median"],
+                         "median distance (test)": s["test_median"]})
+    return pd.DataFrame(rows).set_index(["method", "space"])
+
+
+def guard_verdict(checks: dict[str, dict[str, MemorisationCheck]], alpha: float = 0.05) -> dict:
+    """The publication guard's decision on a run's generated images: ``failed`` when any method's
+    copy rate exceeds the rate of new images in any space (one-sided binomial p < ``alpha``);
+    ``flagged``: that method's near-copies, as ``"<method>[<index>]"``; ``text``: one line."""
+    if not 0 < alpha < 1:
+        raise ValueError(f"guard_verdict: alpha must be in (0, 1), got {alpha}")
+    failed = {(m, s): c for m, by in checks.items() for s, c in by.items() if c.p_value < alpha}
+    flagged = sorted({n for (m, s), c in failed.items() for n in c.flagged([f"{m}[{i}]" for i in range(len(c.generated))])})
+    if failed:
+        worst = max(failed.items(), key=lambda kv: kv[1].copy_rate)
+        text = (f"failed: {len(failed)} method-space pair(s) copy training images more often than new images do "
+                f"(p < {alpha}); highest {worst[0][0]} in {worst[0][1]}: {worst[1].copy_rate:.1%}; "
+                f"{len(flagged)} image(s) flagged")
+    else:
+        text = f"passed: no method copies training images more often than new images do (every p >= {alpha})"
+    return {"failed": bool(failed), "flagged": flagged, "text": text,
+            "copy_rate": max((c.copy_rate for by in checks.values() for c in by.values()), default=0.0)}
+
+
+def enforce(verdict: dict, opt_in: bool, opt_in_hint: str) -> None:
+    """``publication_guard`` on a ``guard_verdict``: raises ``MemorisationError`` naming the
+    flagged images when the guard failed, unless ``opt_in``."""
+    publication_guard(verdict["copy_rate"] if verdict["failed"] else 0.0, 0.0, verdict["flagged"], opt_in, opt_in_hint)
+
+
+def check_record(record) -> None:
+    """The guard on chapter 15's saved verdict (``results/memorisation.json``: ``guard_verdict``
+    plus ``allowed``, the user's opt-in): ``MemorisationError`` naming the file when it is missing
+    or when the guard failed without the opt-in."""
+    import json
+    from pathlib import Path
+
+    record = Path(record)
+    if not record.is_file():
+        raise MemorisationError(f"{record}: missing; run chapter 15 (the memorisation check) before publishing a full book")
+    verdict = json.loads(record.read_text())
+    try:
+        enforce(verdict, bool(verdict.get("allowed")), "set allow_near_copies: true in params/full/15_memorisation.yml")
+    except MemorisationError as exc:
+        raise MemorisationError(f"{record}: {exc}") from None

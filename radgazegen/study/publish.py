@@ -366,12 +366,26 @@ def launch_paths_of(chapters: Path, repo: Path = REPO) -> dict[str, str]:
     return paths
 
 
+def memorisation_guard(record: Path) -> None:
+    """A full book only after chapter 15's memorisation check passed or the user opted in (``check_record``)."""
+    from radgazegen.metrics.memorisation import MemorisationError, check_record
+
+    try:
+        check_record(record)
+    except MemorisationError as exc:
+        raise RunnerError(str(exc)) from None
+
+
 def build_book(profile: str | None, study: Study | None = None, source: Path | None = None) -> Path:
     """Collect the chapters (of ``profile``; the published edition, ``collect_published``, when
     None) and build the HTML book; returns ``_build/html/index.html``."""
     if profile is None:
         collect_published(study)
+        if (REPO / "book" / "full").is_dir():  # a committed full run: its guard record travels with it
+            memorisation_guard(REPO / "book" / "full" / "memorisation.json")
     else:
+        if profile == "full":
+            memorisation_guard((study or Study()).run_dir("full") / "results" / "memorisation.json")
         collect_chapters(profile, study, source)
     teaching_files(study=study)  # the teaching page's student-edition zip and lesson timings
     shutil.rmtree(REPO / "_build" / "html", ignore_errors=True)  # no page of an earlier edition is left behind

@@ -1,0 +1,246 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+#   radgazegen:
+#     upstream: [03_hypotheses, 04_sd_cxr, 07_generation]
+# ---
+
+# %% [markdown]
+# # Memorisation: is a generated image a copy of a training patient?
+#
+# **Overview.** The paper does not ask this question; the field now does. Diffusion models
+# trained on medical images reproduce training images, more than GANs and most on small data
+# sets or with many training steps {cite}`dar2024memorization,akbar2023memorization`, and a
+# chest radiograph identifies its patient {cite}`packhauser2022reidentification`. CheXGenBench
+# {cite}`dutt2025chexgenbench` therefore reports, beside fidelity, each generated image's
+# distance to its nearest training image and a patient re-identification score. Before any
+# generated image of a credentialed data set is published, this chapter checks it.
+#
+# **The check** (`radgazegen.metrics.memorisation`). For every generated test image: its
+# nearest training image, in the encoder's feature space (the features of FID, chapter 08) and
+# in pixels (32 px, one minus the correlation), set against two references: how close two
+# different training images come (leave-one-out), and how close the held-out test images come
+# to the training set. A **near-copy** is a generated image closer to a training image than
+# the 5th percentile of the test-to-training distances; a model that draws new images like
+# the test images has a copy rate of about 5% by construction, so the check tests the excess
+# (one-sided binomial test) and gives the rate's exact 95% interval.
+#
+# **The check is seen to catch copying.** On the synthetic cohort patients are known, so the
+# chapter also over-trains a copy of SD-CXR (many steps on a few training images: the
+# regime where diffusion models memorise) and runs the same check, and a patient
+# re-identification test, on images it generates from those images' own prompts, beside the
+# profile's SD-CXR on the same prompts.
+#
+# **Prerequisites.** Notebooks 03 (the study encoder), 04 (SD-CXR) and 07 (the generated
+# images).
+
+# %% tags=["parameters"]
+profile: str = "smoke"  # parameter profile this run belongs to (set by the runner)
+run_dir: str = "runs/smoke"  # folder of this profile's artifacts (set by the runner)
+mimic_cxr_jpg_root: str = "runs/smoke/cohort/mimic-cxr-jpg"  # MIMIC-CXR-JPG root (the training images)
+mimic_cxr_reports_root: str = "runs/smoke/cohort/mimic-cxr"  # MIMIC-CXR reports root
+inception_weights: str = ""  # local FID Inception weights: the feature space; "" for the study encoder's features
+copy_percentile: float = 5.0  # near-copy: closer to a training image than this percentile of test-to-training distances
+max_training_images: int = 2000  # training images compared against (the first ones of the train split)
+overtrain_images: int = 4  # the over-trained model's training images (a few: the regime that memorises)
+overtrain_steps: int = 60  # its optimiser steps on them (smoke: wiring only)
+overtrain_lr: float = 5e-4  # its learning rate
+overtrain_seeds: int = 4  # images generated per over-trained prompt
+copier_sigma: float = 2.0  # the copier's noise (grey levels, white): the check's positive control
+sample_steps: int = 10  # denoising steps of the over-trained model's images
+guidance: float = 3.0  # classifier-free guidance scale
+guard_alpha: float = 0.05  # the guard fails when the copy rate exceeds chance at this level (binomial test)
+allow_near_copies: bool = False  # full: publish even when the guard fails (the user's explicit opt-in)
+show_real_images: bool = True  # figures may show training radiographs (full: false unless opted in; grey panels)
+seed: int = 0  # seed of the over-training and its sampling
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from IPython.display import display
+
+from radgazegen import data, generation, models
+from radgazegen.core.artifacts import Run
+from radgazegen.figures import glue_figure, privacy
+from radgazegen.figures.book import glue, profile_banner
+from radgazegen.metrics import evaluation, memorisation
+from radgazegen.models import training, training_data
+
+run = Run(run_dir)
+display(profile_banner(profile))
+gen = evaluation.load_generated(run)
+R = gen.real.shape[-1]
+held_out = set(run.read_split().query("split == 'test'").dicom_id)
+train = [r for r in data.read_mimic_cxr(mimic_cxr_jpg_root, mimic_cxr_reports_root)
+         if r.split == "train" and r.dicom_id not in held_out][:max_training_images]
+train_images = np.stack([training_data.read_gray(r.image_path, R, "radiograph") for r in train])
+fid = evaluation.fid_metric(run, inception_weights, real=gen.real)  # chapter 08's feature network
+features = fid.features  # (N, H, W) uint8 -> (N, D)
+print(f"{len(train)} training images, {len(gen.real)} held-out test images, {R} px; "
+      f"{len(gen.images)} generated methods; features: {fid.name}")
+
+# %% [markdown]
+# ## Every generated test image against the training set
+# Each method's images (all replicates) are checked in both spaces. The copy rate of images
+# like the held-out ones is about the percentile (5%); the p-value tests the excess.
+
+# %%
+spaces = memorisation.spaces(features, train_images, gen.real)
+checks = {name: memorisation.check_images(np.concatenate(reps), spaces, copy_percentile)
+          for name, reps in gen.images.items()}
+table = memorisation.checks_table(checks)
+display(table)
+worst = table.sort_values("copy rate", ascending=False).iloc[0]
+glue("mem_n_methods", len(checks))
+glue("mem_worst_method", str(worst.name[0]))
+glue("mem_worst_rate", float(worst["copy rate"]))
+glue("mem_worst_p", float(worst["p-value"]))
+
+# %%
+shown = [m for m in ("SD", "RadGazeGen", str(worst.name[0])) if m in checks]
+fig = privacy.distance_figure(checks, spaces, methods=list(dict.fromkeys(shown)))
+glue_figure("fig-15-distances", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-15-distances
+# :name: fig-15-distances
+# :alt: Histograms of distances to the nearest training image: training images among themselves, held-out test images, and each method's generated images; a dashed line marks the near-copy threshold.
+#
+# Distance of each image to its nearest training image, in the encoder's features (left) and
+# in pixels (right): the training images among themselves (leave-one-out), the held-out test
+# images, and the generated test images of SD, RadGazeGen and the method with the highest
+# copy rate (the table above has every method). Dashed: the near-copy threshold (the
+# 5th percentile of the test images' distances). A model that copies puts mass left of it.
+# ```
+#
+# The closest pairs of the method with the highest copy rate, generated image beside its
+# nearest training image (grey panels where training radiographs may not be shown):
+
+# %%
+name = worst.name[0]
+pairs = checks[name][worst.name[1]].closest_pairs(4)
+fig = privacy.pairs_figure(np.concatenate(gen.images[name]), train_images, pairs, show_real_images,
+                                titles=(f"generated ({name})", "nearest training image"))
+glue_figure("fig-15-pairs", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-15-pairs
+# :name: fig-15-pairs
+# :alt: Pairs of a generated radiograph and its nearest training radiograph, closest pairs first.
+#
+# The closest generated-training pairs of {glue:text}`mem_worst_method` (the method with the
+# highest copy rate), closest first; the distance is under each pair.
+# ```
+
+# %% [markdown]
+# ## The check catches a model that copies
+# A copy of SD-CXR is trained on `overtrain_images` training images for `overtrain_steps`
+# steps, then generates `overtrain_seeds` images from each of their own prompts; so does the
+# profile's SD-CXR. Both sets go through the same check, and a re-identification test: is the
+# nearest training image (in the encoder's features) of the prompt's own patient more often
+# than chance? A copier (the same training images with Gaussian noise of `copier_sigma` grey
+# levels, `memorisation.noisy_copies`) is the check's positive control: a check that misses
+# it could not catch a model that copies. The cohort's patients are drawn from one phantom and
+# differ little: in the study encoder's features, white noise of 8 grey levels moves an image
+# further than the nearest other patient is, so the copier's noise is small.
+
+# %%
+rng = np.random.default_rng(seed)
+few = [train[i] for i in sorted(rng.choice(len(train), min(overtrain_images, len(train)), replace=False))]
+items = [training_data.Item(r.dicom_id, r.image_path, r.report or "chest radiograph", {}) for r in few]
+torch.manual_seed(seed)
+parts = models.sd_parts(str(run.use("sd_cxr")), resolution=R)
+config = training.TrainConfig(max_steps=overtrain_steps, batch_size=len(items), lr=overtrain_lr, seed=seed,
+                              checkpoint_every=overtrain_steps, validate_every=0, cache_encodings=True)
+result = training.train(parts, training_data.ControlDataset(items, R, in_memory=True), len(items), config,
+                        run.chapter_dir("15_memorisation") / "overtrained")
+prompts = [it.prompt for it in items for _ in range(overtrain_seeds)]
+seeds = [seed + k for k in range(len(prompts))]
+patients = [r.subject_id for r in few for _ in range(overtrain_seeds)]
+profile_model = models.sd_parts(str(run.use("sd_cxr")), resolution=R)
+parts.unet = type(parts.unet).from_pretrained(str(result["final"]))
+drawn = {f"SD-CXR ({profile} profile)": profile_model, f"over-trained ({overtrain_steps} steps on {len(items)} images)": parts}
+images = {k: generation.generate(generation.parts_pipeline(p), prompts, steps=sample_steps, guidance=guidance,
+                                 seeds=seeds, resolution=R) for k, p in drawn.items()}
+copier = f"copier (training images + noise, sigma {copier_sigma:g})"
+images[copier] = memorisation.noisy_copies(train_images[[train.index(r) for r in few for _ in range(overtrain_seeds)]],
+                                           copier_sigma, seed)
+
+# %%
+train_patients = [r.subject_id for r in train]
+rows = []
+for k, ims in images.items():
+    check = memorisation.check_images(ims, spaces, copy_percentile)
+    reid = memorisation.reidentification(spaces["features"].training, train_patients, features(ims), patients)
+    rows.append({"model": k, **{f"copy rate ({s})": c.copy_rate for s, c in check.items()},
+                 "p-value (features)": check["features"].p_value,
+                 "re-identified": f"{reid.rate:.2f} [{reid.low:.2f}, {reid.high:.2f}]", "chance": reid.chance,
+                 "re-id p-value": reid.p_value})
+caught = pd.DataFrame(rows).set_index("model")
+display(caught.round(3))
+over, base, copied = caught.iloc[1], caught.iloc[0], caught.loc[copier]
+glue("mem_copier_rate", float(copied["copy rate (features)"]))
+glue("mem_copier_reid", str(copied["re-identified"]))
+glue("mem_over_rate", float(over["copy rate (features)"]))
+glue("mem_base_rate", float(base["copy rate (features)"]))
+glue("mem_over_p", float(over["p-value (features)"]))
+glue("mem_over_reid", str(over["re-identified"]))
+
+# %%
+fig = privacy.pairs_figure(images[list(images)[1]], train_images, np.stack(
+    [np.arange(0, len(prompts), overtrain_seeds), [train.index(r) for r in few]], 1), show_real_images,
+    titles=("over-trained model's image", "its prompt's training image"))
+glue_figure("fig-15-overtrained", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-15-overtrained
+# :name: fig-15-overtrained
+# :alt: Images of the over-trained model beside the training images whose prompts they were generated from.
+#
+# The over-trained model's first image of each prompt beside the training image the prompt
+# belongs to: a model that memorises draws its training images back.
+# ```
+#
+# The copier's copy rate is {glue:text}`mem_copier_rate:.2f` and it re-identifies its
+# patients at {glue:text}`mem_copier_reid`: the check catches images that are their training
+# images. The over-trained model's copy rate is {glue:text}`mem_over_rate:.2f` (p = {glue:text}`mem_over_p:.3g`
+# against the 5% of new images; the profile's SD-CXR on the same prompts
+# {glue:text}`mem_base_rate:.2f`), and its images re-identify their prompts' patients at
+# {glue:text}`mem_over_reid`. Where the over-trained model's rate is not above chance, the
+# check could not catch copying at this profile's scale, and this chapter's verdict on the
+# methods above says nothing.
+
+# %% [markdown]
+# ## The publication guard
+# A run whose generated test images copy training images more often than new images would
+# (one-sided binomial test at `guard_alpha`, in either space) must not publish them. In the
+# `full` profile this chapter stops with the names of the near-copies unless the user opts in
+# (`allow_near_copies`), and the book build refuses a full run whose guard failed.
+
+# %%
+verdict = memorisation.guard_verdict(checks, guard_alpha)
+rates = table["copy rate"].unstack("space")
+evaluation.save_result(run, "memorisation", rates, rates * 0, {"profile": profile, "alpha": guard_alpha, **verdict,
+                                                               "allowed": bool(allow_near_copies)})
+print(verdict["text"])
+if profile == "full":
+    memorisation.enforce(verdict, allow_near_copies, "set allow_near_copies: true in params/full/15_memorisation.yml")
+glue("mem_guard", verdict["text"])
+
+# %% [markdown]
+# **Guard:** {glue:text}`mem_guard`
+#
+# **What this chapter left out.** CheXGenBench's re-identification model is a Siamese network
+# trained on real patients {cite}`packhauser2022reidentification`; here the embedding is the
+# study's encoder (or Inception) and the re-identification test runs only where patients are
+# known and generated from their own prompts (the over-trained model). The test images of the
+# methods above come from held-out patients, so their copies can only be of other patients.
