@@ -6,7 +6,7 @@ CONSTRAINTS ?= constraints/cpu.txt
 PROFILE ?= smoke
 PY := $(VENV)/bin/python
 
-.PHONY: study test book publish screenshots course bench setup clean-runs wheelhouse offline-install study-offline gpu-teach teach-import lesson-import smoke-import
+.PHONY: study test check book publish screenshots course bench setup clean-runs wheelhouse offline-install study-offline gpu-teach teach-import lesson-import smoke-import
 
 setup: $(VENV)/.installed $(VENV)/.startup-hook
 
@@ -51,8 +51,14 @@ book: setup
 	$(PY) -m radgazegen book --published
 
 ## The tests (unit tests, then the smoke run of the notebooks and the book build).
+## Everything, the smoke run of every notebook and the book build included (CI runs this).
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+## The fast tier: unit tests only (no notebook run, no book build, no install, no multi-process
+## training): tests marked `slow` are left out.
+check: setup
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 ## Printed figures: cohort generation throughput and the smoke main job's wall time.
 bench: setup

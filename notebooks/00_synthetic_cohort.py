@@ -46,7 +46,7 @@ from IPython.display import display
 
 from radgazegen.core.artifacts import Run
 from radgazegen.figures.book import glue, profile_banner
-from radgazegen.synthetic import CohortConfig, generate_cohort, read_ground_truth
+from radgazegen.synthetic import CohortConfig, generate_cohort, read_ground_truth, truth_boxes
 
 run = Run(run_dir)
 cohort_root = run.path("cohort")
@@ -128,8 +128,7 @@ abnormal = images[images["labels"] != "No Finding"].drop_duplicates("labels").he
 glue_figure("fig-00-gallery", image_grid(
     [Image.open(cohort_root / row["image_path"]) for _, row in abnormal.iterrows()],
     titles=[row["labels"].replace("|", " + ") for _, row in abnormal.iterrows()],
-    boxes=[[(f.xmin, f.ymin, f.xmax, f.ymax) for f in truth[truth["dicom_id"] == row["dicom_id"]].itertuples()]
-           for _, row in abnormal.iterrows()],
+    boxes=[truth_boxes(truth, row["dicom_id"]) for _, row in abnormal.iterrows()],
     ncols=4, cell=1.75) if len(abnormal) else None, empty="No phantom with a finding in this run.")
 glue("n_gallery", len(abnormal))
 glue("seed", seed)

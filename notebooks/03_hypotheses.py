@@ -176,13 +176,7 @@ mask_cache = MapCache(run_dir, "gaze-mask", {"sigma_px": hva_sigma_px, "referenc
 
 
 def box_of(dicom_id: str, finding: str, image_size) -> tuple | None:
-    if truth is None:
-        return None
-    rows = truth[(truth.dicom_id == dicom_id) & (truth.label == finding)]
-    if rows.empty:
-        return None
-    r = rows.iloc[0]
-    return gaze.box_to_grid((r.xmin, r.ymin, r.xmax, r.ymax), image_size, size)
+    return gaze.finding_box(truth, dicom_id, finding, image_size, size)
 
 
 def located(dicom_id: str, finding: str, mask: np.ndarray) -> float:

@@ -213,15 +213,8 @@ truth = read_ground_truth(ground_truth_root) if ground_truth_root else None
 
 
 def box(i: int):
-    if truth is None:
-        return None
-    rows = truth[(truth.dicom_id == items[i].dicom_id) & (truth.label == findings[i])]
-    if rows.empty:
-        return None
-    r = rows.iloc[0]
     with Image.open(items[i].image_path) as im:
-        size = im.size
-    return gaze.box_to_grid((r.xmin, r.ymin, r.xmax, r.ymax), size, (resolution, resolution))
+        return gaze.finding_box(truth, items[i].dicom_id, findings[i], im.size, (resolution, resolution))
 
 
 def highlight(text: str, finding: str) -> str:

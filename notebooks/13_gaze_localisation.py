@@ -80,7 +80,7 @@ from IPython.display import display
 from PIL import Image
 
 from radgazegen import generation, metrics, standins
-from radgazegen.metrics import counterfactual, evaluation
+from radgazegen.metrics import counterfactual, evaluation, mirrored_gaze
 from radgazegen.controls import gaze
 from radgazegen.core import intervals
 from radgazegen.generation import methods
@@ -89,7 +89,8 @@ from radgazegen.core.artifacts import Run
 from radgazegen.core.intervals import Evidence, save_evidence
 from radgazegen.figures.book import glue, profile_banner
 from radgazegen.figures import FIG_WIDTH_IN, glue_figure, image_grid
-from radgazegen.synthetic import read_ground_truth
+from radgazegen.figures import mirrored as mirrored_figures
+from radgazegen.synthetic import read_ground_truth, truth_boxes
 from radgazegen.core.vocabulary import HVA
 
 run = Run(run_dir)
@@ -108,8 +109,7 @@ if gen is not None:
     train = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="train")
 
     def boxes_of(dicom_id: str, finding: str | None = None):
-        rows = truth[(truth.dicom_id == dicom_id) & ((truth.label == finding) if finding else True)]
-        return [(r.xmin, r.ymin, r.xmax, r.ymax) for r in rows.itertuples()]
+        return truth_boxes(truth, dicom_id, finding)
 
     sizes = [Image.open(it.image_path).size for it in train]
     x = np.stack([training_data.read_gray(it.image_path, R, "radiograph") for it in train])
@@ -305,13 +305,10 @@ else:
 #   as well).
 
 # %%
-primary, p_items = None, []
+primary, test = None, None
 if gen is not None and keep.any() and mirrored_seeds > 0:
     import torch
 
-    from radgazegen import generation
-    from radgazegen.core import intervals
-    from radgazegen.core.labels import FOCAL_FINDINGS
     from radgazegen.core.vocabulary import RADIOMICS_CONTROLS, SEGMENTATION
 
     sd_dir, rad, hva = run.read_models()
@@ -319,136 +316,73 @@ if gen is not None and keep.any() and mirrored_seeds > 0:
         raise RuntimeError("chapter 06 trained no HVA-CN (Eq. 5): set 06_hva_cn.train_eq5 = true")
     mask_items = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test", gaze=True,
                                          gaze_control="mask", prompt="finding")
-    hyp_items = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test", gaze=True)
-    focal = [i for i, it in enumerate(mask_items) if it.finding in FOCAL_FINDINGS
-             and len(boxes_of(it.dicom_id, it.finding)) == 1
-             and truth[(truth.dicom_id == it.dicom_id) & (truth.label == it.finding)].side.iloc[0] in ("left", "right")]
-    p_items = [mask_items[i] for i in focal]
+    side_of = lambda d, f: truth[(truth.dicom_id == d) & (truth.label == f)].side.iloc[0]  # noqa: E731
+    p_items = [mask_items[i] for i in mirrored_gaze.focal_in_one_lung(mask_items, boxes_of, side_of)]
     if len(p_items) < 2:
         print(f"primary test: {len(p_items)} focal test finding(s) in one lung; at least 2 are needed "
               f"(cohort_options focal_boost raises their share)")
-if gen is not None and keep.any() and mirrored_seeds > 0 and len(p_items) >= 2:
-    batch_p = training_data.ControlDataset(p_items, R, controls=[HVA, SEGMENTATION])(np.arange(len(p_items)))
-    gaze_o = batch_p.conditioning[HVA].numpy()  # (N, 3, R, R) in [0, 1]
-    gaze_m = counterfactual.mirror(gaze_o)
-    lungs = np.rint(batch_p.conditioning[SEGMENTATION][:, 0].numpy() * 255 / 127) > 0  # (N, R, R)
-    side_o = np.array([counterfactual.gaze_side(g[0]) for g in gaze_o])
-    side_m = np.array([counterfactual.gaze_side(g[0]) for g in gaze_m])
-    p_boxes = [gaze.box_to_grid(boxes_of(it.dicom_id, it.finding)[0], test_sizes[it.dicom_id], (R, R)) for it in p_items]
-    p_masks = np.stack([counterfactual.box_mask(b, R) for b in p_boxes]).astype(bool)
-    m_masks = np.stack([counterfactual.box_mask(counterfactual.mirror_box(b, R), R) for b in p_boxes]).astype(bool)
-    prompts_p = [it.prompt for it in p_items]
-    n_p = len(p_items)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    sampler = generation.Sampler(sd_dir, scheduler, device)
+    else:
+        batch_p = training_data.ControlDataset(p_items, R, controls=[HVA, SEGMENTATION])(np.arange(len(p_items)))
+        gaze_o = batch_p.conditioning[HVA].numpy()  # (N, 3, R, R) in [0, 1]
+        test = mirrored_gaze.PrimaryTest(
+            p_items, gaze_o, counterfactual.mirror(gaze_o),
+            lungs=np.rint(batch_p.conditioning[SEGMENTATION][:, 0].numpy() * 255 / 127) > 0,
+            boxes=[gaze.box_to_grid(boxes_of(it.dicom_id, it.finding)[0], test_sizes[it.dicom_id], (R, R)) for it in p_items],
+            sampler=generation.Sampler(sd_dir, scheduler, "cuda" if torch.cuda.is_available() else "cpu"),
+            localiser=localiser, steps=sample_steps, guidance=guidance, seed=seed)
 
-    def draw(nets, controls, scales, r: int) -> np.ndarray:
-        """(N, R, R) uint8 images of the primary items, seed r (the same seeds for every method)."""
-        pipe = sampler.pipeline(nets)
-        kw = dict(steps=sample_steps, guidance=guidance, seeds=[seed + 1000 * r + i for i in range(n_p)], resolution=R)
-        if not nets:
-            return generation.generate(pipe, prompts_p, **kw)
-        return generation.generate(pipe, prompts_p, [torch.from_numpy(c) for c in controls], scales=scales, **kw)
+# %% [markdown]
+# The secondary arms' controls: Rad-CN gets the radiomics maps of finding-free training images
+# (drawn at random, never from the scored image), the paper-faithful HVA-CN its hypothesis image.
 
-    def both(nets, rest, rest_scales, g_o, g_m, scale: float, r: int) -> tuple[np.ndarray, np.ndarray]:
-        """A gaze-guided method's images from the original and from the mirrored gaze, seed r."""
-        return (draw(nets, [*rest, g_o], [*rest_scales, scale], r), draw(nets, [*rest, g_m], [*rest_scales, scale], r))
-
-    def hits_of(im_o: np.ndarray, im_m: np.ndarray) -> np.ndarray:
-        """(N,) primary endpoint of one seed: the mean of the two gazed-lung hits."""
-        return 0.5 * (counterfactual.side_hits(counterfactual.lung_peak_side(localiser.logits(im_o), lungs), side_o)
-                      + counterfactual.side_hits(counterfactual.lung_peak_side(localiser.logits(im_m), lungs), side_m))
-
-    eq5, oracle_dir = hva[methods.HVA_CN_EQ5], hva.get(methods.ORACLE)
-    images, pcells = {}, {}
-    images["SD"] = [draw([], [], [], r) for r in range(mirrored_seeds)]
-    pcells["SD"] = np.stack([hits_of(im, im) for im in images["SD"]])
-    images[methods.HVA_CN_EQ5] = [both([eq5], [], [], gaze_o, gaze_m, 1.0, r) for r in range(mirrored_seeds)]
-    pcells[methods.HVA_CN_EQ5] = np.stack([hits_of(*ims) for ims in images[methods.HVA_CN_EQ5]])
-    if oracle_dir:
-        box_o = np.repeat(p_masks[:, None].astype(np.float32), 3, 1)
-        images[methods.ORACLE] = [both([oracle_dir], [], [], box_o, counterfactual.mirror(box_o), 1.0, 0)]  # one seed
-        pcells[methods.ORACLE] = np.stack([hits_of(*ims) for ims in images[methods.ORACLE]])
-    # secondary, one seed: RadGazeGen with either HVA-CN, Rad-CN on a finding-free image's radiomics maps
+# %%
+if test is not None:
     free = [it for it in train if not boxes_of(it.dicom_id)]
-    pick = np.random.default_rng(seed).integers(0, len(free), n_p) if free else None
-    rad_cond = (training_data.ControlDataset([free[j] for j in pick], R, controls=RADIOMICS_CONTROLS)(np.arange(n_p)).conditioning
-                if free else training_data.conditioning({c: np.zeros((n_p, R, R), np.uint8) for c in RADIOMICS_CONTROLS}, R))
+    pick = np.random.default_rng(seed).integers(0, len(free), len(test)) if free else None
+    rad_cond = (training_data.ControlDataset([free[j] for j in pick], R, controls=RADIOMICS_CONTROLS)(np.arange(len(test))).conditioning
+                if free else training_data.conditioning({c: np.zeros((len(test), R, R), np.uint8) for c in RADIOMICS_CONTROLS}, R))
+    hyp_by = {(it.dicom_id, it.finding): it for it in training_data.run_items(
+        run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test", gaze=True)}
+    hypotheses = training_data.ControlDataset([hyp_by[it.dicom_id, it.finding] for it in test.items], R, controls=[HVA])(
+        np.arange(len(test))).conditioning[HVA].numpy()
     rad_cn = rad[methods.RAD_CN_KEY]
-    rad_controls = [rad_cond[c].numpy() for c in rad_cn["controls"]]
-    rad_scales = [rad_cn_scale] * len(rad_controls)
-    name_rg_eq5 = f"{methods.RADGAZEGEN} (Eq. 5 HVA-CN)"
-    images[name_rg_eq5] = [both([*rad_cn["controlnets"], eq5], rad_controls, rad_scales, gaze_o, gaze_m, hva_cn_scale, 0)]
-    pcells[name_rg_eq5] = np.stack([hits_of(*images[name_rg_eq5][0])])
-    hyp_by = {(it.dicom_id, it.finding): it for it in hyp_items}
-    hyp_o = training_data.ControlDataset([hyp_by[it.dicom_id, it.finding] for it in p_items], R, controls=[HVA])(
-        np.arange(n_p)).conditioning[HVA].numpy()
-    name_rg_paper = f"{methods.RADGAZEGEN} (paper's HVA-CN)"
-    images[name_rg_paper] = [both([*rad_cn["controlnets"], hva[methods.HVA_CN_KEY]], rad_controls, rad_scales, hyp_o,
-                                  counterfactual.mirror(hyp_o), hva_cn_scale, 0)]
-    pcells[name_rg_paper] = np.stack([hits_of(*images[name_rg_paper][0])])
-    # ceiling: the real image and its true counterfactual (the lesion at the mirrored place)
-    real_p = np.stack([training_data.read_gray(it.image_path, R, "radiograph") for it in p_items])
-    swapped = np.stack([counterfactual.swap_boxes(im, b) for im, b in zip(real_p, p_boxes)])
-    ceiling = hits_of(real_p, swapped)[None]
-    # floor: the shuffled gaze (each HVA-CN image scored against another finding's gazed sides)
-    perm = np.random.default_rng(seed).permutation(n_p)
-    shuffled = np.stack([0.5 * (counterfactual.side_hits(counterfactual.lung_peak_side(localiser.logits(o), lungs), side_o[perm])
-                                + counterfactual.side_hits(counterfactual.lung_peak_side(localiser.logits(m), lungs), side_m[perm]))
-                         for o, m in images[methods.HVA_CN_EQ5]])
-    pev = {(n, "gazed lung"): Evidence("mean", "higher", values=v) for n, v in pcells.items()}
-    pev[("true counterfactual (ceiling)", "gazed lung")] = Evidence("mean", "higher", values=ceiling)
-    pev[(f"{methods.HVA_CN_EQ5}, shuffled gaze", "gazed lung")] = Evidence("mean", "higher", values=shuffled)
-    region = p_masks | m_masks
-    for n, ims in images.items():
-        if n != "SD":
-            pev[(n, "difference in the boxes")] = Evidence("mean", "higher", values=np.stack(
-                [counterfactual.difference_share(o, m, region) for o, m in ims]))
-    # a change of seed, for scale: SD's images of two seeds
-    if mirrored_seeds > 1:
-        pev[("SD, seed 0 vs seed 1", "difference in the boxes")] = Evidence("mean", "higher", values=
-            counterfactual.difference_share(images["SD"][0], images["SD"][1], region)[None])
+    real_p = np.stack([training_data.read_gray(it.image_path, R, "radiograph") for it in test.items])
+    arms = mirrored_gaze.run_arms(
+        test, mirrored_seeds, hva[methods.HVA_CN_EQ5], oracle=hva.get(methods.ORACLE), rad_cn=rad_cn,
+        rad_controls=[rad_cond[c].numpy() for c in rad_cn["controls"]], rad_scale=rad_cn_scale,
+        paper_hva=hva[methods.HVA_CN_KEY], hypotheses=hypotheses, hva_scale=hva_cn_scale, real=real_p)
+
+# %% [markdown]
+# The evidence, the rule's comparisons and its verdict (`counterfactual.decide`):
+
+# %%
+if test is not None:
+    pev = mirrored_gaze.evidence(test, arms)
     ptable, pvalues = counterfactual.hit_table({k: v for k, v in pev.items() if np.isfinite(v.values).all()},
                                                n_boot=n_boot, seed=seed)
-    key = intervals.paired_difference(pev[(methods.HVA_CN_EQ5, "gazed lung")], pev[("SD", "gazed lung")], n_boot=n_boot, seed=seed)
-    oracle_key = (intervals.paired_difference(pev[(methods.ORACLE, "gazed lung")], pev[("SD", "gazed lung")], n_boot=n_boot, seed=seed)
-                  if methods.ORACLE in pcells else None)
-    _, ceiling_low, _ = counterfactual.interval(pev[("true counterfactual (ceiling)", "gazed lung")], n_boot, seed)
-    between, within = counterfactual.variance_components(pcells[methods.HVA_CN_EQ5] - pcells["SD"])
+    lung = mirrored_gaze.GAZED_LUNG
+    key = intervals.paired_difference(pev[(methods.HVA_CN_EQ5, lung)], pev[("SD", lung)], n_boot=n_boot, seed=seed)
+    oracle_key = (intervals.paired_difference(pev[(methods.ORACLE, lung)], pev[("SD", lung)], n_boot=n_boot, seed=seed)
+                  if methods.ORACLE in arms.hits else None)
+    _, ceiling_low, _ = counterfactual.interval(pev[("true counterfactual (ceiling)", lung)], n_boot, seed)
+    between, within = counterfactual.variance_components(arms.hits[methods.HVA_CN_EQ5] - arms.hits["SD"])
     verdict = counterfactual.decide(key, ceiling_low, oracle_key, between, within, mirrored_seeds, smallest_effect)
     evaluation.save_result(run, "mirrored_gaze", pvalues, pvalues * 0.0,
-                           {"profile": profile, "n_items": n_p, "replicates": mirrored_seeds, "verdict": verdict.verdict})
+                           {"profile": profile, "n_items": len(test), "replicates": mirrored_seeds, "verdict": verdict.verdict})
     save_evidence(run.evidence_path("mirrored_gaze"), pev)
     primary = dict(key=key, oracle_key=oracle_key, ceiling_low=ceiling_low, verdict=verdict, between=between, within=within)
-    counts = pd.Series([it.finding for it in p_items]).value_counts()
-    print(f"primary test: {n_p} focal test findings ({', '.join(f'{k} {v}' for k, v in counts.items())}) x "
+    counts = pd.Series([it.finding for it in test.items]).value_counts()
+    print(f"primary test: {len(test)} focal test findings ({', '.join(f'{k} {v}' for k, v in counts.items())}) x "
           f"{mirrored_seeds} seeds; {len(free)} finding-free training images for RadGazeGen's radiomics maps; {profile} profile")
-    print("prompt examples:", *[f"  {it.finding}: {it.prompt!r}" for it in p_items[:3]], sep="\n")
+    print("prompt examples:", *[f"  {it.finding}: {it.prompt!r}" for it in test.items[:3]], sep="\n")
     display(ptable)
-
 # %% [markdown]
 # ### The comparisons of the rule
 # Each row names both terms: the method and column before the minus sign, the one after it.
 
 # %%
 if primary:
-    pairs = [((methods.HVA_CN_EQ5, "gazed lung"), ("SD", "gazed lung")),
-             ((methods.ORACLE, "gazed lung"), ("SD", "gazed lung")),
-             ((methods.HVA_CN_EQ5, "gazed lung"), (f"{methods.HVA_CN_EQ5}, shuffled gaze", "gazed lung")),
-             ((name_rg_eq5, "gazed lung"), ("SD", "gazed lung")),
-             ((name_rg_paper, "gazed lung"), ("SD", "gazed lung"))]
-    rows = []
-    for a, b in pairs:
-        if a in pev and b in pev:
-            r_a, r_b = pev[a].shape[0], pev[b].shape[0]
-            ea, eb = (pev[a], pev[b]) if r_a == r_b else (Evidence("mean", "higher", values=pev[a].values[:1]),
-                                                          Evidence("mean", "higher", values=pev[b].values[:1]))
-            d = intervals.paired_difference(ea, eb, n_boot=n_boot, seed=seed)
-            rows.append({"A (column)": f"{a[0]} ({a[1]})", "B (column)": f"{b[0]} ({b[1]})",
-                         "A − B [95% interval]": d.text(3), "interval": "excludes 0, A higher" if d.favours_a
-                         else "excludes 0, B higher" if d.favours_b else "contains 0",
-                         "findings × seeds": f"{d.n_items} × {d.n_seeds}"})
-    display(pd.DataFrame(rows))
+    display(mirrored_gaze.comparisons(pev, mirrored_gaze.rule_pairs(), n_boot=n_boot, seed=seed))
 
 # %% [markdown]
 # ### The chain, link by link
@@ -461,51 +395,11 @@ if primary:
 
 # %%
 if primary:
-    g0 = gaze_o[:, 0]
-    mass_in_box = (g0 * p_masks).reshape(n_p, -1).sum(1) / np.maximum(g0.reshape(n_p, -1).sum(1), 1e-9)
-    com_in_box = np.array([p_masks[i][int(round(counterfactual.centre_of_mass(g0[i])[1])),
-                                      int(round(counterfactual.centre_of_mass(g0[i])[0]))] for i in range(n_p)], float)
-    per_type = pd.DataFrame({"finding": [it.finding for it in p_items], "gaze mask mass in the box": mass_in_box,
-                             "gaze centre in the box": com_in_box, "box area (% of image)": 100 * p_masks.mean((1, 2)),
-                             "localiser ceiling (gazed lung)": ceiling[0],
-                             f"{methods.HVA_CN_EQ5} (gazed lung)": pcells[methods.HVA_CN_EQ5].mean(0)})
-    chain = per_type.groupby("finding").mean().round(3)
-    chain.loc["all"] = per_type.drop(columns="finding").mean().round(3)
-    chain["findings"] = [*per_type.finding.value_counts().reindex(chain.index[:-1]).tolist(), n_p]
-    display(chain)
-    steps_rows = [{"step": 0, "gazed lung": float(pcells["SD"][0].mean())}]  # step 0: zero convolutions, SD exactly
-    for ckpt in hva.get("checkpoints", {}).get(methods.HVA_CN_EQ5, []):
-        step = int(str(ckpt).rstrip("/").split("checkpoint-")[-1].split("/")[0])
-        if step >= hva.get("steps", {}).get(methods.HVA_CN_EQ5, 0):
-            continue  # the final model: scored above
-        h = hits_of(*both([ckpt], [], [], gaze_o, gaze_m, 1.0, 0))
-        steps_rows.append({"step": step, "gazed lung": float(h.mean())})
-    steps_rows.append({"step": int(hva.get("steps", {}).get(methods.HVA_CN_EQ5, 0)),
-                       "gazed lung": float(pcells[methods.HVA_CN_EQ5][0].mean())})
-    curve = pd.DataFrame(steps_rows).drop_duplicates("step").sort_values("step")
-    dose_rows = []
-    for s in gaze_scales:
-        h = (pcells["SD"][0] if s == 0 else pcells[methods.HVA_CN_EQ5][0] if s == 1.0
-             else hits_of(*both([eq5], [], [], gaze_o, gaze_m, float(s), 0)))
-        lo, hi = np.percentile([h[np.random.default_rng([seed, b]).integers(0, n_p, n_p)].mean() for b in range(n_boot)], [2.5, 97.5])
-        dose_rows.append({"gaze scale": s, "gazed lung": float(h.mean()), "low": lo, "high": hi})
-    dose = pd.DataFrame(dose_rows)
-
-    import matplotlib.pyplot as plt
-
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(FIG_WIDTH_IN, 2.8))
-    a1.plot(curve.step, curve["gazed lung"], "o-", lw=1.5)
-    a1.set(xlabel=f"{methods.HVA_CN_EQ5} training step", ylabel="finding in the gazed lung\n(seed 0)")
-    if len(dose):
-        x = np.arange(len(dose))
-        a2.errorbar(x, dose["gazed lung"], yerr=[dose["gazed lung"] - dose.low, dose.high - dose["gazed lung"]], fmt="o-", lw=1.5)
-        a2.set_xticks(x, [f"{s:g}" for s in dose["gaze scale"]], fontsize=8)
-    a2.set(xlabel="gaze conditioning scale", ylabel="finding in the gazed lung\n(seed 0, 95% interval)")
-    for a in (a1, a2):
-        a.axhline(0.5, color="gray", lw=1, ls="--")
-        a.axhline(float(ceiling.mean()), color="green", lw=1, ls=":")
-    fig.tight_layout()
-    glue_figure("fig-13-chain", fig)
+    display(mirrored_gaze.chain_by_finding(test, arms))
+    curve = mirrored_gaze.training_curve(test, arms, hva)
+    dose = mirrored_gaze.dose_response(test, arms, hva[methods.HVA_CN_EQ5], gaze_scales, n_boot=n_boot)
+    display(curve.set_index("step").round(3).T, dose.set_index("gaze scale").round(3).T)
+    glue_figure("fig-13-chain", mirrored_figures.chain_figure(curve, dose, float(arms.ceiling.mean())))
 else:
     glue_figure("fig-13-chain", None, empty="No primary test in this run (mirrored_seeds = 0).")
 
@@ -523,27 +417,7 @@ else:
 
 # %%
 if primary:
-    n_rows = min(n_moved_examples, n_p)
-    shown = [n for n in ("SD", methods.HVA_CN_EQ5, methods.ORACLE) if n in images]
-    fig, axes = plt.subplots(n_rows, 2 + 2 * (len(shown) - 1) + 1, figsize=(FIG_WIDTH_IN, 1.1 * n_rows + 0.6), squeeze=False)
-    short = {methods.HVA_CN_EQ5: "HVA-CN", methods.ORACLE: "oracle"}
-    titles = ["gaze", "mirrored", "SD", *[f"{short[n]}\n{w}" for n in shown[1:] for w in ("gaze", "mirrored")]]
-    for r in range(n_rows):
-        panels = [gaze_o[r, 0], gaze_m[r, 0], images["SD"][0][r], *[images[n][0][k][r] for n in shown[1:] for k in (0, 1)]]
-        for c, (ax, im) in enumerate(zip(axes[r], panels)):
-            ax.imshow(im, cmap="gray")
-            for b, color in ((p_boxes[r], "red"), (counterfactual.mirror_box(p_boxes[r], R), "cyan")):
-                ax.add_patch(plt.Rectangle(b[:2], b[2] - b[0], b[3] - b[1], fill=False, edgecolor=color, lw=0.8))
-            if c >= 2:
-                lg = np.where(lungs[r], localiser.logits(im[None])[0], -np.inf)
-                yy, xx = np.unravel_index(lg.argmax(), lg.shape)
-                ax.plot(xx, yy, "x", color="yellow", ms=5)
-            ax.set_xticks([]), ax.set_yticks([])
-            if r == 0:
-                ax.set_title(titles[c], fontsize=8)
-        axes[r][0].set_ylabel(p_items[r].finding.replace("Lung ", ""), fontsize=8)
-    fig.tight_layout()
-    glue_figure("fig-13-mirrored", fig)
+    glue_figure("fig-13-mirrored", mirrored_figures.examples_figure(test, arms, n_moved_examples))
 else:
     glue_figure("fig-13-mirrored", None, empty="No primary test in this run (mirrored_seeds = 0).")
 
@@ -567,13 +441,13 @@ pv = {"pv_verdict": "not run in this profile (mirrored_seeds = 0)", "pv_reason":
 if primary:
     k, v = primary["key"], primary["verdict"]
     pv.update(pv_verdict=v.verdict, pv_reason=v.reason, pv_diff=k.difference, pv_low=k.low, pv_high=k.high,
-              pv_rate=float(pcells[methods.HVA_CN_EQ5].mean()),
-              pv_oracle=float(pcells[methods.ORACLE].mean()) if methods.ORACLE in pcells else nan,
+              pv_rate=float(arms.hits[methods.HVA_CN_EQ5].mean()),
+              pv_oracle=float(arms.hits[methods.ORACLE].mean()) if methods.ORACLE in arms.hits else nan,
               pv_oracle_low=primary["oracle_key"].low if primary["oracle_key"] else nan,
-              pv_ceiling=float(ceiling.mean()), pv_ceiling_low=primary["ceiling_low"],
-              pv_pairs=f"{k.n_items} × {k.n_seeds}", pv_items=n_p, pv_seeds=mirrored_seeds,
+              pv_ceiling=float(arms.ceiling.mean()), pv_ceiling_low=primary["ceiling_low"],
+              pv_pairs=f"{k.n_items} × {k.n_seeds}", pv_items=len(test), pv_seeds=mirrored_seeds,
               pv_needed=(f"about {v.needed:,} findings × {mirrored_seeds} seeds" if v.needed > 0 else "(already decided)"),
-              pv_between=primary["between"], pv_within=primary["within"], pv_shuffled=float(shuffled.mean()),
+              pv_between=primary["between"], pv_within=primary["within"], pv_shuffled=float(arms.shuffled.mean()),
               pv_localiser_free=float(np.nanmean(share) if np.isfinite(
                   share := pev[(methods.HVA_CN_EQ5, "difference in the boxes")].values).any() else nan))
 for name, value in pv.items():

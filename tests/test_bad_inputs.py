@@ -13,17 +13,10 @@ import pytest
 
 import radgazegen  # noqa: F401  (torchvision shim)
 from radgazegen import data
-from radgazegen.synthetic import CohortConfig, generate_cohort
 
-CONFIG = CohortConfig(seed=3, n_mimic=60, n_chexpert=4, image_size=(256, 256), reflacx_multi_reader_images=4,
-                      egd_reflacx_overlap=2)
-
-
-@pytest.fixture(scope="module")
-def cohort(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("cohort")
-    generate_cohort(root, CONFIG, progress=False)
-    return root
+@pytest.fixture
+def cohort(small_cohort) -> Path:
+    return small_cohort  # conftest.py: one cohort per session (each case damages a copy)
 
 
 def roots(root: Path) -> dict[str, Path]:

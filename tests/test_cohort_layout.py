@@ -18,8 +18,7 @@ from radgazegen.core.labels import (
     REFLACX_LABELS_PHASE_1, REFLACX_LABELS_PHASE_2_3,
 )
 
-SMALL = dict(n_mimic=60, n_chexpert=4, image_size=(256, 256), reflacx_multi_reader_images=4,
-             egd_reflacx_overlap=2)
+from conftest import SMALL, SMALL_COHORT  # noqa: E402
 
 # The column lists of ../shared/notes/datasets.md, as the spec the writer must meet.
 MIMIC_METADATA = ["dicom_id", "subject_id", "study_id", "PerformedProcedureStepDescription", "ViewPosition",
@@ -47,27 +46,25 @@ def digest(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-@pytest.fixture(scope="module")
-def cohort(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("cohort")
-    generate_cohort(root, CohortConfig(seed=7, **SMALL), progress=False)
-    return root
+@pytest.fixture
+def cohort(small_cohort) -> Path:
+    return small_cohort  # conftest.py: one cohort per session
 
 
 def test_same_seed_gives_byte_identical_files(cohort, tmp_path):
-    generate_cohort(tmp_path / "again", CohortConfig(seed=7, **SMALL), progress=False)
+    generate_cohort(tmp_path / "again", SMALL_COHORT, progress=False)
     first, second = digest(cohort), digest(tmp_path / "again")
     assert len(first) > 200 and first == second
 
 
 def test_radiographs_drawn_in_worker_processes_give_the_same_files(cohort, tmp_path):
     """teach draws its 1,000 radiographs on every core: the files must not depend on it."""
-    generate_cohort(tmp_path / "parallel", CohortConfig(seed=7, **SMALL), progress=False, workers=2)
+    generate_cohort(tmp_path / "parallel", SMALL_COHORT, progress=False, workers=2)
     assert digest(tmp_path / "parallel") == digest(cohort)
 
 
 def test_other_seed_gives_other_files(cohort, tmp_path):
-    generate_cohort(tmp_path / "other", CohortConfig(seed=8, **SMALL), progress=False)
+    generate_cohort(tmp_path / "other", CohortConfig(seed=SMALL_COHORT.seed + 1, **SMALL), progress=False)
     a, b = digest(cohort), digest(tmp_path / "other")
     assert a["ground_truth/findings.csv"] != b["ground_truth/findings.csv"]
 

@@ -119,3 +119,15 @@ def test_sentences_come_from_reflacx_punctuation_tokens():
     egd = _phrase_words(phrases, Path("transcript.json"))
     assert egd.word.tolist() == toks
     assert [egd.word[i] for i in sentence_starts(egd)] == ["Heart", "Small", "Lungs"]
+
+
+def test_finding_box_is_the_first_box_of_the_finding_on_the_grid():
+    import pandas as pd
+
+    from radgazegen.controls.gaze import finding_box
+
+    truth = pd.DataFrame({"dicom_id": ["a", "a", "b"], "label": ["Edema", "Edema", "Atelectasis"],
+                          "xmin": [10, 50, 0], "ymin": [20, 60, 0], "xmax": [30, 70, 5], "ymax": [40, 80, 5]})
+    assert finding_box(truth, "a", "Edema", (100, 200), (50, 50)) == (5.0, 5.0, 15.0, 10.0)
+    assert finding_box(truth, "a", "Atelectasis", (100, 200), (50, 50)) is None
+    assert finding_box(None, "a", "Edema", (100, 200), (50, 50)) is None  # real data: no ground truth

@@ -217,3 +217,15 @@ def box_to_grid(box: tuple[float, float, float, float], image_size: tuple[int, i
     """A box (x0, y0, x1, y1) in original pixels of an image of ``image_size`` (w, h) -> ``grid_size`` pixels."""
     sx, sy = grid_size[0] / image_size[0], grid_size[1] / image_size[1]
     return box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy
+
+
+def finding_box(truth: pd.DataFrame | None, dicom_id: str, finding: str, image_size: tuple[int, int],
+                grid_size: tuple[int, int]) -> tuple[float, float, float, float] | None:
+    """The box of ``finding`` on image ``dicom_id`` (the first, where it has several) in
+    ``grid_size`` (w, h) pixels of an image of ``image_size`` (w, h) pixels: the study's one box
+    lookup (chapters 03, 07, 13). ``truth``: ``synthetic.read_ground_truth``'s table, None on
+    real data (-> None); None when the image has no such finding."""
+    from radgazegen.synthetic import truth_boxes
+
+    boxes = truth_boxes(truth, dicom_id, finding) if truth is not None else []
+    return box_to_grid(boxes[0], image_size, grid_size) if boxes else None
