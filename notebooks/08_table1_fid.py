@@ -117,8 +117,9 @@ table.round(4)
 # ## Which method is best per control
 
 # %%
+computed = mean.astype(float).dropna(axis=1, how="all")  # a profile without the baselines fills few cells
 best = pd.DataFrame({"paper": paper_table("table1").idxmin().replace(evaluation.paper_rows("table1")),
-                     f"this run ({profile})": mean.astype(float).idxmin()})
+                     f"this run ({profile})": computed.idxmin().reindex(mean.columns)})
 best
 
 # %%
@@ -145,12 +146,14 @@ glue("rg_fid_hva", float(rg[LABELS[HVA]]))
 # them), and a Fréchet Radiomics Distance, each per pathology. Here they are computed by the
 # libraries that define them (torchmetrics' KID, the `prdc` package) on the same features as
 # FID above, and the FRD on the study's radiomics maps' statistics (pyradiomics does not
-# install here: a deviation, `radgazegen.metrics.radiomics_distance`), for SD and for each
-# method of the HVA column (all its controls), with 95% intervals over findings and seeds.
+# install here: a deviation, `radgazegen.metrics.radiomics_distance`), for SD, Rad-CN, HVA-CN
+# and each method of the HVA column (all its controls) that this run generated, with 95%
+# intervals over findings and seeds.
 
 # %%
 shown = {r: cell_method(r, HVA) for r in rows}
-shown = {methods.SD: gen.methods.get(methods.SD), **shown}
+shown = {methods.SD: gen.methods.get(methods.SD), methods.RAD_CN: gen.methods.get(methods.RAD_CN),
+         methods.HVA_CN: gen.methods.get(methods.HVA_CN), **shown}
 shown = {r: m.name for r, m in shown.items() if m is not None and m.name in gen.images}
 fcells, k = {}, fidelity.prdc_neighbours(len(real_features))
 for r, name in shown.items():
@@ -171,8 +174,7 @@ overall
 # column says how many):
 
 # %%
-per_label = by_pathology[by_pathology.pathology != "all findings"].pivot_table(
-    index=["pathology", "n", "row"], columns="column", values="cell", aggfunc="first")
+per_label = fidelity.pathology_table(by_pathology)
 glue("n_fidelity_pathologies", int(per_label.index.get_level_values("pathology").nunique()))
 per_label
 

@@ -62,6 +62,7 @@ mimic_cxr_reports_root: str = "runs/smoke/cohort/mimic-cxr"  # MIMIC-CXR reports
 clip_dir: str = ""  # local CLIP model (transformers layout, e.g. ViT-B/16), "" to train the study's own
 clip_epochs: int = 5  # epochs of the study's image-report model
 seed: int = 0  # seed of the study's image-report model
+n_boot: int = 200  # bootstrap resamples of each per-pathology cell's interval (findings and seeds)
 
 # %%
 from pathlib import Path
@@ -72,7 +73,7 @@ import pandas as pd
 from IPython.display import display
 
 from radgazegen import metrics, standins
-from radgazegen.metrics import evaluation
+from radgazegen.metrics import evaluation, fidelity
 from radgazegen.generation import methods
 from radgazegen.models import training_data
 from radgazegen.core.artifacts import Run
@@ -184,6 +185,18 @@ evaluation.mean_std(mean, std)
 # %%
 table = evaluation.paper_beside(run, "table2", mean, profile)
 table.round(4)
+
+# %% [markdown]
+# ## Per pathology
+# CheXGenBench {cite}`dutt2025chexgenbench` reports each metric per pathology. Every cell of
+# the table above, recomputed on the findings of each label, with its 95% interval over
+# findings and seeds (`radgazegen.metrics.fidelity.per_pathology`); the `n` column says how
+# many findings a label has (few give wide intervals):
+
+# %%
+by_pathology = fidelity.per_pathology(cells, gen.manifest["finding"].astype(str).to_numpy(), n_boot=n_boot)
+glue("n_t2_pathologies", int(by_pathology[by_pathology.pathology != "all findings"].pathology.nunique()))
+fidelity.pathology_table(by_pathology)
 
 # %%
 def wins(frame: pd.DataFrame) -> int:

@@ -69,11 +69,12 @@ logging.getLogger("diffusers.models.modeling_utils").addFilter(_NothingKeptInFlo
 
 
 def _whole_tables() -> None:
-    """Tables in the executed chapters are shown whole: pandas cuts neither columns ("...") nor
-    cell text (a claim's verdict); the book scrolls a wide table inside its cell."""
+    """Tables in the executed chapters are shown whole: pandas cuts neither rows nor columns
+    ("...") nor cell text (a claim's verdict); the book scrolls a wide table inside its cell."""
     import pandas as pd
 
-    for option, value in (("display.max_columns", None), ("display.max_colwidth", None), ("display.width", 250)):
+    for option, value in (("display.max_columns", None), ("display.max_colwidth", None), ("display.width", 250),
+                          ("display.max_rows", None)):
         pd.set_option(option, value)
 
 

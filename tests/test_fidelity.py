@@ -207,3 +207,16 @@ def test_prdc_k_shrinks_for_few_images_and_per_item_says_so():
     cells = fidelity.fidelity_evidence(real, gen[None], fidelity.prdc_neighbours(6))
     assert cells["precision"].value() == pytest.approx(
         fidelity.precision_recall_density_coverage(real, gen, "t", k=4)["precision"].value)
+
+
+def test_pathology_table_has_one_row_per_label_and_method_with_intervals():
+    rng = np.random.default_rng(6)
+    labels = np.array(["Edema"] * 5 + ["Atelectasis"] * 4 + ["Mass"])  # Mass: 1 finding, left out
+    cells = {(m, "SSIM"): Evidence("mean", "higher", values=rng.uniform(size=(2, 10))) for m in ("SD", "RadGazeGen")}
+    long = fidelity.per_pathology(cells, labels, n_boot=50)
+    wide = fidelity.pathology_table(long)
+    assert list(wide.index) == [("Atelectasis", 4, "RadGazeGen"), ("Atelectasis", 4, "SD"),
+                                ("Edema", 5, "RadGazeGen"), ("Edema", 5, "SD")]
+    sd_edema = long[(long.pathology == "Edema") & (long.row == "SD")].iloc[0]
+    assert sd_edema.value == pytest.approx(cells[("SD", "SSIM")].values[:, :5].mean())
+    assert wide.loc[("Edema", 5, "SD"), "SSIM"] == f"{sd_edema.value:.3g} [{sd_edema.low:.3g}, {sd_edema.high:.3g}]"

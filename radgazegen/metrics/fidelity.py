@@ -314,3 +314,13 @@ def per_pathology(cells: dict[tuple[str, str], Evidence], labels: Sequence[str],
             out.append({"pathology": pathology, "n": len(items), "row": row, "column": column, "value": iv.value,
                         "low": iv.low, "high": iv.high, "better": ev.better})
     return pd.DataFrame(out, columns=["pathology", "n", "row", "column", "value", "low", "high", "better"])
+
+
+def pathology_table(long: pd.DataFrame, everything: str = "all findings", digits: int = 3) -> pd.DataFrame:
+    """``per_pathology``'s long table as a reader's table: one row per (pathology, n, row) of the
+    pathologies (``everything`` left out), one column per metric, each cell ``value [low, high]``
+    with ``digits`` significant digits (chapters 08 and 09)."""
+    part = long[long.pathology != everything].copy()
+    part["cell"] = [f"{v:.{digits}g} [{lo:.{digits}g}, {hi:.{digits}g}]"
+                    for v, lo, hi in part[["value", "low", "high"]].to_numpy()]
+    return part.pivot_table(index=["pathology", "n", "row"], columns="column", values="cell", aggfunc="first")
