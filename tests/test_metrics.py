@@ -175,3 +175,27 @@ def test_torchxrayvision_input_is_its_own_preprocessing():
     assert x.max() < 1024 * (2 * 255 / 255 - 1) - 1  # the strip is cropped away
     with pytest.raises(ValueError, match="expected .H, W. uint8"):
         xrv_input(np.zeros((1, 4, 4), np.float32))
+
+
+def test_a_claim_on_cells_a_profile_did_not_compute_is_not_computed_not_refuted():
+    """lesson trains no baseline: its Table 1 has RadGazeGen's HVA cell only and its Table 2 no
+    ControlNet row. A comparison with a missing cell is not evidence against the claim."""
+    import numpy as np
+
+    from radgazegen.metrics.evaluation import paper_as_ours
+    from radgazegen.metrics.paper_claims import claims
+
+    t1, t2 = paper_as_ours("table1"), paper_as_ours("table2")
+    t1.loc[:, :] = np.nan
+    t1.loc["RadGazeGen", t1.columns[-1]] = 3.0
+    t2.loc["ControlNet"] = np.nan
+    t5 = paper_as_ours("table5")
+    t5.loc[[r for r in t5.index if r not in ("RadGazeGen", "HVA-CN")]] = np.nan
+    c = claims({"table1": t1, "table2": t2, "table5": t5}).set_index("claim")
+    for claim in ("RadGazeGen has the best FID on 4 of 5 controls",
+                  "RadGazeGen beats ControlNet and Multi-ControlNet (FID) on all controls",
+                  "ControlNet has better image quality than Multi-ControlNet",
+                  "RadGazeGen beats SD and ControlNet on 3 of 5 controllability columns",
+                  "Adding a radiomics map to HVA-CN improves it"):
+        assert c.loc[claim, "holds"] is None and c.loc[claim, "evidence"].startswith("missing"), claim
+    assert c.loc["RadGazeGen beats every component (FID, SSIM, PSNR)", "holds"] is not None  # HVA-CN is a component

@@ -23,6 +23,20 @@ from radgazegen.core.labels import TABLE3_PATHOLOGIES
 from radgazegen.core.vocabulary import CANNY, CONTROLS, HVA, LABELS, RADIOMICS_CONTROLS, RADIOMICS_MAPS, SEGMENTATION
 
 
+def _computed(x: pd.DataFrame, rows: list[str]) -> pd.DataFrame:
+    """The columns of table ``x`` where every one of ``rows`` has a value (a profile computes
+    only some cells: lesson trains no baseline). KeyError, which marks the claim not computed,
+    when a row is absent or no column has them all: a comparison with a cell that was not
+    computed is not evidence against a claim."""
+    absent = [r for r in rows if r not in x.index]
+    if absent:
+        raise KeyError(f"rows {absent}")
+    ok = x.loc[rows].notna().all()
+    if not ok.any():
+        raise KeyError(f"no column where {', '.join(rows)} all have a value")
+    return x.loc[:, ok]
+
+
 def claims(t: dict[str, pd.DataFrame], evidence: dict[str, dict] | None = None, n_boot: int = 1000) -> pd.DataFrame:
     """The paper's claims (§4.2) checked on tables ``t["table1"]`` ... ``t["table5"]`` (rows and
     columns as the table notebooks save them; a missing table skips its claims).
@@ -62,22 +76,25 @@ def claims(t: dict[str, pd.DataFrame], evidence: dict[str, dict] | None = None, 
 
     def best_fid(x):
         x = x.astype(float)
+        x = x.loc[:, x.loc[RADGAZEGEN].notna() & (x.notna().sum() >= 2)] if RADGAZEGEN in x.index else x.iloc[:, :0]
+        if x.shape[1] < 4:  # the claim counts 4 controls: fewer compared ones cannot decide it
+            raise KeyError(f"{RADGAZEGEN} beside another method on {x.shape[1]} control(s), 4 needed")
         n = int((x.idxmin() == RADGAZEGEN).sum())
         return n >= 4, f"best on {n} of {x.shape[1]} controls"
 
     def beats_cn_mcn(x):
-        x = x.astype(float)
+        x = _computed(x.astype(float), [RADGAZEGEN, SINGLE_CONTROLNET, MULTI_CONTROLNET])
         n = int(((x.loc[RADGAZEGEN] < x.loc[SINGLE_CONTROLNET]) & (x.loc[RADGAZEGEN] < x.loc[MULTI_CONTROLNET])).sum())
         return n == x.shape[1], f"lower FID than both on {n} of {x.shape[1]} controls"
 
     def t2_beats(x):
-        x = x.astype(float)
+        x = _computed(x.astype(float), [RADGAZEGEN, SD, SINGLE_CONTROLNET])
         cols = [c for c in x.columns]
         n = int(((x.loc[RADGAZEGEN, cols] > x.loc[SD, cols]) & (x.loc[RADGAZEGEN, cols] > x.loc[SINGLE_CONTROLNET, cols])).sum())
         return n >= 3, f"higher than SD and ControlNet on {n} of {len(cols)} columns"
 
     def cn_over_mcn(x):
-        x = x.astype(float)
+        x = _computed(x.astype(float), [SINGLE_CONTROLNET, MULTI_CONTROLNET])
         n = int((x.loc[SINGLE_CONTROLNET] < x.loc[MULTI_CONTROLNET]).sum())
         return n > x.shape[1] / 2, f"ControlNet's FID lower on {n} of {x.shape[1]} controls"
 
@@ -98,6 +115,9 @@ def claims(t: dict[str, pd.DataFrame], evidence: dict[str, dict] | None = None, 
         return n == 3, f"best on {n} of 3 (balanced Avg, mF1, bAcc)"
 
     def t5_full_best(x):
+        x = x[x.notna().all(axis=1)]  # the subsets this run generated
+        if RADGAZEGEN not in x.index or len(x) < 2:
+            raise KeyError(f"{RADGAZEGEN} and at least one of its components")
         comps = x.drop(index=RADGAZEGEN)
         wins = {"FID": bool((x.loc[RADGAZEGEN, "FID"] < comps["FID"]).all()),
                 "SSIM": bool((x.loc[RADGAZEGEN, "SSIM"] > comps["SSIM"]).all()),
@@ -105,7 +125,9 @@ def claims(t: dict[str, pd.DataFrame], evidence: dict[str, dict] | None = None, 
         return all(wins.values()), "best on " + ", ".join(k for k, v in wins.items() if v) if any(wins.values()) else "best on none"
 
     def t5_maps_help(x):
-        rows = [r for r in x.index if r in map_with_gaze]
+        rows = [r for r in x.index if r in map_with_gaze and x.loc[r].notna().all()]
+        if not rows or HVA_CN not in x.index or x.loc[HVA_CN].isna().any():
+            raise KeyError(f"{HVA_CN} and a radiomics map with it")
         h = x.loc[HVA_CN]
         better = {r: int(x.loc[r, "FID"] < h["FID"]) + int(x.loc[r, "SSIM"] > h["SSIM"]) + int(x.loc[r, "PSNR"] > h["PSNR"])
                   for r in rows}
