@@ -194,6 +194,9 @@ glue("mem_over_rate", float(over["copy rate (features)"]))
 glue("mem_base_rate", float(base["copy rate (features)"]))
 glue("mem_over_p", float(over["p-value (features)"]))
 glue("mem_over_reid", str(over["re-identified"]))
+glue("mem_reading", memorisation.positive_control_reading(
+    copier_flagged=bool(copied["p-value (features)"] < guard_alpha or copied["copy rate (pixels)"] > 0.5),
+    overtrained_flagged=bool(over["p-value (features)"] < guard_alpha), profile=profile))
 
 # %%
 fig = privacy.pairs_figure(images[list(images)[1]], train_images, np.stack(
@@ -215,9 +218,9 @@ glue_figure("fig-15-overtrained", fig)
 # images. The over-trained model's copy rate is {glue:text}`mem_over_rate:.2f` (p = {glue:text}`mem_over_p:.3g`
 # against the 5% of new images; the profile's SD-CXR on the same prompts
 # {glue:text}`mem_base_rate:.2f`), and its images re-identify their prompts' patients at
-# {glue:text}`mem_over_reid`. Where the over-trained model's rate is not above chance, the
-# check could not catch copying at this profile's scale, and this chapter's verdict on the
-# methods above says nothing.
+# {glue:text}`mem_over_reid`.
+#
+# **Reading:** {glue:text}`mem_reading`
 
 # %% [markdown]
 # ## The publication guard

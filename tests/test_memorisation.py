@@ -130,3 +130,12 @@ def test_the_guard_fails_on_a_copying_method_and_the_full_book_respects_it(tmp_p
     memorisation_guard(record)  # the user's opt-in
     record.write_text(json.dumps({**mem.guard_verdict({"fresh": checks["fresh"]}), "allowed": False}))
     memorisation_guard(record)
+
+
+def test_the_positive_controls_reading_names_what_the_check_can_say():
+    from radgazegen.metrics.memorisation import positive_control_reading
+
+    assert "says nothing" in positive_control_reading(False, False, "smoke")
+    assert "can be read" in positive_control_reading(True, True, "lesson")
+    told = positive_control_reading(True, False, "lesson")
+    assert "flags the copier" in told and "not a demonstration" in told

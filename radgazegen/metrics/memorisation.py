@@ -288,6 +288,21 @@ def noisy_copies(images: np.ndarray, sigma: float = 8.0, seed: int = 0) -> np.nd
     return np.clip(np.rint(images.astype(np.float64) + noise), 0, 255).astype(np.uint8)
 
 
+def positive_control_reading(copier_flagged: bool, overtrained_flagged: bool, profile: str) -> str:
+    """What chapter 15's two controls say about its verdict on the methods: the copier (the
+    check's positive control) and the over-trained model (does copying happen at this scale?)."""
+    if not copier_flagged:
+        return (f"the check missed even the copier, so in the {profile} profile it cannot tell a model that "
+                "copies from one that does not, and its verdict on the methods says nothing.")
+    if overtrained_flagged:
+        return ("the check flags both the copier and the over-trained model: it catches a model that "
+                "reproduces its training images, so its verdict on the methods above can be read.")
+    return (f"the check flags the copier, so it sees copies when they are there; the over-trained model was not "
+            f"flagged: at the {profile} profile's scale those steps on a few images did not make the model "
+            "reproduce them, so the profile shows no model that copies and the methods' clean result is the "
+            "check's reading, not a demonstration on a model that memorised.")
+
+
 @dataclass
 class Space:
     """One space of the check: ``embed`` maps ``(N, H, W)`` uint8 images to ``(N, D)`` rows;
