@@ -137,10 +137,7 @@ if vae_steps > 0:
           f"latent scaling factor {parts.vae.config.scaling_factor:.3f}")
 n_params = sum(p.numel() for p in parts.unet.parameters())
 print(f"parts: {parts.source}; U-Net {n_params / 1e6:.2f} M parameters; VAE factor {parts.vae_scale_factor}")
-config = training.TrainConfig(max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr,
-                              mixed_precision=mixed_precision, gradient_checkpointing=gradient_checkpointing,
-                              checkpoint_every=checkpoint_every, validate_every=validate_every, seed=seed,
-                              proportion_empty_prompts=proportion_empty_prompts, cache_encodings=cache_encodings)
+config = training.TrainConfig.from_parameters(globals())  # max_steps, batch_size, lr, ... as declared above
 val_prompts = [it.prompt for it in training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root,
                                                            which="test")[:n_validation]]
 

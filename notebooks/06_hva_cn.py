@@ -134,11 +134,7 @@ dataset = training_data.ControlDataset(items, resolution, controls=controls, in_
 if epochs > 0:  # the paper's length, in epochs: steps = ceil(epochs x items / (batch x accumulation))
     max_steps = -(-epochs * len(dataset) // (batch_size * grad_accum))
     print(f"{epochs} epochs of {len(dataset)} items = {max_steps} optimiser steps (batch {batch_size} x {grad_accum})")
-config = training.TrainConfig(max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr,
-                              mixed_precision=mixed_precision, gradient_checkpointing=gradient_checkpointing,
-                              checkpoint_every=checkpoint_every, validate_every=validate_every, seed=seed,
-                              proportion_empty_prompts=proportion_empty_prompts, cache_encodings=cache_encodings,
-                              keep_checkpoints=keep_checkpoints)
+config = training.TrainConfig.from_parameters(globals())  # max_steps, batch_size, lr, ... as declared above
 test = training_data.ControlDataset(
     training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test", gaze=True)[:n_validation],
     resolution, controls=controls)

@@ -385,3 +385,14 @@ def test_eq6_is_one_sum_for_training_and_sampling(tok_dir):
         down, mid = eq6_residuals([rad, hva], z, t, c, [cr, cv], [0.7, 1.0])
         want = parts.unet(z, t, encoder_hidden_states=c, down_block_additional_residuals=down, mid_block_additional_residual=mid).sample
     assert torch.allclose(got, want, atol=1e-6)
+
+
+def test_a_chapters_parameters_make_its_train_config():
+    from radgazegen.models.training import TrainConfig
+
+    chapter = {"max_steps": 12, "batch_size": 8, "lr": 3e-4, "seed": 5, "resolution": 64, "keep_checkpoints": 4}
+    config = TrainConfig.from_parameters(chapter, seed=6)
+    assert (config.max_steps, config.batch_size, config.lr, config.keep_checkpoints, config.seed) == (12, 8, 3e-4, 4, 6)
+    assert config.grad_accum == TrainConfig().grad_accum  # not a parameter of this chapter: the default
+    with pytest.raises(ValueError, match="max_steps"):
+        TrainConfig.from_parameters({"max_steps": 0})

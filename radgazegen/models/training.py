@@ -34,9 +34,9 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -79,6 +79,14 @@ class TrainConfig:
     seed: int = 0
     proportion_empty_prompts: float = 0.0
     cache_encodings: bool = False
+
+    @classmethod
+    def from_parameters(cls, parameters: Mapping, **overrides) -> "TrainConfig":
+        """The config a training chapter (04, 05, 06) declares: each field that the chapter's
+        parameters (its namespace, ``globals()``) set, then ``overrides``; the others keep
+        their defaults here."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{**{k: v for k, v in parameters.items() if k in names}, **overrides})
 
     def __post_init__(self):
         if self.mixed_precision not in ("no", "fp16", "bf16"):
