@@ -98,8 +98,9 @@ spaces = memorisation.spaces(features, train_images, gen.real)
 checks = {name: memorisation.check_images(np.concatenate(reps), spaces, copy_percentile)
           for name, reps in gen.images.items()}
 table = memorisation.checks_table(checks)
-display(table)
+display(table.round(3))  # 3 decimals: the table fits the column
 worst = table.sort_values("copy rate", ascending=False).iloc[0]
+glue("profile", profile)
 glue("mem_n_methods", len(checks))
 glue("mem_worst_method", str(worst.name[0]))
 glue("mem_worst_rate", float(worst["copy rate"]))
@@ -241,6 +242,19 @@ glue("mem_guard", verdict["text"])
 
 # %% [markdown]
 # **Guard:** {glue:text}`mem_guard`
+#
+# ## What this run shows
+# Of the {glue:text}`mem_n_methods` methods checked ({glue:text}`profile` profile), the highest
+# copy rate is {glue:text}`mem_worst_method`'s, {glue:text}`mem_worst_rate:.2f` (one-sided
+# p = {glue:text}`mem_worst_p:.3g` against the rate new images have). The two controls:
+# {glue:text}`mem_reading`
+#
+# ## What it cannot show
+# A near-copy here is near in the study encoder's features or at 32 px: a model could copy a
+# patient's anatomy at a finer scale than these spaces see. On the cohort the patients are
+# drawn from one phantom, so the training images themselves lie close together and the
+# threshold is strict; on real radiographs the spaces and the threshold are the same, the
+# distances are not.
 #
 # **What this chapter left out.** CheXGenBench's re-identification model is a Siamese network
 # trained on real patients {cite}`packhauser2022reidentification`; here the embedding is the

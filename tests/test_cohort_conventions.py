@@ -204,6 +204,7 @@ def test_multi_reader_readers_disagree(cohort):
     assert multi.groupby("dicom_id").size().min() >= CONFIG.readers_per_multi_image - 1
 
 
+@pytest.mark.slow  # a real-size cohort
 def test_real_size_cohort_through_readers_and_maps(tmp_path):
     """Radiographs at real sizes (about 2500x3000, varying aspect): readers, HVA and control maps."""
     from radgazegen import controls

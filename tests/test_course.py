@@ -66,6 +66,7 @@ def test_known_mistakes_are_named():
         exercises.check("hva_map", transposed)
 
 
+@pytest.mark.slow  # builds the student edition
 def test_the_student_edition_has_every_exercise_stubbed_and_checked(tmp_path):
     zpath = course.build_course(tmp_path / "course")
     names = sorted(p.name for p in (tmp_path / "course").glob("*.ipynb"))
@@ -87,6 +88,7 @@ def test_an_unclosed_solution_region_is_refused():
         course.student_source("def f():\n    ### BEGIN SOLUTION\n    return 1\n")
 
 
+@pytest.mark.slow  # builds the student edition
 def test_the_teaching_page_gets_the_zip_and_the_lesson_runs_timings(tmp_path):
     from radgazegen.study import publish
 
@@ -107,6 +109,7 @@ def test_the_teaching_page_gets_the_zip_and_the_lesson_runs_timings(tmp_path):
     assert "| 00_a | 30 |" in text and "| 04_b | 90 |" in text and "**120** (2.0 min)" in text and "CPU x 2" in text
 
 
+@pytest.mark.slow  # builds the student edition
 def test_the_student_edition_reads_the_chosen_profiles_run(tmp_path):
     course.build_course(tmp_path / "course", profile="lesson")
     nb = jupytext.read(tmp_path / "course" / "13_gaze_localisation.ipynb")

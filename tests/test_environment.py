@@ -57,6 +57,7 @@ def test_make_setup_installed_the_current_hook():
 
 
 @needs_hook
+@pytest.mark.slow  # a fresh interpreter
 def test_cold_import_in_a_fresh_interpreter():
     """The env's Python imports the stack without importing radgazegen first."""
     result = _python("-c", COLD_IMPORT)
@@ -70,6 +71,7 @@ def test_hook_does_not_import_torch_at_start():
     assert result.stdout.split() == ["False", "False"], result.stderr
 
 
+@pytest.mark.slow  # fresh interpreters
 def test_the_hook_is_what_makes_torchvision_importable(tmp_path):
     pth = _compat.install_startup_hook(tmp_path)
     assert _compat.install_startup_hook(tmp_path) == pth  # idempotent

@@ -113,6 +113,8 @@ def test_the_richest_profile_that_decides_a_claim_gives_its_verdict():
     assert best.loc["moved-gaze", "findings × seeds"] == "113 × 3"
     assert best.loc["t1-best-fid", ["verdict", "profile"]].tolist() == ["not supported", "smoke"]
     assert best.loc["t3-auc", "verdict"] == "not computed"
+    wiring = ledger.best_verdicts({"smoke": ledgers["smoke"], "teach": ledgers["teach"]}).set_index("id")
+    assert wiring.loc["moved-gaze", ["verdict", "profile"]].tolist() == ["no interval", "teach"]  # smoke decides only alone
     only_teach = ledger.best_verdicts({"teach": ledgers["teach"]}).set_index("id")
     assert only_teach.loc["moved-gaze", ["verdict", "profile"]].tolist() == ["no interval", "teach"]  # undecided, said so
 
@@ -183,6 +185,7 @@ def test_the_book_build_refreshes_chapter_14s_best_verdicts(tmp_path):
     assert "as executed" in src.read_text()  # the executed notebook itself is unchanged
 
 
+@pytest.mark.slow  # executes chapter 14
 def test_chapter_14_executes_on_a_lesson_like_run_and_glues_the_ledger_the_import_writes(tmp_path):
     """Chapter 14 alone (papermill) on a run with Tables 1-5 at the paper's values (no evidence),
     the gaze tests with evidence and the committed lesson run's parameters: its glued ledger is the

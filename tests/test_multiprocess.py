@@ -24,6 +24,8 @@ import torch
 import radgazegen
 from radgazegen.models import clip_tokenizer_files
 
+pytestmark = pytest.mark.slow  # launches training processes (left out of `make check`)
+
 HERE = Path(__file__).resolve().parent
 PACKAGE_ROOT = Path(radgazegen.__file__).resolve().parents[1]  # the checkout whose radgazegen this test imports
 

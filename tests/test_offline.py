@@ -14,6 +14,8 @@ import pytest
 
 from radgazegen.study import offline, wheelhouse
 
+pytestmark = pytest.mark.slow  # builds wheels and installs them (left out of `make check`)
+
 REPO = Path(__file__).resolve().parents[1]
 TARGET = wheelhouse.target_environment("3.12", "manylinux_2_28_x86_64")
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from radgazegen.study import preflight as pf
 from radgazegen.__main__ import main
 
@@ -44,6 +46,7 @@ def test_a_hub_id_counts_only_when_it_is_already_in_the_local_cache(tmp_path, mo
     assert row["status"] == "missing" and "not in the local Hugging Face cache" in row["detail"]
 
 
+@pytest.mark.slow  # runs the runner
 def test_full_stops_before_any_chapter_with_the_list(tmp_path, capsys):
     assert main(["run", "--profile", "full", "--runs", str(tmp_path / "runs")]) == 2
     err = capsys.readouterr().err

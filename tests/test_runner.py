@@ -12,6 +12,9 @@ import pytest
 
 from radgazegen.study.runner import STEP_VARIABLE, RunnerError, StepFailed, Study
 
+pytestmark = pytest.mark.slow  # executes notebooks with papermill (left out of `make check`)
+
+
 HEADER = """\
 # ---
 # jupyter:

@@ -222,7 +222,8 @@ def committed_ledgers(book_dir: str | Path) -> dict[str, dict]:
 def best_verdicts(ledgers: dict[str, dict]) -> pd.DataFrame:
     """Per claim of chapter 14 (``paper_claims.CLAIMS``, in order; a ledger's claims unknown to it
     after them), the verdict of the richest profile (``RICHNESS``) whose ledger decides it
-    (``DECIDED``), else the richest one that has it at all, else "not computed". Columns: claim, id,
+    (``DECIDED``), else the richest one that has it at all, else "not computed"; smoke's ledger
+    (wiring, not science) only for a claim no other profile has. Columns: claim, id,
     verdict, profile, commit, intervals for the claim ("k of m"), findings × seeds (smallest and
     largest over its comparisons), comparisons (the ledger's list)."""
     from radgazegen.metrics.paper_claims import CLAIMS
@@ -237,7 +238,9 @@ def best_verdicts(ledgers: dict[str, dict]) -> pd.DataFrame:
     names = {i: c for c, (i, _) in CLAIMS.items()}
     rows = []
     for cid in ids:
-        found = sorted(entries.get(cid, []), key=lambda e: (e[3]["verdict"] not in DECIDED, e[0]))
+        # smoke's numbers prove the wiring, not the science: its verdict only where no other profile has the claim
+        others = any(e[1] != "smoke" for e in entries.get(cid, []))
+        found = sorted(entries.get(cid, []), key=lambda e: (others and e[1] == "smoke", e[3]["verdict"] not in DECIDED, e[0]))
         if not found:
             rows.append({"claim": names.get(cid, cid), "id": cid, "verdict": "not computed", "profile": "", "commit": "",
                          "intervals for the claim": "", "findings × seeds": "", "comparisons": []})
