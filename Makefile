@@ -6,7 +6,7 @@ CONSTRAINTS ?= constraints/cpu.txt
 PROFILE ?= smoke
 PY := $(VENV)/bin/python
 
-.PHONY: study test check book publish screenshots course bench setup clean-runs wheelhouse offline-install study-offline gpu-teach teach-import lesson-import smoke-import
+.PHONY: study test check book publish screenshots course bench setup clean-runs wheelhouse offline-install study-offline gpu-teach teach-cpu gpu-teach-rehearsal teach-import lesson-import smoke-import
 
 setup: $(VENV)/.installed $(VENV)/.startup-hook
 
@@ -105,8 +105,25 @@ study-offline: offline-install
 ## time limit above GPU_DEADLINE_S. Here, `make teach-import GPU_OUT=...` puts them in book/teach/.
 GPU_OUT ?= gpu-out
 GPU_DEADLINE_S ?= 540
+TEACH_BUNDLE ?=
+GPU_OVERRIDES ?=
 gpu-teach:
-	$(OFFLINE_PYTHON) -m radgazegen.study.gpu_run --out $(GPU_OUT) --deadline-s $(GPU_DEADLINE_S) --wheelhouse $(WHEELHOUSE)
+	$(OFFLINE_PYTHON) -m radgazegen.study.gpu_run --out $(GPU_OUT) --deadline-s $(GPU_DEADLINE_S) --wheelhouse=$(WHEELHOUSE) \
+	  $(if $(TEACH_BUNDLE),--bundle $(TEACH_BUNDLE)) $(if $(GPU_REHEARSE),--rehearse $(GPU_REHEARSE)) $(foreach o,$(GPU_OVERRIDES),-p $(o))
+
+## Here: the CPU rehearsal of the GPU command (the same bundle, runner and packing; chapters 04 on at
+## the smoke profile's sizes, no install), before a lease is spent on it.
+gpu-teach-rehearsal: setup
+	$(MAKE) gpu-teach OFFLINE_PYTHON=$(PY) WHEELHOUSE= GPU_REHEARSE=smoke GPU_OUT=gpu-out/rehearsal GPU_DEADLINE_S=3600 \
+	  TEACH_BUNDLE=$(TEACH_CPU_BUNDLE)
+
+## Here, before a GPU lease: teach's chapters that need no GPU (00-03) on this machine's CPUs, and
+## their run directory packed into TEACH_CPU_BUNDLE; carry that file to the GPU machine and run
+## `make gpu-teach TEACH_BUNDLE=<it>` there: the runner finds 00-03 up to date and starts at 04.
+TEACH_CPU_BUNDLE ?= gpu-in/teach-cpu.tgz
+teach-cpu: setup
+	$(PY) -m radgazegen run --profile teach --only 03_hypotheses
+	$(PY) -m radgazegen.study.gpu_run --pack-run --profile teach --out $(TEACH_CPU_BUNDLE)
 
 ## A finished lesson run (LESSON_RUN, default runs/lesson) into book/lesson/: its executed chapters,
 ## progress.log, the trained models' benchmark lines and its claims ledger (claims.json: each claim's

@@ -71,11 +71,13 @@ checkpoint_every: int = 4  # optimiser steps between checkpoints
 validate_every: int = 4  # optimiser steps between Rad-CN validation images (0 for none)
 proportion_empty_prompts: float = 0.1  # share of training prompts emptied, training classifier-free guidance's unconditional branch
 cache_encodings: bool = False  # CPU speed: keep the items in memory and encode each image and prompt once (frozen VAE and text encoder)
+concurrent_models: int = 1  # models trained at once on this machine (the first in this kernel, the others each in a process; 1: one after the other)
 train_processes: int = 1  # processes of `accelerate launch` training each model (the GPUs of this machine; 1: in this kernel, with validation images)
 scheduler: str = "unipc"  # sampler of the validation images
 sample_steps: int = 10  # denoising steps
 guidance: float = 3.0  # classifier-free guidance scale
 n_validation: int = 3  # validation images (test-split prompts and controls)
+gain_items: int = 8  # held-out test items on which each model's control gain is measured (0: none)
 show_real_images: bool = True  # figures may embed radiographs read from the data roots (full: false, credentialed data; see README)
 seed: int = 0  # seed of training and sampling
 
@@ -90,7 +92,7 @@ import torch
 from IPython.display import display
 
 from radgazegen import figures, generation
-from radgazegen.models import launch, training, training_data
+from radgazegen.models import control_gain, launch, training, training_data
 from radgazegen.core.artifacts import Run
 from radgazegen.figures.book import glue, profile_banner
 from radgazegen.core.progress import log_line  # benchmark figures: the run's log, not the chapter
@@ -129,7 +131,7 @@ print(f"{len(dataset)} training items; controls {', '.join(controls)}; design {d
 # Each model resumes from its last checkpoint if its folder holds one.
 
 # %%
-trained, logs, validation = {}, {}, {}
+trained, logs, validation, specs = {}, {}, {}, []
 sampler = generation.Sampler(sd_dir, scheduler, device)  # SD-CXR loaded once, for every validation
 
 
@@ -145,31 +147,33 @@ def validator(control: str):
 # train_processes > 1: each model is trained by `accelerate launch` on that many processes (radgazegen.models.launch)
 train_control = (training.train_control if train_processes == 1 else
                  functools.partial(launch.train_control, num_processes=train_processes))
+if design == "unified" and sorted(controls) != sorted(training_data.RADIOMICS_CONTROLS):
+    raise ValueError("design 'unified' stacks all four radiomics controls; use 'per-map' for a subset")
+if train_processes > 1 and concurrent_models > 1:
+    raise ValueError("train_processes and concurrent_models: one of them may exceed 1, not both")
+# the models, in order: Rad-CN (one unified ControlNet, or one per map), then the baselines
+plan = ([{"name": "rad-cn", "control": "unified", "kind": "controlnet", "channels": 4, "rad_cn": True}] if design == "unified"
+        else [{"name": f"controlnet-{c}", "control": c, "kind": "controlnet", "channels": 3, "rad_cn": True} for c in controls])
+for c in controls if train_baselines else []:
+    plan += [{"name": f"{k}-{c}", "control": c, "kind": k.replace("t2i-", ""), "channels": 3, "rad_cn": False}
+             for k in ("controlnet", "t2i-adapter") if not (k == "controlnet" and design == "per-map")]
 
 
-def fit(name: str, control, kind: str = "controlnet", channels: int = 3, validate=None) -> Path:
-    result = train_control(sd_dir, dataset, config, out_dir / name, control, kind=kind,
-                                    conditioning_channels=channels, validate=validate)
-    logs[name], validation[name] = pd.DataFrame(result["metrics"]), result["validation"]
-    trained[name] = str(result["final"])
-    log_line(training.benchmark_line(name, result))
-    return result["final"]
+def train_here(m: dict) -> dict:
+    """One model in this kernel; Rad-CN's ControlNets with validation images."""
+    validate = validator(m["control"]) if m["rad_cn"] else None
+    return train_control(sd_dir, dataset, config, out_dir / m["name"], m["control"], kind=m["kind"],
+                         conditioning_channels=m["channels"], validate=validate)
 
 
-if design == "unified":
-    unified = [c for c in training_data.RADIOMICS_CONTROLS if c in controls]
-    if unified != list(training_data.RADIOMICS_CONTROLS):
-        raise ValueError("design 'unified' stacks all four radiomics controls; use 'per-map' for a subset")
-    rad_cn = {"design": design, "controlnets": [str(fit("rad-cn", "unified", channels=4, validate=validator("unified")))],
-              "controls": ["unified"]}
-else:
-    rad_cn = {"design": design, "controlnets": [str(fit(f"controlnet-{c}", c, validate=validator(c))) for c in controls],
-              "controls": list(controls)}
-if train_baselines:
-    for c in controls:
-        if f"controlnet-{c}" not in trained:
-            fit(f"controlnet-{c}", c)
-        fit(f"t2i-adapter-{c}", c, kind="adapter")
+job_of = lambda m: launch.write_job(sd_dir, dataset, config, out_dir / m["name"], m["control"], m["kind"], m["channels"])
+for m, result in zip(plan, launch.train_all(plan, train_here, job_of, concurrent_models)):
+    logs[m["name"]], validation[m["name"]] = pd.DataFrame(result["metrics"]), result["validation"]
+    trained[m["name"]] = str(result["final"])
+    specs.append({"name": m["name"], "folder": trained[m["name"]], "kind": m["kind"], "control": m["control"]})
+    log_line(training.benchmark_line(m["name"], result))
+rad_cn = {"design": design, "controls": ["unified"] if design == "unified" else list(controls),
+          "controlnets": [trained["rad-cn"]] if design == "unified" else [trained[f"controlnet-{c}"] for c in controls]}
 registry = {"rad-cn": rad_cn, "models": trained, "resolution": resolution, "profile": profile}
 run.write_registry("rad_cn", registry)
 pd.DataFrame({"model": list(trained), "folder in the run": [str(Path(f).relative_to(run_dir)) for f in trained.values()]})
@@ -250,6 +254,30 @@ for key, heads, grid in (("fig-05-controls", ["real", *(LABELS.get(c, c) for c i
 # keeps the real image's outline (the controls') more than the other row does.
 # ```
 
+# %% [markdown]
+# ## Does each model use its control?
+# A ControlNet starts as SD-CXR's copy with zero convolutions at its outputs: until they grow
+# it adds nothing, and its training loss is the frozen SD-CXR's, so a loss curve that ends low
+# does not show that the control is used. On {glue:text}`gain_items` held-out test items, each
+# model's loss {eq}`eq-05-loss` is computed twice with the same noised latents, timesteps and
+# prompts: with its control, and with its residuals switched off (scale 0: the frozen SD-CXR).
+# The *control gain* is the share of the frozen model's loss the control removes
+# (`radgazegen.models.control_gain`), with a 95% bootstrap interval over the items.
+
+# %%
+gain_test = training_data.ControlDataset(
+    training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test")[:gain_items],
+    resolution, controls=training_data.RADIOMICS_CONTROLS)
+gains = control_gain.gain_table(sd_dir, specs, gain_test, seed=seed) if len(gain_test) else pd.DataFrame()
+display(gains.round(3))
+glue("gain_items", len(gain_test))
+glue("gains_above_zero", f"{int((gains.low > 0).sum()) if len(gains) else 0} of {len(gains)}")
+
+# %% [markdown]
+# The control's gain excludes 0 for {glue:text}`gains_above_zero` models ({glue:text}`profile`
+# profile). A gain near 0 means the model has not yet learned to use its control at this
+# profile's budget: its samples are SD-CXR's, whatever the control says.
+
 # %%
 glue("profile", profile)
 glue("design", design)
@@ -266,7 +294,8 @@ glue("final_losses", ", ".join(f"{n} {log.loss.iloc[-1]:.4f}" for n, log in logs
 # On {glue:text}`n_items` training items, this run trained {glue:text}`n_models` models for
 # {glue:text}`n_steps` optimiser steps each: Rad-CN (design {glue:text}`design`, over
 # {glue:text}`n_controls` radiomics controls) and the baselines. Their last losses were:
-# {glue:text}`final_losses`. They are saved with `save_pretrained` (they load with
+# {glue:text}`final_losses`; the control gain excludes 0 for {glue:text}`gains_above_zero`
+# of them. They are saved with `save_pretrained` (they load with
 # `ControlNetModel.from_pretrained` / `T2IAdapter.from_pretrained`) and listed in
 # `05_rad_cn/models.json`, which the HVA-CN, generation and evaluation chapters read.
 #

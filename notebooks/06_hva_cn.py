@@ -90,11 +90,13 @@ checkpoint_every: int = 4  # optimiser steps between checkpoints
 validate_every: int = 4  # optimiser steps between HVA-CN validation images (0 for none)
 proportion_empty_prompts: float = 0.1  # share of training prompts emptied, training classifier-free guidance's unconditional branch
 cache_encodings: bool = False  # CPU speed: keep the items in memory and encode each image and prompt once (frozen VAE and text encoder)
+concurrent_models: int = 1  # models trained at once on this machine (the first in this kernel, the others each in a process; 1: one after the other)
 train_processes: int = 1  # processes of `accelerate launch` training each model (the GPUs of this machine; 1: in this kernel, with validation images)
 scheduler: str = "unipc"  # sampler of the validation images
 sample_steps: int = 10  # denoising steps
 guidance: float = 3.0  # classifier-free guidance scale
 n_validation: int = 3  # validation images (test findings)
+gain_items: int = 8  # held-out test findings on which each model's control gain is measured (0: none)
 show_real_images: bool = True  # figures may embed radiographs read from the data roots (full: false, credentialed data; see README)
 seed: int = 0  # seed of training and sampling
 
@@ -109,7 +111,7 @@ import torch
 from IPython.display import display
 
 from radgazegen import figures, generation
-from radgazegen.models import launch, training, training_data
+from radgazegen.models import control_gain, launch, training, training_data
 from radgazegen.generation.methods import HVA_CN_EQ5, ORACLE
 from radgazegen.models.checkpoints import checkpoints
 from radgazegen.core.artifacts import Run
@@ -148,7 +150,7 @@ print(f"{len(dataset)} (image, finding) items from {len({it.dicom_id for it in i
 # HVA-CN with Rad-CN frozen and active; then the gaze-only baselines.
 
 # %%
-trained, logs = {}, {}
+trained, logs, specs = {}, {}, {}
 sampler = generation.Sampler(sd_dir, scheduler, device)  # SD-CXR loaded once (Rad-CN too), for every validation
 frozen = [(d, c, rad_cn_scale) for d, c in zip(rad_cn["controlnets"], rad_cn["controls"])]
 
@@ -164,39 +166,35 @@ def validate(hva_cn, step: int) -> np.ndarray:
 # train_processes > 1: each model is trained by `accelerate launch` on that many processes (radgazegen.models.launch)
 train_control = (training.train_control if train_processes == 1 else
                  functools.partial(launch.train_control, num_processes=train_processes))
-
-
-def fit(name: str, kind: str = "controlnet", with_rad_cn: bool = False, data=None, cfg=None) -> list:
-    result = train_control(sd_dir, data or dataset, cfg or config, out_dir / name, training_data.GAZE_CONTROL, kind=kind,
-                           frozen_controlnets=frozen if with_rad_cn else (),
-                           validate=validate if with_rad_cn and batch is not None else None)
-    logs[name], trained[name] = pd.DataFrame(result["metrics"]), str(result["final"])
-    log_line(training.benchmark_line(name, result))
-    return result["validation"]
-
-
-hva_validation = fit("hva-cn", with_rad_cn=True)
-if train_baselines:
-    fit("controlnet-hva")
-    fit("t2i-adapter-hva", kind="adapter")
-registry = {"hva-cn": trained["hva-cn"], "models": dict(trained), "rad_cn_scale": rad_cn_scale, "resolution": resolution, "profile": profile}
-extra = {}  # Eq. 5's HVA-CN and the oracle: chapter 13's primary test, not methods of the tables
+if train_processes > 1 and concurrent_models > 1:
+    raise ValueError("train_processes and concurrent_models: one of them may exceed 1, not both")
 eq5_config = dataclasses.replace(config, max_steps=eq5_steps or max_steps, validate_every=0)
+eq5_items = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, gaze=True, gaze_control="mask",
+                                    prompt="finding") if train_eq5 or train_oracle else []  # Eq. 5's: gaze mask, location-free prompts
+mask_data = lambda found: training_data.ControlDataset(found, resolution, controls=[training_data.GAZE_CONTROL],
+                                                       in_memory=cache_encodings)
+# the models, in order: HVA-CN over the frozen Rad-CN, the gaze-only baselines, Eq. 5's HVA-CN and the oracle
+plan = [{"name": "hva-cn", "kind": "controlnet", "frozen": frozen, "data": dataset, "cfg": config}]
+plan += [{"name": n, "kind": k, "frozen": (), "data": dataset, "cfg": config}
+         for n, k in (("controlnet-hva", "controlnet"), ("t2i-adapter-hva", "adapter")) if train_baselines]
+plan += [{"name": HVA_CN_EQ5, "kind": "controlnet", "frozen": (), "data": mask_data(eq5_items), "cfg": eq5_config}] if train_eq5 else []
+plan += [{"name": ORACLE, "kind": "controlnet", "frozen": (), "data": mask_data(training_data.oracle_items(run, ground_truth_root, eq5_items)),
+          "cfg": dataclasses.replace(eq5_config, max_steps=oracle_steps or eq5_config.max_steps)}] if train_oracle and ground_truth_root else []
+train_here = lambda m: train_control(sd_dir, m["data"], m["cfg"], out_dir / m["name"], training_data.GAZE_CONTROL, kind=m["kind"],
+                                     frozen_controlnets=m["frozen"], validate=validate if m["frozen"] and batch is not None else None)
+job_of = lambda m: launch.write_job(sd_dir, m["data"], m["cfg"], out_dir / m["name"], training_data.GAZE_CONTROL, m["kind"],
+                                    frozen_controlnets=m["frozen"])
+results = launch.train_all(plan, train_here, job_of, concurrent_models)
+for m, result in zip(plan, results):
+    logs[m["name"]], trained[m["name"]] = pd.DataFrame(result["metrics"]), str(result["final"])
+    specs[m["name"]] = {"name": m["name"], "folder": trained[m["name"]], "kind": m["kind"], "control": training_data.GAZE_CONTROL,
+                        "frozen": m["frozen"]}  # for the control gain
+    log_line(training.benchmark_line(m["name"], result))
+hva_validation = results[0]["validation"]  # HVA-CN's, trained in this kernel
+extra = {n: trained.pop(n) for n in (HVA_CN_EQ5, ORACLE) if n in trained}  # chapter 13's primary test, not methods of the tables
+registry = {"hva-cn": trained["hva-cn"], "models": dict(trained), "rad_cn_scale": rad_cn_scale, "resolution": resolution, "profile": profile}
 if train_eq5:
-    eq5_items = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, gaze=True,
-                                        gaze_control="mask", prompt="finding")
-    eq5_data = training_data.ControlDataset(eq5_items, resolution, controls=[training_data.GAZE_CONTROL],
-                                            in_memory=cache_encodings)
-    fit(HVA_CN_EQ5, data=eq5_data, cfg=eq5_config)
-    extra[HVA_CN_EQ5] = trained.pop(HVA_CN_EQ5)
-    print(f"{HVA_CN_EQ5}: {len(eq5_data)} items, gaze mask and location-free prompts, e.g. {eq5_items[0].prompt!r}")
-if train_oracle and ground_truth_root:
-    oracle_items = training_data.oracle_items(run, ground_truth_root, eq5_items if train_eq5 else training_data.run_items(
-        run, mimic_cxr_jpg_root, mimic_cxr_reports_root, gaze=True, gaze_control="mask", prompt="finding"))
-    fit(ORACLE, data=training_data.ControlDataset(oracle_items, resolution, controls=[training_data.GAZE_CONTROL],
-                                                  in_memory=cache_encodings),
-        cfg=dataclasses.replace(eq5_config, max_steps=oracle_steps or eq5_config.max_steps))
-    extra[ORACLE] = trained.pop(ORACLE)
+    print(f"{HVA_CN_EQ5}: {len(eq5_items)} items, gaze mask and location-free prompts, e.g. {eq5_items[0].prompt!r}")
 registry["controls_of"] = {"hva-cn": "hypothesis", HVA_CN_EQ5: "mask", ORACLE: "box"}
 registry["checkpoints"] = {n: [str(p / "model") for p in checkpoints(out_dir / n)] for n in extra}
 registry["steps"] = {n: int(logs[n].step.max()) for n in extra}
@@ -268,6 +266,35 @@ else:
 # what changes between the last two columns: only HVA-CN's residuals differ.
 # ```
 
+# %% [markdown]
+# ## Does each model use its gaze control?
+# As in chapter 05: on {glue:text}`gain_items` held-out test findings, each model's loss with
+# its gaze control and with its residuals switched off (scale 0), the same noised latents,
+# timesteps and prompts; HVA-CN's two terms keep the frozen Rad-CN on, so its gain is what the
+# gaze adds over Rad-CN. Eq. 5's HVA-CN is scored on its own items (gaze mask,
+# location-free prompts). The gain is the share of the loss the control removes, with a 95%
+# bootstrap interval over the findings.
+
+# %%
+def held_out(**kw):
+    found = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test", gaze=True, **kw)
+    return training_data.ControlDataset(found[:gain_items], resolution, controls=controls if not kw else [training_data.GAZE_CONTROL])
+
+
+gain_sets = [(held_out(), [specs[n] for n in ("hva-cn", "controlnet-hva", "t2i-adapter-hva") if n in specs])]
+if train_eq5:
+    gain_sets.append((held_out(gaze_control="mask", prompt="finding"), [specs[HVA_CN_EQ5]]))
+gains = pd.concat([control_gain.gain_table(sd_dir, models, data, seed=seed) for data, models in gain_sets if len(data)]
+                  or [pd.DataFrame()], ignore_index=True)
+display(gains.round(3))
+glue("gain_items", len(gain_sets[0][0]))
+glue("gains_above_zero", f"{int((gains.low > 0).sum()) if len(gains) else 0} of {len(gains)}")
+
+# %% [markdown]
+# The gaze control's gain excludes 0 for {glue:text}`gains_above_zero` models
+# ({glue:text}`profile` profile). A gain near 0: the model has not learned to use the gaze at
+# this profile's budget, and its samples are those of the models beneath it.
+
 # %%
 glue("profile", profile)
 glue("n_items", len(dataset))
@@ -285,7 +312,8 @@ glue("final_losses", ", ".join(f"{n} {log.loss.iloc[-1]:.4f}" for n, log in logs
 # (image, finding) items from {glue:text}`n_images` images, over the frozen Rad-CN (design
 # {glue:text}`rad_cn_design`, scale $s_{\mathcal{R}}$ = {glue:text}`rad_cn_scale:g`); with the
 # gaze-only baselines, {glue:text}`n_models` models, whose last losses were:
-# {glue:text}`final_losses`. They are saved with `save_pretrained` and listed in
+# {glue:text}`final_losses`; the gaze control's gain excludes 0 for
+# {glue:text}`gains_above_zero` of them. They are saved with `save_pretrained` and listed in
 # `06_hva_cn/models.json`. RadGazeGen is Rad-CN and HVA-CN together (Eq. 6); the next
 # chapter generates with it and with every baseline.
 #

@@ -22,7 +22,8 @@ The folders are the study's layers; imports point down only (``tests/test_archit
   masks; ``cache`` the per-image map cache; ``hypotheses`` gaze-guided hypotheses (Fig. 4)
 - ``models`` (3) Stable Diffusion parts (§3.1, the package itself); ``training`` one training
   loop for SD-CXR, Rad-CN, HVA-CN; ``objective`` Eq. 4-6; ``checkpoints`` fingerprint, save,
-  resume; ``training_data`` training items; ``launch`` N processes by ``accelerate launch``
+  resume; ``training_data`` training items; ``launch`` N processes by ``accelerate launch``, or
+  several models at once; ``control_gain`` whether a trained model uses its control
 - ``generation`` (4) sampling with any subset of controls (the package itself); ``methods`` the
   generation methods (RadGazeGen, ablations, baselines) as one registry, Eq. 6's indicator
 - ``metrics`` (5) the paper's metrics (§4.2, the package itself); ``evaluation`` what the

@@ -230,3 +230,47 @@ def test_a_failed_launch_names_its_log(tmp_path, monkeypatch):
                              "canny", num_processes=2)
     with pytest.raises(ValueError, match="num_processes"):
         launch.train_control(tmp_path, ControlDataset([], 32), TrainConfig(), tmp_path / "out", "canny", num_processes=1)
+
+
+def test_models_trained_concurrently_are_the_models_trained_one_after_the_other(tmp_path, monkeypatch):
+    """``concurrent_models = 3`` in chapters 05/06 (``launch.train_all``): the first model trains in
+    this process while the others train each in a process of its own; each ends with exactly
+    the weights of training it alone (its batches and noise come from its own seeds)."""
+    import cv2
+    from diffusers import ControlNetModel, T2IAdapter
+
+    from radgazegen.models import launch, save_sd_parts, sd_parts
+    from radgazegen.models.training import TrainConfig, train_control
+    from radgazegen.models.training_data import ControlDataset, Item
+
+    clip_tokenizer_files(tmp_path / "tok")
+    torch.manual_seed(0)
+    sd_dir = save_sd_parts(sd_parts("tiny", tmp_path / "tok", resolution=32), tmp_path / "sd")
+    rng = np.random.default_rng(1)
+    items = []
+    for i in range(6):
+        image, control = tmp_path / f"img{i}.png", tmp_path / f"canny{i}.png"
+        cv2.imwrite(str(image), rng.integers(0, 256, (48, 48), dtype=np.uint8))
+        cv2.imwrite(str(control), (rng.random((48, 48)) > 0.8).astype(np.uint8) * 255)
+        items.append(Item(f"d{i}", image, f"finding {i}", {"canny": control}))
+    dataset = ControlDataset(items, 32, controls=["canny"])
+    plan = [{"name": "cn-a", "kind": "controlnet", "seed": 0}, {"name": "cn-b", "kind": "controlnet", "seed": 1},
+            {"name": "adapter", "kind": "adapter", "seed": 0}]
+    cfg = lambda m: TrainConfig(max_steps=3, batch_size=2, checkpoint_every=0, lr=1e-3, seed=m["seed"])  # noqa: E731
+    monkeypatch.setenv("OMP_NUM_THREADS", str(torch.get_num_threads()))  # the processes compute as this one does
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(PACKAGE_ROOT), os.environ.get("PYTHONPATH", "")]))
+
+    def runs(folder: Path, workers: int) -> list[dict]:
+        here = lambda m: train_control(sd_dir, dataset, cfg(m), folder / m["name"], "canny", kind=m["kind"], progress=False)  # noqa: E731
+        job = lambda m: launch.write_job(sd_dir, dataset, cfg(m), folder / m["name"], "canny", m["kind"])  # noqa: E731
+        return launch.train_all(plan, here, job, workers)
+
+    together, alone = runs(tmp_path / "together", 3), runs(tmp_path / "alone", 1)
+    assert [(tmp_path / "together" / m["name"] / launch.LOG).exists() for m in plan] == [False, True, True]
+    for m, a, b in zip(plan, together, alone):
+        load = (ControlNetModel if m["kind"] == "controlnet" else T2IAdapter).from_pretrained
+        wa, wb = load(str(a["final"])).state_dict(), load(str(b["final"])).state_dict()
+        assert all(torch.equal(wa[k], wb[k]) for k in wa), m["name"]
+        assert a["metrics"] == b["metrics"] and a["steps"] == 3
+    with pytest.raises(ValueError, match="workers"):
+        launch.train_concurrently(lambda: None, [], 1)

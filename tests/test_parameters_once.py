@@ -37,3 +37,19 @@ def test_study_constants_differ_from_every_default():
             defaults = [ast.literal_eval(declared_parameters(s.path)[key]["default"]) for s in STUDY.steps(profile)
                         if key in declared_parameters(s.path)]
             assert defaults and any(d != value for d in defaults), f"{shared}: {key} repeats every notebook's default"
+
+
+def test_the_gpu_rehearsal_runs_teach_from_04_at_smoke_sizes_on_teachs_code_path():
+    """``make gpu-teach-rehearsal``'s overrides: each size teach sets from 04 on at smoke's value
+    (smoke's file, else the default), paths and the concurrency (a code path) left as teach's;
+    every override parses and names a parameter its notebook declares."""
+    from radgazegen.study.gpu_run import rehearsal_overrides
+    from radgazegen.study.parameters import parse_override
+
+    overrides = rehearsal_overrides("teach", "smoke", "04")
+    parsed = {(t, k): v for t, k, v in (parse_override(o, {s.name for s in STUDY.steps("teach")}) for o in overrides)}
+    assert parsed[("04_sd_cxr", "sd_source")] == "tiny" and parsed[("05_rad_cn", "max_steps")] == 8
+    assert parsed[("06_hva_cn", "lr")] == 1e-4  # smoke sets none: the notebook's default
+    assert not [k for k in parsed if k[0] < "04" or k[1] in ("concurrent_models", "mimic_cxr_jpg_root")]
+    for (target, key), _ in parsed.items():
+        assert key in declared_parameters(STUDY.notebooks / f"{target}.py"), (target, key)

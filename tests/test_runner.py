@@ -547,3 +547,47 @@ def test_a_chapter_with_a_stderr_output_fails_the_book_build(tmp_path):
     nbformat.write(nb, str(tmp_path / "noisy.ipynb"))
     with pytest.raises(RunnerError, match=r"noisy\.ipynb: 1 stderr output\(s\) .*'training: 50%"):
         reader_first(tmp_path / "noisy.ipynb", tmp_path / "noisy-out.ipynb")
+
+
+def test_a_run_directory_bundled_on_one_machine_is_up_to_date_in_another_checkout(tmp_path, monkeypatch):
+    """Issue 26's CPU part: chapters run in one checkout, their run directory packed
+    (``gpu_run.pack_run``) and unpacked in another checkout elsewhere (``unpack_run``) are up to
+    date there (the state holds paths relative to the repository), so the GPU machine starts at the
+    first chapter the bundle lacks; a chapter changed in the second checkout is stale there."""
+    import shutil
+    import tarfile
+
+    from radgazegen.study import gpu_run, runner
+
+    def checkout(root: Path) -> Study:
+        (root / "notebooks").mkdir(parents=True)
+        (root / "params" / "p").mkdir(parents=True)
+        for name, text in (("00_produce", PRODUCER), ("01_consume", CONSUMER), ("02_side", INDEPENDENT)):
+            (root / "notebooks" / f"{name}.py").write_text(text)
+        for name, text in (("00_produce", "n: 4\n"), ("01_consume", "scale: 2.0\n"), ("02_side", "{}\n")):
+            (root / "params" / "p" / f"{name}.yml").write_text(text)
+        return Study(notebooks=root / "notebooks", params=root / "params", runs=root / "runs")
+
+    cpu = checkout(tmp_path / "cpu")
+    monkeypatch.setattr(runner, "REPO", tmp_path / "cpu")
+    cpu.run("p", only=["01"], log=lambda _: None)
+    bundle = gpu_run.pack_run(cpu.run_dir("p"), tmp_path / "p-cpu.tgz")
+    with tarfile.open(bundle) as tar:
+        assert "p/numbers.txt" in tar.getnames() and not [n for n in tar.getnames() if n.endswith(".lock")]
+
+    gpu = checkout(tmp_path / "gpu")
+    monkeypatch.setattr(runner, "REPO", tmp_path / "gpu")
+    assert gpu_run.unpack_run(bundle, tmp_path / "gpu" / "runs", "p")
+    assert not gpu_run.unpack_run(bundle, tmp_path / "gpu" / "runs", "p")  # once: a run directory there is kept
+    assert dict(gpu.status("p")) == {"00_produce": "current", "01_consume": "current", "02_side": "stale: never run"}
+    assert statuses(gpu.run("p", log=lambda _: None)) == {"00_produce": "skipped", "01_consume": "skipped", "02_side": "ran"}
+    (tmp_path / "gpu" / "params" / "p" / "01_consume.yml").write_text("scale: 3.0\n")
+    assert dict(gpu.status("p"))["01_consume"].startswith("stale")
+
+    evil = tmp_path / "evil.tgz"
+    with tarfile.open(evil, "w:gz") as tar:
+        tar.add(bundle, arcname="../outside.tgz")
+    shutil.rmtree(tmp_path / "gpu" / "runs")
+    with pytest.raises(ValueError, match=r"evil.tgz: member '../outside.tgz' is not a file under p/"):
+        gpu_run.unpack_run(evil, tmp_path / "gpu" / "runs", "p")
+    assert not (tmp_path / "gpu" / "runs" / "p").exists()
