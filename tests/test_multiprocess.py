@@ -175,22 +175,18 @@ def test_the_runner_refuses_a_multi_process_launch_in_one_line(monkeypatch, caps
     assert len(err) == 1 and "one process per run directory, not 2" in err[0]
 
 
-def test_a_chapter_trains_on_two_processes_with_train_processes(tmp_path, monkeypatch):
-    """``train_processes = 2`` in chapters 05/06: ``launch.train_control`` (a job file, ``accelerate
-    launch -m radgazegen.models.launch``) trains the model ``training.train_control`` trains in this
-    process, from the same SD-CXR folder, items on disk and config (tolerance as above)."""
+def _tiny_sd_and_items(tmp_path: Path, seed: int):
+    """A tiny SD-CXR saved in ``tmp_path/sd`` and 6 training items on disk (noise images, sparse
+    Canny-like controls drawn with ``seed``), as a chapter's ``ControlDataset`` at 32 px."""
     import cv2
-    from diffusers import ControlNetModel
 
-    from radgazegen.models import launch
     from radgazegen.models import save_sd_parts, sd_parts
-    from radgazegen.models.training import TrainConfig, train_control
     from radgazegen.models.training_data import ControlDataset, Item
 
     clip_tokenizer_files(tmp_path / "tok")
     torch.manual_seed(0)
     sd_dir = save_sd_parts(sd_parts("tiny", tmp_path / "tok", resolution=32), tmp_path / "sd")
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     items = []
     for i in range(6):
         image, control = tmp_path / f"img{i}.png", tmp_path / f"canny{i}.png"
@@ -198,6 +194,19 @@ def test_a_chapter_trains_on_two_processes_with_train_processes(tmp_path, monkey
         cv2.imwrite(str(control), (rng.random((48, 48)) > 0.8).astype(np.uint8) * 255)
         items.append(Item(f"d{i}", image, f"finding {i}", {"canny": control}))
     dataset = ControlDataset(items, 32, controls=["canny"])
+    return sd_dir, dataset
+
+
+def test_a_chapter_trains_on_two_processes_with_train_processes(tmp_path, monkeypatch):
+    """``train_processes = 2`` in chapters 05/06: ``launch.train_control`` (a job file, ``accelerate
+    launch -m radgazegen.models.launch``) trains the model ``training.train_control`` trains in this
+    process, from the same SD-CXR folder, items on disk and config (tolerance as above)."""
+    from diffusers import ControlNetModel
+
+    from radgazegen.models import launch, sd_parts
+    from radgazegen.models.training import TrainConfig, train_control
+
+    sd_dir, dataset = _tiny_sd_and_items(tmp_path, seed=0)
     config = TrainConfig(max_steps=3, batch_size=4, checkpoint_every=2, lr=1e-3, seed=0)
     monkeypatch.setenv("ACCELERATE_USE_CPU", "1")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
@@ -236,24 +245,12 @@ def test_models_trained_concurrently_are_the_models_trained_one_after_the_other(
     """``concurrent_models = 3`` in chapters 05/06 (``launch.train_all``): the first model trains in
     this process while the others train each in a process of its own; each ends with exactly
     the weights of training it alone (its batches and noise come from its own seeds)."""
-    import cv2
     from diffusers import ControlNetModel, T2IAdapter
 
-    from radgazegen.models import launch, save_sd_parts, sd_parts
+    from radgazegen.models import launch
     from radgazegen.models.training import TrainConfig, train_control
-    from radgazegen.models.training_data import ControlDataset, Item
 
-    clip_tokenizer_files(tmp_path / "tok")
-    torch.manual_seed(0)
-    sd_dir = save_sd_parts(sd_parts("tiny", tmp_path / "tok", resolution=32), tmp_path / "sd")
-    rng = np.random.default_rng(1)
-    items = []
-    for i in range(6):
-        image, control = tmp_path / f"img{i}.png", tmp_path / f"canny{i}.png"
-        cv2.imwrite(str(image), rng.integers(0, 256, (48, 48), dtype=np.uint8))
-        cv2.imwrite(str(control), (rng.random((48, 48)) > 0.8).astype(np.uint8) * 255)
-        items.append(Item(f"d{i}", image, f"finding {i}", {"canny": control}))
-    dataset = ControlDataset(items, 32, controls=["canny"])
+    sd_dir, dataset = _tiny_sd_and_items(tmp_path, seed=1)
     plan = [{"name": "cn-a", "kind": "controlnet", "seed": 0}, {"name": "cn-b", "kind": "controlnet", "seed": 1},
             {"name": "adapter", "kind": "adapter", "seed": 0}]
     cfg = lambda m: TrainConfig(max_steps=3, batch_size=2, checkpoint_every=0, lr=1e-3, seed=m["seed"])  # noqa: E731
