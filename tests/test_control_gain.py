@@ -52,7 +52,8 @@ def test_a_fresh_controlnet_gains_exactly_nothing(parts):
 
 
 def test_a_controlnet_learns_to_use_its_control_within_60_steps(parts, tmp_path):
-    """At the learning rate the lesson and teach profiles use (3e-4), 60 steps of batch 16."""
+    """At the learning rate the lesson and teach profiles use (3e-4), 60 steps of batch 16 (measured:
+    gain 0.064 [0.062, 0.065] at 20 steps, 0.233 [0.226, 0.238] at 60; exactly 0 at step 0)."""
     torch.manual_seed(0)
     cn = new_controlnet(parts)
     with warnings.catch_warnings():
@@ -61,5 +62,5 @@ def test_a_controlnet_learns_to_use_its_control_within_60_steps(parts, tmp_path)
                                                         cache_encodings=True), tmp_path / "cn", controlnet=cn,
               control_name="gaze", progress=False)
     gain = control_gain(heldout_losses(parts, cn, blobs(24, seed=1), "gaze", n_timesteps=4))
-    assert gain["low"] > 0.02, gain  # the control removes a share of the frozen model's error, interval above 2%
+    assert gain["low"] > 0.1, gain  # the control removes over a tenth of the frozen model's error
     assert gain["loss with control"] < gain["loss off"]
