@@ -51,6 +51,7 @@ def test_a_fresh_controlnet_gains_exactly_nothing(parts):
     assert gain["gain"] == 0 and gain["low"] == 0 == gain["high"] and gain["n items"] == 6
 
 
+@pytest.mark.slow  # 60 training steps: about 20 s here
 def test_a_controlnet_learns_to_use_its_control_within_60_steps(parts, tmp_path):
     """At the learning rate the lesson and teach profiles use (3e-4), 60 steps of batch 16 (measured:
     gain 0.064 [0.062, 0.065] at 20 steps, 0.233 [0.226, 0.238] at 60; exactly 0 at step 0)."""

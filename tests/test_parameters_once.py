@@ -39,6 +39,7 @@ def test_study_constants_differ_from_every_default():
             assert defaults and any(d != value for d in defaults), f"{shared}: {key} repeats every notebook's default"
 
 
+@pytest.mark.slow  # reads every chapter's parameters cell: about 18 s here
 def test_the_gpu_rehearsal_runs_teach_from_04_at_smoke_sizes_on_teachs_code_path():
     """``make gpu-teach-rehearsal``'s overrides: each size teach sets from 04 on at smoke's value
     (smoke's file, else the default), paths and the concurrency (a code path) left as teach's;
