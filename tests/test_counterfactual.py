@@ -112,3 +112,11 @@ def test_the_moved_gaze_claim_is_checked_on_means_and_intervals():
     row = got.loc[paper_claims.MOVED_GAZE_CLAIM]
     assert bool(row["holds"]) and bool(row["supported"])
     assert paper_claims.claims({}).empty
+    # where chapter 06 trained HVA-CN (Eq. 5), it is the test's subject: RadGazeGen following the
+    # gaze does not decide the claim when the Eq. 5 model does not
+    eq5 = "HVA-CN (Eq. 5)"
+    cells |= {(eq5, "gazed box"): ev(0.2), (eq5, "shuffled gaze"): ev(0.2)}
+    table.loc[eq5] = [cells[(eq5, "gazed box")].value(), cells[(eq5, "shuffled gaze")].value()]
+    row = paper_claims.claims({"moved_gaze": table}, {"moved_gaze": cells}, n_boot=200).set_index("claim").loc[
+        paper_claims.MOVED_GAZE_CLAIM]
+    assert not bool(row["supported"]) and eq5 in row["evidence"] and "RadGazeGen (" not in row["intervals"]
