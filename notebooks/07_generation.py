@@ -55,7 +55,11 @@
 # {cite}`zhao2023unipc`, their number of steps, negative prompt, seed and conditioning
 # scales (their REFLACX setting); guidance is diffusers' default (the script sets none).
 # `teach` and `smoke` sample with fewer steps and unit scales to fit their budgets, and say
-# so in their parameter files. Guidance is trained: prompts were emptied at
+# so in their parameter files; so that a reader sees what the authors' scales do at a
+# profile's budget, RadGazeGen is also generated **at the authors' scales and negative
+# prompt** ("RadGazeGen (authors' sampler)", with this profile's steps and the study's seeds:
+# one draw per image, not their single seed 3407), a row of chapters 08 and 09 (`full`, whose
+# RadGazeGen already uses them, skips it). Guidance is trained: prompts were emptied at
 # `proportion_empty_prompts` during training (chapters 04-06), so the unconditional branch
 # is not an untrained model.
 #
@@ -157,7 +161,7 @@ for name, method in tqdm(registry.items(), desc="methods", disable=None):
     for r in range(n_replicates):
         s_r = [s + 1000 * r for s in seeds]
         images.append(sampler.sample(method, batch.prompts, batch.conditioning, seeds=s_r, steps=sample_steps,
-                                     guidance=guidance, negative_prompt=neg, resolution=resolution))
+                                     guidance=guidance, negative_prompt=method.negative_prompt or neg, resolution=resolution))
         rows += [{"dicom_id": it.dicom_id, "finding": f, "prompt": p, "controls": list(method.inputs),
                   "scales": list(method.scales), "seed": s, "replicate": r, "model": name}
                  for it, f, p, s in zip(items, findings, batch.prompts, s_r)]

@@ -138,6 +138,25 @@ glue("rg_beats_multi", beats[methods.MULTI_CONTROLNET])
 glue("rg_fid_hva", float(rg[LABELS[HVA]]))
 
 # %% [markdown]
+# ## RadGazeGen at the authors' sampler settings
+# The authors' released REFLACX script samples RadGazeGen with each Rad-CN ControlNet at 0.1,
+# HVA-CN at 0.001 and a negative prompt; this study's rows use scale 1.0 and no negative
+# prompt. Chapter 07 generated both from the same prompts, controls, seeds and steps
+# (`radgazegen.generation.methods.AUTHORS_SAMPLER`); here they are side by side in the HVA
+# column (every control), with the difference authors' minus study's and its 95% interval
+# over findings and seeds. The row is not part of the table above or of the claims.
+
+# %%
+authors = gen.methods.get(methods.AUTHORS_SAMPLER)
+if authors is not None and authors.name in gen.images:
+    col = LABELS[HVA]
+    both = {**cells, (authors.name, col): Evidence("fid", "lower", real=real_features,
+                                                   features=np.stack([fid.features(x) for x in gen.images[authors.name]]))}
+    display(evaluation.two_settings(both, methods.RADGAZEGEN, authors.name, [col], n_boot=n_boot).round(4))
+else:
+    print(f"{methods.AUTHORS_SAMPLER}: not generated in this run (chapter 07's methods_generated)")
+
+# %% [markdown]
 # ## Fidelity beyond FID, per pathology
 # Since the paper, CheXGenBench {cite}`dutt2025chexgenbench` reports beside FID: KID
 # (unbiased, so usable on few images), precision / recall / density / coverage with k = 5

@@ -187,6 +187,24 @@ table = evaluation.paper_beside(run, "table2", mean, profile)
 table.round(4)
 
 # %% [markdown]
+# ## RadGazeGen at the authors' sampler settings
+# RadGazeGen at the authors' released scales (Rad-CN 0.1, HVA-CN 0.001) and negative prompt
+# (chapter 07) against RadGazeGen at this study's scale 1.0, same prompts, controls and seeds,
+# in every column: authors' minus study's with its 95% interval over findings and seeds. Low
+# scales leave the controls little say, so the controllability columns are where they
+# should differ most. The row is not part of the table above or of the claims.
+
+# %%
+authors = gen.methods.get(methods.AUTHORS_SAMPLER)
+if authors is not None and authors.name in gen.images:
+    both = dict(cells)
+    for col, fn in [*((col, lambda x, c=c: score(x, c)) for col, c in columns.items()), (clip_column, clip)]:
+        both[(authors.name, col)] = Evidence("mean", "higher", values=evaluation.per_replicate_items(fn, gen.images[authors.name])[2])
+    display(evaluation.two_settings(both, methods.RADGAZEGEN, authors.name, [*columns, clip_column], n_boot=n_boot, seed=seed).round(4))
+else:
+    print(f"{methods.AUTHORS_SAMPLER}: not generated in this run (chapter 07's methods_generated)")
+
+# %% [markdown]
 # ## Per pathology
 # CheXGenBench {cite}`dutt2025chexgenbench` reports each metric per pathology. Every cell of
 # the table above, recomputed on the findings of each label, with its 95% interval over

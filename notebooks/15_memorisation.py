@@ -150,7 +150,9 @@ glue_figure("fig-15-pairs", fig)
 # nearest training image (in the encoder's features) of the prompt's own patient more often
 # than chance? A copier (the same training images with Gaussian noise of `copier_sigma` grey
 # levels, `memorisation.noisy_copies`) is the check's positive control: a check that misses
-# it could not catch a model that copies. The cohort's patients are drawn from one phantom and
+# it could not catch a model that copies. SD-CXR's VAE round trip of the same training images
+# (`models.vae_round_trip`) is the ceiling: no image SD-CXR generates comes closer to a
+# training image than its own encoding decoded. The cohort's patients are drawn from one phantom and
 # differ little: in the study encoder's features, white noise of 8 grey levels moves an image
 # further than the nearest other patient is, so the copier's noise is small.
 
@@ -172,9 +174,11 @@ parts.unet = type(parts.unet).from_pretrained(str(result["final"]))
 drawn = {f"SD-CXR ({profile} profile)": profile_model, f"over-trained ({overtrain_steps} steps on {len(items)} images)": parts}
 images = {k: generation.generate(generation.parts_pipeline(p), prompts, steps=sample_steps, guidance=guidance,
                                  seeds=seeds, resolution=R) for k, p in drawn.items()}
+own = train_images[[train.index(r) for r in few for _ in range(overtrain_seeds)]]  # each prompt's training image
 copier = f"copier (training images + noise, sigma {copier_sigma:g})"
-images[copier] = memorisation.noisy_copies(train_images[[train.index(r) for r in few for _ in range(overtrain_seeds)]],
-                                           copier_sigma, seed)
+images[copier] = memorisation.noisy_copies(own, copier_sigma, seed)
+round_trip = "SD-CXR's VAE round trip of the training images"
+images[round_trip] = models.vae_round_trip(profile_model, own)  # the closest a latent model's image can come
 
 # %%
 train_patients = [r.subject_id for r in train]
@@ -183,21 +187,24 @@ for k, ims in images.items():
     check = memorisation.check_images(ims, spaces, copy_percentile)
     reid = memorisation.reidentification(spaces["features"].training, train_patients, features(ims), patients)
     rows.append({"model": k, **{f"copy rate ({s})": c.copy_rate for s, c in check.items()},
-                 "p-value (features)": check["features"].p_value,
+                 "p-value (features)": check["features"].p_value, "p-value (pixels)": check["pixels"].p_value,
                  "re-identified": f"{reid.rate:.2f} [{reid.low:.2f}, {reid.high:.2f}]", "chance": reid.chance,
                  "re-id p-value": reid.p_value})
 caught = pd.DataFrame(rows).set_index("model")
 display(caught.round(3))
-over, base, copied = caught.iloc[1], caught.iloc[0], caught.loc[copier]
+over, base, copied, vae = caught.iloc[1], caught.iloc[0], caught.loc[copier], caught.loc[round_trip]
+flagged = lambda row: bool(min(row["p-value (features)"], row["p-value (pixels)"]) < guard_alpha)  # noqa: E731 (the guard's rule)
 glue("mem_copier_rate", float(copied["copy rate (features)"]))
 glue("mem_copier_reid", str(copied["re-identified"]))
 glue("mem_over_rate", float(over["copy rate (features)"]))
 glue("mem_base_rate", float(base["copy rate (features)"]))
 glue("mem_over_p", float(over["p-value (features)"]))
 glue("mem_over_reid", str(over["re-identified"]))
-glue("mem_reading", memorisation.positive_control_reading(
-    copier_flagged=bool(copied["p-value (features)"] < guard_alpha or copied["copy rate (pixels)"] > 0.5),
-    overtrained_flagged=bool(over["p-value (features)"] < guard_alpha), profile=profile))
+glue("mem_over_pixels", float(over["copy rate (pixels)"]))
+glue("mem_vae_features", float(vae["copy rate (features)"]))
+glue("mem_vae_pixels", float(vae["copy rate (pixels)"]))
+glue("mem_reading", memorisation.positive_control_reading(copier_flagged=flagged(copied), overtrained_flagged=flagged(over),
+                                                          profile=profile))
 
 # %%
 fig = privacy.pairs_figure(images[list(images)[1]], train_images, np.stack(
@@ -216,10 +223,15 @@ glue_figure("fig-15-overtrained", fig)
 #
 # The copier's copy rate is {glue:text}`mem_copier_rate:.2f` and it re-identifies its
 # patients at {glue:text}`mem_copier_reid`: the check catches images that are their training
-# images. The over-trained model's copy rate is {glue:text}`mem_over_rate:.2f` (p = {glue:text}`mem_over_p:.3g`
-# against the 5% of new images; the profile's SD-CXR on the same prompts
-# {glue:text}`mem_base_rate:.2f`), and its images re-identify their prompts' patients at
-# {glue:text}`mem_over_reid`.
+# images. SD-CXR's own VAE, encoding and decoding each training image, gives the closest image
+# a latent diffusion model could generate: its copy rate is {glue:text}`mem_vae_features:.2f`
+# in features and {glue:text}`mem_vae_pixels:.2f` in pixels, so a space that does not flag
+# these round trips cannot catch a latent model's copies (and a model is flagged, here and
+# by the guard, when either space flags it). The over-trained model's copy rate is
+# {glue:text}`mem_over_rate:.2f` in features (p = {glue:text}`mem_over_p:.3g` against the 5%
+# of new images; the profile's SD-CXR on the same prompts {glue:text}`mem_base_rate:.2f`) and
+# {glue:text}`mem_over_pixels:.2f` in pixels, and its images re-identify their prompts'
+# patients at {glue:text}`mem_over_reid`.
 #
 # **Reading:** {glue:text}`mem_reading`
 

@@ -139,3 +139,17 @@ def test_the_positive_controls_reading_names_what_the_check_can_say():
     assert "can be read" in positive_control_reading(True, True, "lesson")
     told = positive_control_reading(True, False, "lesson")
     assert "flags the copier" in told and "not a demonstration" in told
+
+
+def test_the_vae_round_trip_is_grey_uint8_deterministic_and_independent_of_the_batch(tmp_path):
+    import torch
+
+    from radgazegen.models import sd_parts, vae_round_trip
+
+    torch.manual_seed(0)
+    parts = sd_parts("tiny", tmp_path / "tokenizer", resolution=32)
+    images = np.random.default_rng(0).integers(0, 256, (5, 32, 32), dtype=np.uint8)
+    out = vae_round_trip(parts, images, batch_size=2)
+    assert out.shape == images.shape and out.dtype == np.uint8
+    assert np.array_equal(out, vae_round_trip(parts, images, batch_size=5))  # the latents' means: no sampling
+    assert not np.array_equal(out, images)  # it is the decoder's image, not the input passed through

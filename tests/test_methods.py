@@ -27,8 +27,13 @@ def _models_json(design: str):
 def test_registry_has_one_name_per_method_and_the_papers_labels_as_attributes():
     rad, hva = _models_json("unified")
     reg = methods.build(rad, hva, rad_cn_scale=0.5, hva_cn_scale=0.1, control_scale=0.7)
-    assert list(reg)[:3] == ["SD", "ControlNet (canny)", "T2I-Adapter (canny)"] and list(reg)[-1] == "RadGazeGen"
-    assert len(reg) == 24 and set(reg) | {"RoentGen"} == set(methods.catalogue())
+    assert list(reg)[:3] == ["SD", "ControlNet (canny)", "T2I-Adapter (canny)"] and list(reg)[-2] == "RadGazeGen"
+    assert len(reg) == 25 and set(reg) | {"RoentGen"} == set(methods.catalogue())
+    authors = reg[list(reg)[-1]]  # last: RadGazeGen at the authors' released scales and negative prompt
+    assert authors.name == methods.AUTHORS_SAMPLER and authors.scales == (0.1, 0.001) and authors.models == ("rad-cn", "hva-cn")
+    assert authors.negative_prompt.startswith("monochrome") and authors.family not in methods.FAMILIES and not authors.paper_row
+    assert reg.find(methods.RADGAZEGEN, CONTROLS) is reg[methods.RADGAZEGEN]  # the family's lookups are unchanged
+    assert methods.AUTHORS_SAMPLER not in methods.build(rad, hva, rad_cn_scale=0.1, hva_cn_scale=0.001)  # full: it is RadGazeGen
     cn, mcn = reg.single(methods.SINGLE_CONTROLNET, CANNY), reg.find(methods.MULTI_CONTROLNET, (SEGMENTATION, CANNY))
     assert (cn.paper_row, mcn.paper_row) == ("ControlNet (Canny)", "MultiControlNet (Canny+Seg)")  # Table 4's labels
     assert cn.kind == methods.CONTROLNET and cn.scales == (0.7,) and cn.model_dirs == ("/m/controlnet-canny",)

@@ -199,3 +199,23 @@ def test_a_claim_on_cells_a_profile_did_not_compute_is_not_computed_not_refuted(
                   "Adding a radiomics map to HVA-CN improves it"):
         assert c.loc[claim, "holds"] is None and c.loc[claim, "evidence"].startswith("missing"), claim
     assert c.loc["RadGazeGen beats every component (FID, SSIM, PSNR)", "holds"] is not None  # HVA-CN is a component
+
+
+def test_two_settings_puts_two_rows_side_by_side_with_paired_intervals_read_each_columns_way():
+    from radgazegen.core.intervals import Evidence
+    from radgazegen.metrics.evaluation import two_settings
+
+    rng = np.random.default_rng(0)
+    base = rng.random((2, 80))
+    cells = {("study", "SSIM"): Evidence("mean", "higher", values=base),
+             ("authors", "SSIM"): Evidence("mean", "higher", values=base + 0.2),  # clearly higher: better
+             ("study", "error"): Evidence("mean", "lower", values=base),
+             ("authors", "error"): Evidence("mean", "lower", values=base + 0.2),  # clearly higher: worse
+             ("study", "same"): Evidence("mean", "higher", values=base),
+             ("authors", "same"): Evidence("mean", "higher", values=base + rng.normal(0, 0.01, base.shape)),
+             ("study", "only one row"): Evidence("mean", "higher", values=base)}
+    out = two_settings(cells, "study", "authors", ["SSIM", "error", "same", "only one row"], n_boot=300)
+    assert list(out.index) == ["SSIM", "error", "same"]  # a column one row lacks is left out
+    assert out.loc["SSIM", "difference"] == pytest.approx(0.2) and out.loc["SSIM", "95% low"] > 0.15
+    assert list(out["better"]) == ["authors", "study", "neither (the interval reaches 0)"]
+    assert out.loc["SSIM", "study"] == pytest.approx(base.mean())

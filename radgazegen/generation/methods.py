@@ -19,10 +19,12 @@ A ``Method`` (frozen) says how one generator steers SD-CXR:
 - ``inputs``: the conditioning key each model reads (a control name, ``UNIFIED`` or a
   ``vocabulary.unified_key`` with channels off) and ``scales``: each model's conditioning scale;
 - ``paper_row``: the paper's row label of this method in Tables 3-5 (``""`` where it is no
-  row); the paper's label of a family (Tables 1-2) is ``PAPER_FAMILIES[family]``.
+  row); the paper's label of a family (Tables 1-2) is ``PAPER_FAMILIES[family]``;
+- ``negative_prompt``: its own negative prompt (``""``: chapter 07's), the authors' sampler's.
 
 ``build(rad, hva, ...)`` makes the registry of a run from its trained models
-(``Run.read_models()``): what chapter 07 generates. ``eq6`` is RadGazeGen with any subset of
+(``Run.read_models()``): what chapter 07 generates, the last of them ``authors_sampler``
+(RadGazeGen at the authors' released scales and negative prompt, a row of chapters 08-09). ``eq6`` is RadGazeGen with any subset of
 its controls (the indicator of Eq. 6: the per-map Rad-CN drops the ControlNets of the maps
 switched off, the unified one gets their channels zeroed). ``catalogue()`` is every method
 the study knows, without folders (the paper's labels and the claims need no run).
@@ -70,6 +72,14 @@ RAD_CN_KEY, HVA_CN_KEY = "rad-cn", "hva-cn"
 #: oracle (the same ControlNet on the finding's ground-truth box).
 HVA_CN_EQ5, ORACLE = "HVA-CN (Eq. 5)", "oracle (box)"
 
+#: RadGazeGen as the authors' released REFLACX inference script samples it
+#: (``generate_images_reflacx.py``): each Rad-CN ControlNet at 0.1, HVA-CN at 0.001, and their
+#: negative prompt; a family of its own (a row of chapters 08-09 beside RadGazeGen at this
+#: study's scale 1.0, not a row of the paper's tables or of the claims).
+AUTHORS_SAMPLER = "RadGazeGen (authors' sampler)"
+AUTHORS_RAD_CN_SCALE, AUTHORS_HVA_CN_SCALE = 0.1, 0.001
+AUTHORS_NEGATIVE_PROMPT = "monochrome, lowres, bad anatomy, worst quality, low quality"
+
 
 def controlnet_key(control: str) -> str:
     """The ``models.json`` key of the single-control ControlNet baseline on ``control``."""
@@ -98,6 +108,7 @@ class Method:
     inputs: tuple[str, ...] = ()
     scales: tuple[float, ...] = ()
     paper_row: str = ""
+    negative_prompt: str = ""
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -126,7 +137,7 @@ class Method:
 
     @classmethod
     def from_json(cls, name: str, record: Mapping) -> "Method":
-        fields = ("kind", "family", "controls", "models", "model_dirs", "inputs", "scales", "paper_row")
+        fields = ("kind", "family", "controls", "models", "model_dirs", "inputs", "scales", "paper_row", "negative_prompt")
         return cls(name, **{k: (tuple(record[k]) if isinstance(record[k], list) else record[k]) for k in fields if k in record})
 
 
@@ -254,6 +265,14 @@ def eq6(rad: dict, hva: dict | None, active: Iterable[str], rad_cn_scale: float 
                   tuple(float(s) for s in scales), paper)
 
 
+def authors_sampler(rad: dict, hva: dict) -> Method:
+    """RadGazeGen (every control) at the authors' released sampler settings: Rad-CN at
+    ``AUTHORS_RAD_CN_SCALE``, HVA-CN at ``AUTHORS_HVA_CN_SCALE``, ``AUTHORS_NEGATIVE_PROMPT``
+    (chapter 07 gives it the same prompts, controls, seeds and steps as every other method)."""
+    method = eq6(rad, hva, CONTROLS, AUTHORS_RAD_CN_SCALE, AUTHORS_HVA_CN_SCALE, name=AUTHORS_SAMPLER)
+    return replace(method, family=AUTHORS_SAMPLER, paper_row="", negative_prompt=AUTHORS_NEGATIVE_PROMPT)
+
+
 def roentgen() -> Method:
     """RoentGen: Stable Diffusion fine-tuned on MIMIC-CXR by others, text only (its own weights)."""
     return Method(ROENTGEN, TEXT, ROENTGEN, paper_row=ROENTGEN)
@@ -293,6 +312,8 @@ def build(rad: dict, hva: dict | None = None, rad_cn_scale: float = 1.0, hva_cn_
         if RAD_CN_KEY in rad:
             out += [eq6(rad, hva, [c, HVA], rad_cn_scale, hva_cn_scale) for c in RADIOMICS_CONTROLS]
             out.append(eq6(rad, hva, CONTROLS, rad_cn_scale, hva_cn_scale))
+            if (rad_cn_scale, hva_cn_scale) != (AUTHORS_RAD_CN_SCALE, AUTHORS_HVA_CN_SCALE):  # full: RadGazeGen is it
+                out.append(authors_sampler(rad, hva))  # last: the other methods' images do not depend on it
     return Registry(out)
 
 

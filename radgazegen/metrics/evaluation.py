@@ -189,3 +189,22 @@ def paper_as_ours(table: str) -> pd.DataFrame:
     from radgazegen.core.paper import paper_table
 
     return paper_table(table).rename(index=paper_rows(table))
+
+
+def two_settings(cells: dict, study: str, other: str, columns: list[str], n_boot: int = 200, seed: int = 0) -> pd.DataFrame:
+    """Two rows of a table side by side (chapters 08-09: RadGazeGen at this study's scales and at
+    the authors', ``methods.AUTHORS_SAMPLER``): per column of ``columns`` where both ``(row,
+    column)`` cells of ``cells`` have ``Evidence``, each row's value, ``other - study`` with its
+    paired 95% bootstrap interval over findings and seeds, and which row the interval favours
+    (each column read its own way: lower FID, higher SSIM)."""
+    from radgazegen.core.intervals import paired_difference
+
+    out = {}
+    for col in columns:
+        if (other, col) not in cells or (study, col) not in cells:
+            continue
+        d = paired_difference(cells[(other, col)], cells[(study, col)], n_boot=n_boot, seed=seed)
+        out[col] = {study: cells[(study, col)].value(), other: cells[(other, col)].value(), "difference": d.difference,
+                    "95% low": d.low, "95% high": d.high,
+                    "better": other if d.favours_a else study if d.favours_b else "neither (the interval reaches 0)"}
+    return pd.DataFrame.from_dict(out, orient="index")

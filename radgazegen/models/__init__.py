@@ -214,3 +214,19 @@ def new_adapter(parts: SDParts, conditioning_channels: int = 3, num_res_blocks: 
     return T2IAdapter(in_channels=conditioning_channels, channels=list(parts.unet.config.block_out_channels),
                       num_res_blocks=num_res_blocks, downscale_factor=parts.vae_scale_factor,
                       adapter_type="full_adapter")
+
+
+def vae_round_trip(parts: SDParts, images, batch_size: int = 32):
+    """``(N, H, W)`` uint8 grey images encoded by SD-CXR's VAE and decoded again (the latents'
+    means, no sampling): the closest any image SD-CXR generates can come to a training image
+    (chapter 15's ceiling of copying). Returns ``(N, H, W)`` uint8 (the channels' mean)."""
+    import numpy as np
+    import torch
+
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = torch.from_numpy(np.asarray(images[start:start + batch_size])).float()[:, None].repeat(1, 3, 1, 1) / 127.5 - 1
+        with torch.no_grad():
+            y = parts.vae.decode(parts.vae.encode(x).latent_dist.mean).sample
+        out.append(((y.mean(1).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy())
+    return np.concatenate(out)
