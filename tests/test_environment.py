@@ -33,10 +33,13 @@ def _bare_env_python(code: str, hook_dir: Path | None) -> subprocess.CompletedPr
     return _python("-I", "-S", "-c", prelude + code)
 
 
-@pytest.mark.parametrize("name", ["cpu.txt", "gpu.txt"])
+@pytest.mark.parametrize("name", ["cpu.txt", "gpu.txt", "offline.txt"])
 def test_torch_and_torchvision_are_pinned_together(name):
     pins = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", (REPO / "constraints" / name).read_text(), re.M))
-    assert "torch" in pins and "torchvision" in pins
+    torch_v, vision_v = pins["torch"].split("."), pins["torchvision"].split(".")
+    # PyTorch's compatibility table: torch 2.N ships with torchvision 0.(N + 15), same patch release
+    assert torch_v[0] == "2" and vision_v[0] == "0" and int(vision_v[1]) == int(torch_v[1]) + 15, (name, pins["torch"], pins["torchvision"])
+    assert torch_v[2:] == vision_v[2:], (name, pins["torch"], pins["torchvision"])
 
 
 def test_stack_imports_offline():

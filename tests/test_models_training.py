@@ -30,6 +30,10 @@ def test_long_prompts_are_truncated_with_a_warning(tok_dir):
     with pytest.warns(UserWarning, match=r"prompt 1: \d+ tokens, truncated to 77"):
         emb = encode_prompt(parts, ["small effusion", "opacity " * 120])
     assert emb.shape == (2, 77, 32)
+    with pytest.warns(UserWarning, match="truncated to 77"):
+        longer = encode_prompt(parts, ["opacity " * 200])  # the same first 77 tokens: the same states
+    assert torch.allclose(emb[1], longer[0], atol=1e-6)
+    assert torch.allclose(emb[0], encode_prompt(parts, ["small effusion"])[0], atol=1e-6)  # the short one untouched
 
 
 def test_missing_weights_directory_names_the_path_and_the_files(tmp_path):
