@@ -488,7 +488,7 @@ for name, value in pv.items():
 #
 # - its report's sentences that name the finding, **without place words** (sides, zones);
 # - the radiomics controls and lung mask of a **finding-free** training image (drawn at random;
-#   RadGazeGen only: SD and HVA-CN get none);
+#   RadGazeGen only: SD and the HVA-CNs get none);
 # - its gaze control (HVA-CN (Eq. 5): its gaze mask, the primary test's model and control)
 #   **moved** so that its centre of mass lands on the centre of the box of a
 #   finding of *another* test image (`moved_gaze_targets = "any"`; `"same-finding"` restricts

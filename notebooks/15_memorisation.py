@@ -182,9 +182,9 @@ images[round_trip] = models.vae_round_trip(profile_model, own)  # the closest a 
 
 # %%
 train_patients = [r.subject_id for r in train]
-rows = []
+rows, control_checks = [], {}
 for k, ims in images.items():
-    check = memorisation.check_images(ims, spaces, copy_percentile)
+    check = control_checks[k] = memorisation.check_images(ims, spaces, copy_percentile)
     reid = memorisation.reidentification(spaces["features"].training, train_patients, features(ims), patients)
     rows.append({"model": k, **{f"copy rate ({s})": c.copy_rate for s, c in check.items()},
                  "p-value (features)": check["features"].p_value, "p-value (pixels)": check["pixels"].p_value,
@@ -193,7 +193,7 @@ for k, ims in images.items():
 caught = pd.DataFrame(rows).set_index("model")
 display(caught.round(3))
 over, base, copied, vae = caught.iloc[1], caught.iloc[0], caught.loc[copier], caught.loc[round_trip]
-flagged = lambda row: bool(min(row["p-value (features)"], row["p-value (pixels)"]) < guard_alpha)  # noqa: E731 (the guard's rule)
+flagged = lambda k: memorisation.guard_verdict({k: control_checks[k]}, guard_alpha)["failed"]  # noqa: E731 (the guard's rule)
 glue("mem_copier_rate", float(copied["copy rate (features)"]))
 glue("mem_copier_reid", str(copied["re-identified"]))
 glue("mem_over_rate", float(over["copy rate (features)"]))
@@ -203,7 +203,7 @@ glue("mem_over_reid", str(over["re-identified"]))
 glue("mem_over_pixels", float(over["copy rate (pixels)"]))
 glue("mem_vae_features", float(vae["copy rate (features)"]))
 glue("mem_vae_pixels", float(vae["copy rate (pixels)"]))
-glue("mem_reading", memorisation.positive_control_reading(copier_flagged=flagged(copied), overtrained_flagged=flagged(over),
+glue("mem_reading", memorisation.positive_control_reading(copier_flagged=flagged(copier), overtrained_flagged=flagged(over.name),
                                                           profile=profile))
 
 # %%
