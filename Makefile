@@ -50,15 +50,18 @@ course: setup
 book: setup
 	$(PY) -m radgazegen book --published
 
-## The tests (unit tests, then the smoke run of the notebooks and the book build).
-## Everything, the smoke run of every notebook and the book build included (CI runs this).
+## The tests: everything, the smoke run of every notebook, the book build and a second smoke run
+## interrupted three times included (CI runs this). Three pytest-xdist workers: the two smoke runs
+## (test groups `smoke`, `smoke-again`) go on side by side while the third runs the other tests
+## (tests/conftest.py). TEST_WORKERS=0 runs them in this one process.
+TEST_WORKERS ?= 3
 test: setup
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 ## The fast tier: unit tests only (no notebook run, no book build, no install, no multi-process
-## training): tests marked `slow` are left out.
+## training): tests marked `slow` are left out. Two workers.
 check: setup
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
 
 ## Printed figures: cohort generation throughput and the smoke main job's wall time.
 bench: setup

@@ -1,10 +1,20 @@
-"""Fixtures shared by the test modules: one small synthetic cohort per test session.
+"""Fixtures shared by the test modules: one small synthetic cohort per test session, and one
+smoke run per test session however many workers run the tests.
 
 The readers, the hostile-input cases and the cohort's layout tests all read the same cohort
-(built once, about 10 s on 2 cores); a test that damages files copies it first."""
+(built once, about 10 s on 2 cores); a test that damages files copies it first.
+
+``make test`` runs the tests on two pytest-xdist workers (``-n 2 --dist loadgroup``): the
+smoke run's tests (group ``smoke``) on one, the interrupted second smoke run (group
+``smoke-again``, tests/test_smoke_again.py) on the other, the rest wherever a worker is free.
+``smoke_study`` is built once for the whole session: the worker that asks first runs it, the
+other waits for it (a file lock in the folder the workers share)."""
 from __future__ import annotations
 
+import fcntl
+import os
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -16,8 +26,46 @@ SMALL_COHORT = CohortConfig(seed=3, **SMALL)
 
 
 @pytest.fixture(scope="session")
-def small_cohort(tmp_path_factory) -> Path:
-    """The root of ``SMALL_COHORT``, generated once per session. Read-only: copy it to damage it."""
-    root = tmp_path_factory.mktemp("small-cohort")
-    generate_cohort(root, SMALL_COHORT, progress=False)
+def small_cohort(shared_tmp) -> Path:
+    """The root of ``SMALL_COHORT``, generated once per session (whichever worker asks first).
+    Read-only: copy it to damage it."""
+    root = shared_tmp / "small-cohort"
+    build_once(shared_tmp, "small-cohort", lambda: generate_cohort(root, SMALL_COHORT, progress=False))
     return root
+
+
+@pytest.fixture(scope="session")
+def shared_tmp(tmp_path_factory) -> Path:
+    """A folder every worker of this test session shares: the session's base folder, or with
+    pytest-xdist the folder above the workers' own (``pytest-N/`` over ``popen-gw0/``)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def build_once(shared: Path, name: str, build: Callable[[], None]) -> None:
+    """Run ``build`` once per test session, whichever worker asks first; a worker that asks
+    while another builds waits for it. A build that failed is not retried: the waiting worker
+    fails with its error."""
+    done, failed = shared / f"{name}.done", shared / f"{name}.failed"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also when a worker dies
+        if failed.exists():
+            raise RuntimeError(f"{name} failed on another worker: {failed.read_text()}")
+        if not done.exists():
+            try:
+                build()
+            except BaseException as exc:
+                failed.write_text(f"{type(exc).__name__}: {exc}"[:2000])
+                raise
+            done.write_text("done\n")
+
+
+@pytest.fixture(scope="session")
+def smoke_study(shared_tmp) -> "Study":
+    """The README's main job, the smoke profile end to end, in a run folder of this test session
+    (from scratch, never the checkout's ``runs/``): built once per session."""
+    from radgazegen.study.runner import Study
+
+    study = Study(runs=shared_tmp / "smoke-runs")
+    build_once(shared_tmp, "smoke-run", lambda: study.run("smoke", log=print))
+    return study

@@ -1,7 +1,9 @@
 """End to end: the smoke profile's notebooks with papermill, then the Jupyter Book build.
 
 This is the README's main job, run into a temporary run folder so that it always starts
-from scratch. It is the slowest test (minutes on 2 cores).
+from scratch (``smoke_study``, tests/conftest.py: once per test session). The same profile
+run a second time, interrupted three times on the way, must give the same numbers and
+figures: tests/test_smoke_again.py, on the other worker.
 """
 from __future__ import annotations
 
@@ -15,14 +17,12 @@ import pytest
 from radgazegen.study.publish import build_book
 from radgazegen.study.runner import Study
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("smoke")]
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory) -> Study:
-    study = Study(runs=tmp_path_factory.mktemp("runs"))
-    study.run("smoke", log=print)
-    return study
+def smoke(smoke_study) -> Study:
+    return smoke_study
 
 
 def test_every_smoke_notebook_ran_cleanly(smoke):
@@ -89,33 +89,6 @@ def test_book_builds_with_the_executed_chapters(smoke):
         assert wide_elements(book_pages(html)) == {}, "an equation, output or table is wider than the column"
 
 
-def _outputs(study: Study, name: str) -> list:
-    """A chapter's outputs as a reader sees them. stderr holds progress bars (with timings) and
-    warnings: not results. Consecutive stdout outputs of a cell are one text: the kernel sends
-    printed text in chunks whose borders depend on timing (two prints 0.2 s apart arrive as two
-    outputs in one run and as one in the next), not on what was printed."""
-    nb = nbformat.read(study.executed("smoke", name), as_version=4)
-    out = []
-    for cell in (c for c in nb.cells if c.cell_type == "code"):
-        first = len(out)
-        for o in cell.get("outputs", []):
-            if o.get("output_type") == "stream" and o.get("name") == "stderr":
-                continue
-            o = {k: v for k, v in o.items() if k != "metadata"}
-            if o.get("output_type") == "stream" and len(out) > first and out[-1].get("output_type") == "stream":
-                out[-1] = dict(out[-1], text=out[-1]["text"] + o["text"])
-            else:
-                out.append(o)
-    return out
-
-
-def test_smoke_gives_the_same_numbers_and_figures_twice(smoke, tmp_path):
-    again = Study(runs=tmp_path / "runs")
-    again.run("smoke", log=lambda *_: None)
-    for step in smoke.resolve("smoke"):
-        assert _outputs(smoke, step.name) == _outputs(again, step.name), step.name
-
-
 def test_table_notebooks_write_results_and_the_results_chapter_checks_the_claims(smoke):
     run = smoke.run_dir("smoke")
     for table in ("table1", "table2", "table3", "table4", "table5", "localisation"):
@@ -125,53 +98,3 @@ def test_table_notebooks_write_results_and_the_results_chapter_checks_the_claims
     text = json.dumps([o for c in nb.cells for o in c.get("outputs", [])])
     assert "this run (smoke)" in text and "on the paper" in text
     assert "best on 3 of 5 controls" in text  # the paper's own Table 1, checked against its text
-
-
-def _numbers(run) -> dict[str, bytes]:
-    """What a run's numbers are: every results file and every final model's weights, by path."""
-    files = [*run.glob("results/*.csv"), *run.glob("**/final/**/*.safetensors")]
-    return {str(f.relative_to(run)): f.read_bytes() for f in files}
-
-
-@pytest.mark.parametrize("chapter, sig, trigger", [
-    ("05", "SIGKILL", "05_rad_cn/**/checkpoint-*"),   # during training, after a checkpoint
-    ("05", "SIGINT", "05_rad_cn/**/checkpoint-*"),    # Ctrl-C during training
-    ("02", "SIGKILL", "maps/canny-*/*.png"),            # while control maps are being written
-])
-def test_a_run_killed_anywhere_reruns_to_the_numbers_of_an_unbroken_run(smoke, chapter, sig, trigger):
-    """Interrupt the smoke run (the whole process group, as a terminal's Ctrl-C or a job
-    scheduler's kill does) in the middle of a chapter, run the same command again, and get
-    the results and model weights of the unbroken run. Runs in the module's own run directory
-    (a copy elsewhere would change the run_dir parameter and make every chapter stale), last."""
-    import os
-    import shutil
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    run = smoke.run_dir("smoke")
-    smoke.run("smoke", log=lambda *_: None)  # up to date whatever an earlier case left (a no-op when it is)
-    unbroken = _numbers(run)
-    for f in run.glob(trigger):  # so that the trigger can only be this run's own write
-        shutil.rmtree(f) if f.is_dir() else f.unlink()
-    cmd = [sys.executable, "-m", "radgazegen", "run", "--profile", "smoke", "--runs", str(smoke.runs)]
-    # SIGINT at its default whatever this test inherited: a shell's background job (`cmd &`) starts
-    # with SIGINT ignored, and its children would ignore the Ctrl-C this case sends
-    proc = subprocess.Popen([*cmd, "--only", chapter, "--force"], start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 600
-    while proc.poll() is None and time.monotonic() < deadline and not any(run.glob(trigger)):
-        time.sleep(0.05)
-    assert proc.poll() is None, f"chapter {chapter} finished before it could be interrupted"
-    os.killpg(proc.pid, getattr(signal, sig))
-    _, err = proc.communicate(timeout=120)
-    if sig == "SIGINT":
-        assert proc.returncode == 130 and "Traceback" not in err and "interrupted" in err.strip().splitlines()[-1]
-    time.sleep(2)  # a kernel left behind notices its runner is gone
-    again = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
-    assert again.returncode == 0, again.stderr[-2000:]
-    assert _numbers(run) == unbroken
-    ran = [ln for ln in (run / "progress.log").read_text().splitlines()[-40:] if ": running (" in ln]
-    assert ran and ran[-1].split("] ")[1].startswith(f"{chapter}_"), ran  # only the stopped chapter ran again
