@@ -61,7 +61,7 @@ test: setup
 ## The fast tier: unit tests only (no notebook run, no book build, no install, no multi-process
 ## training): tests marked `slow` are left out. Two workers.
 check: setup
-	$(PY) -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist loadgroup -m "not slow" $(PYTEST_ARGS)
 
 ## Printed figures: cohort generation throughput and the smoke main job's wall time.
 bench: setup

@@ -4,11 +4,17 @@ smoke run per test session however many workers run the tests.
 The readers, the hostile-input cases and the cohort's layout tests all read the same cohort
 (built once, about 10 s on 2 cores); a test that damages files copies it first.
 
-``make test`` runs the tests on two pytest-xdist workers (``-n 2 --dist loadgroup``): the
-smoke run's tests (group ``smoke``) on one, the interrupted second smoke run (group
-``smoke-again``, tests/test_smoke_again.py) on the other, the rest wherever a worker is free.
-``smoke_study`` is built once for the whole session: the worker that asks first runs it, the
-other waits for it (a file lock in the folder the workers share)."""
+``make test`` runs the tests on three pytest-xdist workers (``-n 3 --dist loadgroup``): the
+smoke run's tests (tests/test_smoke.py) on one, the interrupted second smoke run
+(tests/test_smoke_again.py) on another, both from the start, and the other tests wherever a
+worker is free. ``smoke_study`` is built once for the whole session: the worker that asks
+first runs it, another that asks waits for it (a file lock in the folder the workers share).
+
+The scheduler is this file's (``pytest_xdist_make_scheduler``): a module whose tests share a
+module-scoped fixture (``SHARED_FIXTURE_MODULES``) goes to one worker whole, every other test
+alone, in collection order, with the two smoke modules collected first. (pytest-xdist's own
+``xdist_group`` marks group nothing under pytest 9.2: xdist 3.8 renames ``item._nodeid``, which
+pytest 9 no longer reads.)"""
 from __future__ import annotations
 
 import fcntl
@@ -19,6 +25,36 @@ from typing import Callable
 import pytest
 
 from radgazegen.synthetic import CohortConfig, generate_cohort
+
+#: Test modules whose tests share a module-scoped fixture: each runs on one worker, whole
+#: (tests/test_architecture.py checks the list against the modules' fixtures).
+SHARED_FIXTURE_MODULES = ("test_smoke.py", "test_smoke_again.py", "test_cohort_conventions.py",
+                          "test_control_gain.py", "test_models_training.py", "test_multiprocess.py",
+                          "test_training_cache.py")
+#: Collected first, so that the two smoke runs start at once, side by side.
+FIRST = ("test_smoke.py", "test_smoke_again.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The smoke modules first (a stable sort: the rest keeps its order)."""
+    items.sort(key=lambda item: FIRST.index(item.path.name) if item.path.name in FIRST else len(FIRST))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    """With ``--dist loadgroup``: a module of ``SHARED_FIXTURE_MODULES`` is one unit of work,
+    every other test its own; units are handed out in collection order."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if Path(path).name in SHARED_FIXTURE_MODULES else nodeid
+
+    config.option.loadscopereorder = False  # collection order: the smoke modules first
+    return ModuleFixtureScheduling(config, log)
 
 #: The small cohort's configuration: 60 MIMIC images at 256 px, 4 CheXpert test patients.
 SMALL = dict(n_mimic=60, n_chexpert=4, image_size=(256, 256), reflacx_multi_reader_images=4, egd_reflacx_overlap=2)

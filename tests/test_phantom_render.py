@@ -67,6 +67,12 @@ def test_lungs_two_fields_right_lung_on_the_image_left():
 def test_several_findings_in_one_image():
     p = render_phantom(["Cardiomegaly", "Pleural Effusion", "Support Devices"], np.random.default_rng(5))
     assert [f.label for f in p.findings] == ["Cardiomegaly", "Pleural Effusion", "Support Devices"]
+    masks = [f.mask for f in p.findings]
+    assert all(m.any() and m.shape == masks[0].shape for m in masks)  # each finding drawn, on the same image
+    assert not np.array_equal(masks[0], masks[1]) and not np.array_equal(masks[1], masks[2])  # three findings, not one
+    for f in p.findings:  # each box is its own mask's bounding box (exclusive max)
+        ys, xs = np.nonzero(f.mask)
+        assert f.box == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1), (f.label, f.box)
 
 
 def test_bad_input_is_named():

@@ -11,7 +11,7 @@ process group), each time by the same command the README gives, run again:
    from the one step 2 left);
 then it runs to the end. Every chapter's outputs (the numbers, tables and figures a reader sees)
 and every results file and final model weight must equal the first run's. With ``make test``'s
-two workers this run goes on beside the first one (group ``smoke-again``).
+workers this run goes on beside the first one (tests/conftest.py).
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ import pytest
 
 from radgazegen.study.runner import Study
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("smoke-again")]
+pytestmark = pytest.mark.slow
 
 #: Where the second run is stopped: (signal, the files whose first new write triggers it).
 STOPS = [("SIGKILL", "maps/canny-*/*.png"),           # while control maps are being written
