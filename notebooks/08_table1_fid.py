@@ -57,10 +57,10 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from radgazegen.metrics import evaluation, fidelity, radiomics_distance
+from radgazegen.metrics import evaluation, fidelity, fidelity_table, tables
 from radgazegen.generation import methods
 from radgazegen.core.artifacts import Run
-from radgazegen.core.intervals import Evidence, save_evidence
+from radgazegen.core.intervals import Evidence
 from radgazegen.figures.book import glue, profile_banner
 from radgazegen.core.paper import paper_table
 from radgazegen.core.vocabulary import CONTROLS, HVA, LABELS
@@ -76,30 +76,12 @@ print(f"{len(gen.real)} real test images; {gen.replicates} replicate(s) per meth
 
 # %%
 columns = {LABELS[c]: c for c in CONTROLS}
-
-
-def cell_method(row: str, c: str) -> methods.Method | None:
-    """Row ``row`` (a family) in column ``c``: the single-control baselines on ``c``; Multi-ControlNet and
-    RadGazeGen on ``c`` + HVA, and with every control in the HVA column."""
-    if row in (methods.T2I_ADAPTER, methods.SINGLE_CONTROLNET):
-        return gen.methods.single(row, c)
-    return gen.methods.get(row) if c == HVA else gen.methods.find(row, (c, HVA))
-
-
+cell_method = lambda row, c: tables.table1_method(gen.methods, row, c)  # the cell's method, or None
 rows = [methods.T2I_ADAPTER, methods.SINGLE_CONTROLNET, methods.MULTI_CONTROLNET, methods.RADGAZEGEN]
-mean = pd.DataFrame(index=rows, columns=list(columns), dtype=float)
-std = mean.copy()
-real_features, cells = fid.features(gen.real), {}  # per-finding features: the claims' intervals (chapter 14)
-for r in rows:
-    for col, c in columns.items():
-        method = cell_method(r, c)
-        if method is not None and method.name in gen.images:
-            mean.loc[r, col], std.loc[r, col] = evaluation.per_replicate(fid, gen.images[method.name])
-            cells[(r, col)] = Evidence("fid", "lower", features=np.stack([fid.features(x) for x in gen.images[method.name]]),
-                                       real=real_features)
-evaluation.save_result(run, "table1", mean, std, {"profile": profile, "metric": fid.name, "replicates": gen.replicates,
-                                                      "n_images": len(gen.real)})
-save_evidence(run.evidence_path("table1"), cells)
+real_features = fid.features(gen.real)  # per-finding features: the claims' intervals (chapter 14)
+table1 = tables.build(rows, columns, cell_method, tables.fid_measure(fid, real_features), gen.images)
+mean, std, cells = table1.mean, table1.std, table1.cells
+table1.save(run, "table1", {"profile": profile, "metric": fid.name, "replicates": gen.replicates, "n_images": len(gen.real)})
 print(f"{fid.name}, lower is better; mean ± std over {gen.replicates} replicate(s) ({profile} profile)")
 evaluation.mean_std(mean, std)
 
@@ -170,20 +152,9 @@ else:
 # intervals over findings and seeds.
 
 # %%
-shown = {r: cell_method(r, HVA) for r in rows}
-shown = {methods.SD: gen.methods.get(methods.SD), methods.RAD_CN: gen.methods.get(methods.RAD_CN),
-         methods.HVA_CN: gen.methods.get(methods.HVA_CN), **shown}
-shown = {r: m.name for r, m in shown.items() if m is not None and m.name in gen.images}
-fcells, k = {}, fidelity.prdc_neighbours(len(real_features))
-for r, name in shown.items():
-    gen_features = np.stack([fid.features(x) for x in gen.images[name]])  # (R, N, D)
-    fcells.update({(r, m): ev for m, ev in fidelity.fidelity_evidence(real_features, gen_features, k).items()})
-    fcells[(r, "FRD")] = radiomics_distance.radiomics_evidence(gen.real, np.stack(gen.images[name]))
-by_pathology = fidelity.per_pathology(fcells, gen.manifest["finding"].astype(str).to_numpy(), n_boot=n_boot)
-by_pathology["cell"] = [f"{v:.3g} [{lo:.3g}, {hi:.3g}]" for v, lo, hi in by_pathology[["value", "low", "high"]].to_numpy()]
-features_name = fidelity.features_of(fid.name)
-overall = by_pathology[by_pathology.pathology == "all findings"].pivot(index="row", columns="column", values="cell")
-overall.columns = [f"{c} ({radiomics_distance.FRD_FEATURES if c == 'FRD' else features_name})" for c in overall.columns]
+shown = fidelity_table.fidelity_rows(gen.methods, gen.images, rows, cell_method)
+by_pathology, k = fidelity_table.fidelity_by_pathology(fid, real_features, gen, shown, n_boot=n_boot)
+overall = fidelity_table.overall_table(by_pathology, fid.name)
 print(f"{profile} profile; value [95% interval] over {len(gen.real)} findings x {gen.replicates} seed(s); "
       f"PRDC with k = {k}; KID and FRD lower is better, the others higher")
 overall

@@ -65,22 +65,15 @@ seed: int = 0  # seed of the study's image-report model
 n_boot: int = 200  # bootstrap resamples of each per-pathology cell's interval (findings and seeds)
 
 # %%
-from pathlib import Path
-
-import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
 from IPython.display import display
 
-from radgazegen import metrics, standins
-from radgazegen.metrics import evaluation, fidelity
+from radgazegen.metrics import clip_scorer, evaluation, fidelity, tables
 from radgazegen.generation import methods
-from radgazegen.models import training_data
 from radgazegen.core.artifacts import Run
 from radgazegen.figures.book import glue, profile_banner
 from radgazegen.figures import glue_figure
-from radgazegen.core.intervals import Evidence, save_evidence
-from radgazegen.models import clip_tokenizer
+from radgazegen.figures.tables import loss_curve
+from radgazegen.core.intervals import Evidence
 from radgazegen.core.vocabulary import CANNY, LABELS, RADIOMICS_MAPS, SEGMENTATION
 
 run = Run(run_dir)
@@ -94,29 +87,12 @@ print(f"{len(gen.real)} test items at {size} px; {gen.replicates} replicate(s)")
 # ## The CLIP-score model
 
 # %%
-tok = clip_tokenizer(run.use("tokenizer"))
-own_vs_other = (float("nan"), float("nan"))
-if clip_dir:
-    clip_name = f"CLIP score ({Path(clip_dir).name})"
-    clip = lambda images: metrics.clip_score_local(images, prompts, clip_dir, per_image=True)  # (N,) scores
-    glue_figure("fig-09-clip-loss", None, empty="A local CLIP model was given: nothing was trained here.")
-else:
-    train_items = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="train")
-    train_images = np.stack([training_data.read_gray(it.image_path, size, "radiograph") for it in train_items])
-    model, losses = standins.train_study_clip(train_images, standins.token_ids(tok, [it.prompt for it in train_items]),
-                                              epochs=clip_epochs, size=size, seed=seed)
-    model.save(run.chapter_dir("09_table2_controllability") / "study_clip")
-    clip_name = model.name
-    ids = standins.token_ids(tok, prompts)
-    clip = lambda images: model.score(images, ids)  # (N,) scores
-    fig, ax = plt.subplots(figsize=(4.5, 2.8))
-    ax.plot(np.arange(1, len(losses) + 1), losses)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("contrastive loss")
-    fig.tight_layout()
-    glue_figure("fig-09-clip-loss", fig)
-    shuffled = np.roll(np.arange(len(prompts)), 1)
-    own_vs_other = (float(clip(gen.real).mean()), float(model.score(gen.real, ids[shuffled]).mean()))
+clip_model = clip_scorer.table2_clip(run, prompts, gen.real, clip_dir, mimic_cxr_jpg_root, mimic_cxr_reports_root,
+                                    epochs=clip_epochs, seed=seed)
+clip, clip_name, own_vs_other = clip_model.score, clip_model.name, clip_model.own_vs_other  # clip: (N,) scores
+glue_figure("fig-09-clip-loss", None if clip_model.losses is None else loss_curve(clip_model.losses),
+            empty="A local CLIP model was given: nothing was trained here.")
+if clip_model.losses is not None:
     print(f"{clip_name}: real test images with their own reports {own_vs_other[0]:.2f}, "
           f"with another item's report {own_vs_other[1]:.2f}")
 glue("clip_name", clip_name)
@@ -141,38 +117,16 @@ glue("clip_other", own_vs_other[1])
 # %%
 columns = {**{f"{LABELS[c]} (SSIM)": c for c in RADIOMICS_MAPS}, "Segment. (mIoU)": SEGMENTATION}
 rows = list(methods.FAMILIES)
-lung_control = (gen.controls[SEGMENTATION] > 0).astype(np.uint8) * 255
-
-
-def row_method(row: str, c: str) -> methods.Method | None:
-    """Row ``row`` (a family) for control ``c``: the single-control baselines on ``c``, the others as they are."""
-    if row in (methods.T2I_ADAPTER, methods.SINGLE_CONTROLNET):
-        return gen.methods.single(row, c)
-    return gen.methods.get(row)
-
-
-def score(images: np.ndarray, c: str) -> np.ndarray:
-    """``(N,)`` per-image scores of ``images`` against the test items' control ``c``."""
-    if c == SEGMENTATION:
-        return metrics.mean_iou(evaluation.lung_masks(images), lung_control, per_image=True)
-    return metrics.controllability(images, {c: gen.controls[c]}, per_image=True)[f"{c} (SSIM)"]
-
-
-clip_column = "Style/Content (CLIP Score)"
-mean = pd.DataFrame(index=rows, columns=[*columns, clip_column], dtype=float)
-std, cells = mean.copy(), {}  # cells: per-finding, per-seed scores (the claims' intervals, chapter 14)
-for r in rows:
-    for col, fn, c in [*((col, lambda x, c=c: score(x, c), c) for col, c in columns.items()),
-                       (clip_column, clip, CANNY)]:  # the CLIP column: the single-control baselines on Canny, as the paper's
-        method = row_method(r, c)
-        if method is not None and method.name in gen.images:
-            mean.loc[r, col], std.loc[r, col], values = evaluation.per_replicate_items(fn, gen.images[method.name])
-            cells[(r, col)] = Evidence("mean", "higher", values=values)
-mean.loc["real test images"] = [score(gen.real, c).mean() for c in columns.values()] + [clip(gen.real).mean()]
+score = tables.control_scorer(gen.controls)  # score(images, control): (N,) SSIM, or IoU of the lungs
+clip_column = "Style/Content (CLIP Score)"  # its cells: the single-control baselines on Canny, as the paper's
+scorers = {**{col: lambda x, c=c: score(x, c) for col, c in columns.items()}, clip_column: clip}
+control_of = {**columns, clip_column: CANNY}
+table2 = tables.build(rows, {col: col for col in scorers}, lambda r, col: tables.table2_method(gen.methods, r, control_of[col]),
+                      tables.items_measure(scorers), gen.images)
+mean, std, cells = table2.mean, table2.std, table2.cells  # cells: per-finding, per-seed scores (chapter 14)
+mean.loc["real test images"] = [scorers[col](gen.real).mean() for col in scorers]
 std.loc["real test images"] = 0.0
-evaluation.save_result(run, "table2", mean, std, {"profile": profile, "clip": clip_name, "replicates": gen.replicates,
-                                                      "availability": gen.availability})
-save_evidence(run.evidence_path("table2"), cells)
+table2.save(run, "table2", {"profile": profile, "clip": clip_name, "replicates": gen.replicates, "availability": gen.availability})
 print(f"higher is better; CLIP column: {clip_name}; RoentGen: {gen.availability.get(methods.ROENTGEN, 'not run')}")
 evaluation.mean_std(mean, std)
 
@@ -217,22 +171,12 @@ glue("n_t2_pathologies", int(by_pathology[by_pathology.pathology != "all finding
 fidelity.pathology_table(by_pathology)
 
 # %%
-def wins(frame: pd.DataFrame) -> int:
-    """Columns where RadGazeGen is above both SD and ControlNet (the paper's count, §4.2.1)."""
-    cols = [c for c in frame.columns if c in mean.columns]
-    rows = [methods.RADGAZEGEN, methods.SD, methods.SINGLE_CONTROLNET]
-    if not all(r in frame.index for r in rows):
-        return 0
-    f = frame.loc[rows, cols].astype(float)
-    return int(((f.loc[rows[0]] > f.loc[rows[1]]) & (f.loc[rows[0]] > f.loc[rows[2]])).sum())
-
-
 glue("profile", profile)
 glue("n_items", len(gen.real))
 glue("n_replicates", gen.replicates)
 glue("n_columns", len(mean.columns))
-glue("rg_wins", wins(mean))
-glue("paper_rg_wins", wins(evaluation.paper_as_ours("table2")))
+glue("rg_wins", tables.rg_wins(mean, mean.columns))  # above SD and ControlNet
+glue("paper_rg_wins", tables.rg_wins(evaluation.paper_as_ours("table2"), mean.columns))
 glue("rg_canny", float(mean.loc[methods.RADGAZEGEN, f"{LABELS[CANNY]} (SSIM)"]))
 glue("real_canny", float(mean.loc["real test images", f"{LABELS[CANNY]} (SSIM)"]))
 glue("rg_miou", float(mean.loc[methods.RADGAZEGEN, "Segment. (mIoU)"]))

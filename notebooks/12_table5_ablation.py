@@ -40,17 +40,14 @@ inception_weights: str = ""  # local FID Inception weights, "" for study feature
 show_real_images: bool = True  # figures may embed radiographs read from the data roots (full: false, credentialed data; see README)
 
 # %%
-import numpy as np
-import pandas as pd
 from IPython.display import display
 
 from radgazegen import metrics
-from radgazegen.metrics import evaluation
+from radgazegen.metrics import evaluation, tables
 from radgazegen.generation import methods
 from radgazegen.core.artifacts import Run
 from radgazegen.figures.book import glue, profile_banner
 from radgazegen.figures import glue_figure, image_grid, withheld
-from radgazegen.core.intervals import Evidence, save_evidence
 from radgazegen.core.vocabulary import HVA, RADIOMICS_CONTROLS
 
 run = Run(run_dir)
@@ -65,18 +62,11 @@ rows = [methods.RAD_CN, methods.HVA_CN, *(known.find(methods.RADGAZEGEN, (c, HVA
         methods.RADGAZEGEN]
 per_image = {"SSIM": lambda x: metrics.ssim(x, gen.real, per_image=True),
              "PSNR": lambda x: metrics.psnr(x, gen.real, per_image=True)}
-mean = pd.DataFrame(index=rows, columns=["FID", *per_image], dtype=float)
-std, cells, real_features = mean.copy(), {}, fid.features(gen.real)  # cells: the claims' intervals (chapter 14)
-for name in rows:
-    if name in gen.images:
-        mean.loc[name, "FID"], std.loc[name, "FID"] = evaluation.per_replicate(fid, gen.images[name])
-        cells[(name, "FID")] = Evidence("fid", "lower", features=np.stack([fid.features(x) for x in gen.images[name]]),
-                                        real=real_features)
-        for col, fn in per_image.items():
-            mean.loc[name, col], std.loc[name, col], values = evaluation.per_replicate_items(fn, gen.images[name])
-            cells[(name, col)] = Evidence("mean", "higher", values=values)
-evaluation.save_result(run, "table5", mean, std, {"profile": profile, "metric": fid.name, "replicates": gen.replicates})
-save_evidence(run.evidence_path("table5"), cells)
+real_features = fid.features(gen.real)  # the FID cells' evidence: the claims' intervals (chapter 14)
+measure = tables.by_column({"FID": tables.fid_measure(fid, real_features), **dict.fromkeys(per_image, tables.items_measure(per_image))})
+table5 = tables.build(rows, {c: c for c in ["FID", *per_image]}, lambda name, c: name, measure, gen.images)  # a row is a method
+mean, std, cells = table5.mean, table5.std, table5.cells
+table5.save(run, "table5", {"profile": profile, "metric": fid.name, "replicates": gen.replicates})
 print(f"{fid.name}: lower is better; SSIM and PSNR (dB): higher is better; {profile} profile")
 evaluation.mean_std(mean, std)
 
@@ -107,23 +97,12 @@ glue_figure("fig-12-components", image_grid([ims[0] for _, ims in names], titles
 # ```
 
 # %%
-full = mean.loc[methods.RADGAZEGEN].astype(float)
-parts = mean.drop(index=methods.RADGAZEGEN).astype(float).dropna(how="all")  # the rows this run generated
-hva_only = mean.loc[methods.HVA_CN].astype(float)
-with_map = mean.loc[rows[2:-1]].astype(float).dropna(how="all")
 glue("profile", profile)
 glue("metric", fid.name)
 glue("n_items", len(gen.real))
 glue("n_replicates", gen.replicates)
-glue("n_parts", len(parts))
-glue("full_fid", float(full["FID"]))
-glue("full_ssim", float(full["SSIM"]))
-glue("full_psnr", float(full["PSNR"]))
-glue("beats_fid", int((full["FID"] < parts["FID"]).sum()))
-glue("beats_ssim", int((full["SSIM"] > parts["SSIM"]).sum()))
-glue("beats_psnr", int((full["PSNR"] > parts["PSNR"]).sum()))
-glue("n_with_map", len(with_map))
-glue("map_helps_fid", int((with_map["FID"] < hva_only["FID"]).sum()))
+for name, value in tables.ablation_summary(mean, with_map_rows=rows[2:-1]).items():  # n_parts, full_fid, beats_fid, ...
+    glue(name, value)
 
 # %% [markdown]
 # ## What this run shows

@@ -32,9 +32,13 @@ The folders are the study's layers; imports point down only (``tests/test_archit
   claim's primary test, its arms and chain (chapter 13); ``fidelity`` KID, PRDC;
   ``radiomics_distance`` a Fréchet Radiomics Distance; ``memorisation`` near-copies,
   re-identification, the publication guard; ``ledger`` the claims checked on a run
-  (``book/<profile>/claims.json``); ``deviations`` a run's departures from the paper
+  (``book/<profile>/claims.json``); ``deviations`` a run's departures from the paper;
+  ``tables`` the one builder of the results tables (rows, columns, method and measure per cell);
+  ``fidelity_table`` Table 1's fidelity beyond FID per pathology (chapter 08); ``clip_scorer``
+  Table 2's CLIP-score column (chapter 09)
 - ``figures`` (6) plots shared by the notebooks (the package itself); ``book`` the profile
-  banner; ``mirrored`` the primary test's figures; ``privacy`` the memorisation chapter's figures; ``exercises`` the course's exercise checks
+  banner; ``mirrored`` the primary test's figures; ``privacy`` the memorisation chapter's figures; ``exercises`` the course's exercise checks;
+  ``tables`` the results-table chapters' figures
 - ``study`` (7) the machinery: ``runner`` the papermill runner behind ``python -m radgazegen``;
   ``parameters`` the notebooks' parameters; ``dependencies`` what a step depends on (its
   cache fingerprint); ``runlock`` one runner per run; ``preflight`` the external resources a
