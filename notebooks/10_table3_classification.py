@@ -66,114 +66,71 @@ n_replicates: int = 1  # generations per method with different seeds
 seed: int = 0  # image i of replicate r uses seed + 1000 r + i
 
 # %%
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import torch
 from IPython.display import display
-from radgazegen.core.progress import tqdm
 
-from radgazegen import controls, generation, metrics, standins
-from radgazegen.metrics import evaluation
-from radgazegen.controls import hypotheses
-from radgazegen.generation import methods
+from radgazegen import generation
+from radgazegen.metrics import classification, evaluation
+from radgazegen.generation import held_out, methods
 from radgazegen.models import training_data
 from radgazegen.core.artifacts import Run
 from radgazegen.figures.book import column_parts, glue, profile_banner
-from radgazegen.data import read_chexpert, read_mimic_lt
-from radgazegen.core.intervals import Evidence, save_evidence
+from radgazegen.core.intervals import save_evidence
 from radgazegen.core.labels import TABLE3_PATHOLOGIES
-from radgazegen.controls.segmentation import classical_lung_mask
-from radgazegen.core.vocabulary import CANNY, HVA, SEGMENTATION
+from radgazegen.core.vocabulary import CANNY
 
+# %% [markdown]
+# The run's models (SD-CXR, Rad-CN, HVA-CN) and the abbreviations of Table 3's twelve
+# pathologies.
+
+# %%
 run = Run(run_dir)
 display(profile_banner(profile))
 device = "cuda" if torch.cuda.is_available() else "cpu"
 sd_dir, rad, hva = run.read_models()
 R = rad["resolution"]
 abbrev = [a for a, _, _ in TABLE3_PATHOLOGIES]
-observations = [c for _, c, _ in TABLE3_PATHOLOGIES]
 
 # %% [markdown]
 # ## CheXpert test: reports, labels and controls
+# `held_out.held_out_conditioning` computes each image's radiomics maps and lung mask and
+# picks its HVA map from its report alone (`hypotheses.hypothesis_for_report`).
 
 # %%
-records = [r for r in read_chexpert(chexpert_root) if "frontal" in r.image_path.name]
-records = records[:n_test] if n_test >= 0 else records
-if not all(r.report for r in records):
-    raise ValueError(f"{chexpert_root}/reports.csv: no report for {sum(not r.report for r in records)} image(s) (field 'report')")
-truth = np.array([[float(r.labels.get(c, 0.0) == 1.0) for c in observations] for r in records])
-full = np.stack([training_data.read_gray(r.image_path, 512, "CheXpert radiograph") for r in records])
-maps = controls.radiomics_maps(full, size=512)
-maps[SEGMENTATION] = np.stack([classical_lung_mask(im) for im in full])
-hyp = run.read_hypotheses()
-hyp = hyp[hyp.split == "train"]
-
-
+records = held_out.chexpert_test_records(chexpert_root, n_test)
+truth = classification.table3_labels(records)  # (N, 12) positives: the answers, never a control
 prompts = [r.report for r in records]
-picked = [hypotheses.hypothesis_for_report(p, hyp) for p in prompts]  # from the prompt alone, never the labels
-gazed = np.array([p is not None for p in picked])
-maps[HVA] = [training_data.read_control(HVA, Path(p[1])) if p else np.zeros((R, R), np.uint8) for p in picked]
-cond = training_data.conditioning(maps, R)  # the ControlNets' conditioning, as training_data.ControlDataset makes it
+hyp = run.read_hypotheses()
+cond, gazed = held_out.held_out_conditioning([r.image_path for r in records], prompts, hyp[hyp.split == "train"], R)
 pd.DataFrame({"images": [len(records)], "positives per pathology (mean)": [truth.sum(0).mean()],
               "reports naming a finding with a hypothesis": [int(gazed.sum())]})
 
 # %% [markdown]
 # ## Generation: SD, T2I-Adapter (Canny) and RadGazeGen, same prompts and seeds
+# `held_out.generate_held_out` runs a method that sees the gaze as Rad-CN on the images whose
+# report named no finding.
 
 # %%
 registry = methods.build(rad, hva, control_scale, control_scale, control_scale)
 chosen = [registry[methods.SD], registry.single(methods.T2I_ADAPTER, CANNY), registry[methods.RADGAZEGEN]]
 sampler = generation.Sampler(sd_dir, scheduler, device)
-
-
-def sample(method: methods.Method, r: int) -> np.ndarray:
-    """Replicate ``r`` of ``method`` for every test image; a method that sees the gaze runs as
-    Rad-CN (Eq. 6's HVA indicator off) on the images whose report named no finding."""
-    seeds = [seed + 1000 * r + i for i in range(len(prompts))]
-    groups = [(method, np.arange(len(prompts)))]
-    if method.uses_gaze:
-        groups = [(method, np.nonzero(gazed)[0]), (registry[methods.RAD_CN], np.nonzero(~gazed)[0])]
-    images = [None] * len(prompts)
-    for m, idx in groups:
-        if len(idx):
-            out = sampler.sample(m, [prompts[i] for i in idx], {k: v[torch.from_numpy(idx)] for k, v in cond.items()},
-                                 seeds=[seeds[i] for i in idx], steps=sample_steps, guidance=guidance,
-                                 negative_prompt=negative_prompt or None, resolution=R)
-            for i, image in zip(idx, out):
-                images[i] = image
-    return np.stack(images)
-
-
-generated = {}
-for method in tqdm([m for m in chosen if m is not None], desc="methods", disable=None):
-    generated[method.name] = [sample(method, r) for r in range(n_replicates)]
-    generation.write_generation(run.chapter_dir("10_table3_classification") / method.folder,
-                                np.concatenate(generated[method.name]),
-                                [{"name": rec.dicom_id, "prompt": p, "replicate": r, "model": method.name}
-                                 for r in range(n_replicates) for rec, p in zip(records, prompts)])
+generated = held_out.generate_held_out(sampler, chosen, registry, prompts, cond, gazed, [r.dicom_id for r in records],
+                                       run.chapter_dir("10_table3_classification"), n_replicates, seed,
+                                       sample_steps, guidance, negative_prompt, resolution=R)
 real = np.stack([training_data.read_gray(r.image_path, R, "CheXpert radiograph") for r in records])
 
 # %% [markdown]
 # ## The classifier
 
 # %%
-if xrv_weights_dir:
-    xrv = standins.XRVClassifier(xrv_weights_dir, device=device)
-    clf_name = xrv.name
-    cols = [xrv.pathologies.index(x) for _, _, x in TABLE3_PATHOLOGIES]
-    classify = lambda images: xrv(images)[:, cols]
-else:
-    lt = [r for r in read_mimic_lt(mimic_lt_root, mimic_cxr_jpg_root) if r.split == "train"]
-    x = np.stack([training_data.read_gray(r.image_path, max(classifier_size, R), "MIMIC-CXR-LT radiograph") for r in lt])
-    y = np.array([[r.labels[c] for c in observations] for r in lt], np.float32)
-    model, losses = standins.train_classifier("densenet121", x, y, multilabel=True, size=classifier_size,
-                                              epochs=classifier_epochs, lr=1e-3, seed=seed, device=device)
-    standins.save_classifier(model, run.chapter_dir("10_table3_classification") / "densenet121")
-    clf_name = f"DenseNet-121 trained here on {len(lt)} cohort images (TorchXRayVision weights absent)"
-    classify = lambda images: standins.predict(model, images, device=device)
-    print(f"{clf_name}: loss {losses[0]:.3f} -> {losses[-1]:.3f} over {classifier_epochs} epochs")
+classifier = classification.table3_classifier(xrv_weights_dir, mimic_lt_root, mimic_cxr_jpg_root, R, classifier_size,
+                                              classifier_epochs, seed, device,
+                                              run.chapter_dir("10_table3_classification") / "densenet121")
+clf_name, classify = classifier.name, classifier
+if classifier.losses is not None:
+    print(f"{clf_name}: loss {classifier.losses[0]:.3f} -> {classifier.losses[-1]:.3f} over {classifier_epochs} epochs")
 
 # %% [markdown]
 # ## AUC per pathology (%)
@@ -181,21 +138,9 @@ else:
 # its cell is empty and the average is over the others.
 
 # %%
-def auc_row(scores: np.ndarray) -> pd.Series:
-    """AUC (%) per pathology of one replicate's ``(N, 12)`` classifier scores, and their average."""
-    row = pd.Series(metrics.auc_per_class(truth, scores, abbrev)) * 100
-    row["Avg."] = row.mean(skipna=True)
-    return row
-
-
-rows = {"Original*": [real], **generated}
-scores = {name: np.stack([classify(x) for x in reps]) for name, reps in rows.items()}  # (R, N, 12) per row
-mean = pd.DataFrame({name: pd.concat([auc_row(s) for s in sc], axis=1).mean(axis=1) for name, sc in scores.items()}).T
-std = pd.DataFrame({name: pd.concat([auc_row(s) for s in sc], axis=1).std(axis=1, ddof=1) if len(sc) > 1
-                    else pd.Series(0.0, index=[*abbrev, "Avg."]) for name, sc in scores.items()}).T
-defined = [j for j in range(len(abbrev)) if 0 < truth[:, j].sum() < len(truth)]  # AUC needs both classes
-cells = {(name, abbrev[j]): Evidence("labels", "higher", values=sc[:, :, j], truth=truth[:, j], statistic="auc", scale=100.0)
-         for name, sc in scores.items() for j in defined}  # per image and seed: the claims' intervals (chapter 14)
+scores = classification.classifier_scores(classify, {"Original*": [real], **generated})  # (R, N, 12) per row
+mean, std = classification.auc_table(truth, scores, abbrev)
+cells = classification.auc_evidence(truth, scores, abbrev)  # per image and seed: the claims' intervals (chapter 14)
 evaluation.save_result(run, "table3", mean, std, {"profile": profile, "classifier": clf_name,
                                                       "replicates": n_replicates, "n_images": len(records)})
 save_evidence(run.evidence_path("table3"), cells)
@@ -212,9 +157,7 @@ for part in column_parts(evaluation.paper_beside(run, "table3", mean, profile).r
 
 # %%
 rg, sd = methods.RADGAZEGEN, methods.SD
-wins = int((mean.loc[rg, abbrev] > mean.loc[sd, abbrev]).sum()) if rg in mean.index else 0
-n_defined = int(mean.loc[[rg, sd], abbrev].notna().all().sum()) if rg in mean.index else 0
-paper = evaluation.paper_as_ours("table3")
+wins, n_defined = classification.pathologies_won(mean, rg, sd, abbrev)
 glue("profile", profile)
 glue("classifier", clf_name)
 glue("n_images", len(records))
@@ -223,7 +166,7 @@ glue("n_pathologies", len(abbrev))
 glue("n_replicates", n_replicates)
 glue("rg_wins", wins)
 glue("n_defined", n_defined)
-glue("paper_rg_wins", int((paper.loc[rg, abbrev] > paper.loc[sd, abbrev]).sum()))
+glue("paper_rg_wins", classification.pathologies_won(evaluation.paper_as_ours("table3"), rg, sd, abbrev)[0])
 glue("auc_real", float(mean.loc["Original*", "Avg."]))
 glue("auc_sd", float(mean.loc[sd, "Avg."]) if sd in mean.index else float("nan"))
 glue("auc_rg", float(mean.loc[rg, "Avg."]) if rg in mean.index else float("nan"))

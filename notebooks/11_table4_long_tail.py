@@ -62,27 +62,28 @@ control_scale: float = 1.0  # conditioning scale of every control
 seed: int = 0  # seed of the draws, the generation (seed + i) and the classifiers
 
 # %%
-from pathlib import Path
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 from IPython.display import display
-from radgazegen.core.progress import tqdm
 
-from radgazegen import generation, metrics, standins
-from radgazegen.metrics import evaluation
-from radgazegen.generation import methods
+from radgazegen import generation, standins
+from radgazegen.metrics import classification, evaluation
+from radgazegen.generation import methods, top_up
 from radgazegen.models import training_data
 from radgazegen.core.artifacts import Run
 from radgazegen.figures.book import glue, profile_banner
-from radgazegen.figures import FIG_WIDTH_IN, glue_figure
+from radgazegen.figures import glue_figure, long_tail
 from radgazegen.data import read_mimic_cxr, read_mimic_lt
-from radgazegen.core.intervals import Evidence, save_evidence
+from radgazegen.core.intervals import save_evidence
 from radgazegen.core.labels import LT_HEAD, LT_MEDIUM, LT_TAIL, MIMIC_LT_CLASSES
-from radgazegen.core.vocabulary import CANNY, CONTROLS, HVA, SEGMENTATION
+from radgazegen.core.vocabulary import CANNY, SEGMENTATION
 
+# %% [markdown]
+# The run's models (SD-CXR, Rad-CN, HVA-CN) and the MIMIC-CXR-LT classes in their head,
+# medium and tail groups.
+
+# %%
 run = Run(run_dir)
 display(profile_banner(profile))
 device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -93,37 +94,21 @@ groups = {"Head": LT_HEAD, "Medium": LT_MEDIUM, "Tail": LT_TAIL}
 
 # %% [markdown]
 # ## The long tail and what is generated
+# `top_up.top_up_plan` draws, for each image to generate, a class-*k* report, a training
+# image's radiomics maps and a class-*k* hypothesis.
 
 # %%
 lt = read_mimic_lt(mimic_lt_root, mimic_cxr_jpg_root)
 by_split = {s: [r for r in lt if r.split == s] for s in ("train", "balanced-test", "test")}
-label = lambda r: classes.index(max(r.labels, key=r.labels.get))
-counts = pd.Series([classes[label(r)] for r in by_split["train"]]).value_counts().reindex(classes, fill_value=0)
-need = {k: max(0, augment_to - int(counts[k])) for k in (*LT_MEDIUM, *LT_TAIL)}
+counts = top_up.class_counts(by_split["train"], classes)
+need = top_up.top_up_need(counts, augment_to)
 reports = {r.dicom_id: r.report for r in read_mimic_cxr(mimic_cxr_jpg_root, mimic_cxr_reports_root)}
 rng = np.random.default_rng(seed)
 pool = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="train")
-gaze_pool = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="train", gaze=True)
 hyp = run.read_hypotheses()
 hyp = hyp[hyp.split == "train"].reset_index(drop=True)
-plan = []  # (class, prompt, radiomics item, hypothesis control path)
-for k, n in need.items():
-    texts = [reports.get(r.dicom_id, "") for r in by_split["train"] if classes[label(r)] == k]
-    texts = [t for t in texts if t] or [f"{k}."]
-    own = hyp[hyp.finding == k]
-    for _ in range(n):
-        h = own if len(own) else hyp
-        plan.append((k, texts[rng.integers(len(texts))], pool[rng.integers(len(pool))],
-                     Path(h.control_path.iloc[rng.integers(len(h))])))
-fig, ax = plt.subplots(figsize=(FIG_WIDTH_IN, 3.6))
-ax.bar(range(len(classes)), counts.values, label="real training images")
-ax.bar(range(len(classes)), [need.get(k, 0) for k in classes], bottom=counts.values, label="generated")
-ax.set_xticks(range(len(classes)), classes, rotation=70, ha="right", fontsize=8)
-ax.set_yscale("symlog")
-ax.set_ylabel("images")
-ax.legend(fontsize=9, frameon=False)
-fig.tight_layout()
-glue_figure("fig-11-top-up", fig)
+plan = top_up.top_up_plan(need, by_split["train"], classes, reports, pool, hyp, rng)  # (class, prompt, item, hypothesis)
+glue_figure("fig-11-top-up", long_tail.top_up_figure(counts, need, classes))
 print(f"{len(plan)} images generated per method; {len(by_split['train'])} real training images")
 
 # %% [markdown]
@@ -140,48 +125,35 @@ print(f"{len(plan)} images generated per method; {len(by_split['train'])} real t
 # ## Generation per augmentation method (same prompts, controls and seeds)
 
 # %%
-items = [training_data.Item(f"gen-{i}", it.image_path, prompt, {**it.controls, HVA: hpath})
-         for i, (k, prompt, it, hpath) in enumerate(plan)]
-batch = training_data.ControlDataset(items, R, controls=CONTROLS)(np.arange(len(items))) if items else None
+batch = top_up.plan_batch(plan, R)
 registry = methods.build(rad, hva, control_scale, control_scale, control_scale)
 chosen = [registry.single(methods.SINGLE_CONTROLNET, CANNY), registry.find(methods.MULTI_CONTROLNET, (CANNY, SEGMENTATION)),
           registry[methods.RADGAZEGEN]]  # the paper's three generators
 sampler = generation.Sampler(sd_dir, scheduler, device) if batch is not None else None
-augment = {"no augmentation": (np.zeros((0, R, R), np.uint8), np.zeros(0, int))}
-for method in tqdm([m for m in chosen if m is not None], desc="methods", disable=None):
-    if batch is None:
-        augment[method.name] = augment["no augmentation"]
-        continue
-    images = sampler.sample(method, batch.prompts, batch.conditioning, seeds=[seed + i for i in range(len(items))],
-                            steps=sample_steps, guidance=guidance, resolution=R)
-    generation.write_generation(run.chapter_dir("11_table4_long_tail") / method.folder, images,
-                                [{"class": k, "prompt": p, "seed": seed + i, "model": method.name}
-                                 for i, (k, p, _, _) in enumerate(plan)])
-    augment[method.name] = (images, np.array([classes.index(k) for k, *_ in plan]))
+augment = top_up.sample_top_ups(sampler, chosen, batch, plan, classes, seed, sample_steps, guidance, R,
+                                run.chapter_dir("11_table4_long_tail"))
 
 # %% [markdown]
 # ## One classifier per augmentation method
 
 # %%
-load = lambda recs: np.stack([training_data.read_gray(r.image_path, R, "MIMIC-CXR-LT radiograph") for r in recs])
-real_x, real_y = load(by_split["train"]), np.array([label(r) for r in by_split["train"]])
-tests = {s: (load(by_split[s]), np.array([label(r) for r in by_split[s]])) for s in ("balanced-test", "test")}
+real_x, real_y = classification.long_tail_arrays(by_split["train"], classes, R)
+tests = {s: classification.long_tail_arrays(by_split[s], classes, R) for s in ("balanced-test", "test")}
+truth = {s: y for s, (_, y) in tests.items()}
 rows, cells = {}, {}  # cells: per-test-image predictions (the claims' intervals over test images, chapter 14)
-subsets = {g: np.array([classes.index(c) for c in names]) for g, names in groups.items()}
 for name, (gx, gy) in augment.items():
     model, losses = standins.train_classifier(arch, np.concatenate([real_x, gx]), np.concatenate([real_y, gy]),
                                               multilabel=False, size=classifier_size, epochs=epochs,
                                               batch_size=batch_size, lr=lr, seed=seed, device=device)
     pred = {s: standins.predict(model, tests[s][0], device).argmax(1) for s in tests}
-    bal = metrics.long_tail_report(tests["balanced-test"][1], pred["balanced-test"], classes, groups)
-    imb = metrics.long_tail_report(tests["test"][1], pred["test"], classes, groups)
-    rows[name] = {"Head": bal["Head"], "Medium": bal["Medium"], "Tail": bal["Tail"], "Avg": bal["Avg"],
-                  "mF1": imb["mF1"], "bAcc": imb["bAcc"]}
-    for col, split, statistic, subset in [*((g, "balanced-test", "mean_recall", subsets[g]) for g in groups),
-                                          ("Avg", "balanced-test", "mean_recall", None),
-                                          ("mF1", "test", "macro_f1", None), ("bAcc", "test", "mean_recall", None)]:
-        cells[(name, col)] = Evidence("labels", "higher", values=pred[split][None].astype(float), truth=tests[split][1],
-                                      statistic=statistic, subset=subset)
+    rows[name] = classification.long_tail_row(truth, pred, classes, groups)
+    cells.update(classification.long_tail_evidence(name, truth, pred, classes, groups))
+
+# %% [markdown]
+# Table 4 of this run: the group accuracies and their average on the balanced test set,
+# macro-F1 and balanced accuracy on the test set ({eq}`eq-11-metrics`).
+
+# %%
 mean = pd.DataFrame(rows).T
 std = mean * 0.0
 evaluation.save_result(run, "table4", mean, std, {"profile": profile, "classifier": arch, "replicates": 1,
@@ -199,9 +171,7 @@ evaluation.paper_beside(run, "table4", mean, profile).round(3)
 
 # %%
 rg = methods.RADGAZEGEN
-others = [n for n in mean.index if n not in (rg, "no augmentation")]
-ahead = {g: int(sum(mean.loc[rg, g] > mean.loc[o, g] for o in others)) if rg in mean.index else 0
-         for g in ("Head", "Medium", "Tail", "bAcc")}
+ahead, others = classification.baselines_beaten(mean, rg, ("Head", "Medium", "Tail", "bAcc"))
 glue("profile", profile)
 glue("augment_to", augment_to)
 glue("n_generated", len(plan))

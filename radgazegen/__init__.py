@@ -25,7 +25,9 @@ The folders are the study's layers; imports point down only (``tests/test_archit
   resume; ``training_data`` training items; ``launch`` N processes by ``accelerate launch``, or
   several models at once; ``control_gain`` whether a trained model uses its control
 - ``generation`` (4) sampling with any subset of controls (the package itself); ``methods`` the
-  generation methods (RadGazeGen, ablations, baselines) as one registry, Eq. 6's indicator
+  generation methods (RadGazeGen, ablations, baselines) as one registry, Eq. 6's indicator;
+  ``held_out`` a method over a held-out set, gaze picked from the prompt (chapter 10);
+  ``top_up`` the long tail's generated top-up (chapter 11)
 - ``metrics`` (5) the paper's metrics (§4.2, the package itself); ``evaluation`` what the
   table chapters share; ``paper_claims`` the paper's claims and their rules (chapter 14);
   ``counterfactual`` the mirrored and moved gaze (chapter 13); ``mirrored_gaze`` the central
@@ -39,6 +41,10 @@ The folders are the study's layers; imports point down only (``tests/test_archit
 - ``figures`` (6) plots shared by the notebooks (the package itself); ``book`` the profile
   banner; ``mirrored`` the primary test's figures; ``privacy`` the memorisation chapter's figures; ``exercises`` the course's exercise checks;
   ``tables`` the results-table chapters' figures
+  ``classification`` Tables 3-4: the classifier, AUC and long-tail rows with their evidence
+- ``figures`` (6) plots shared by the notebooks (the package itself); ``book`` the profile
+  banner; ``mirrored`` the primary test's figures; ``privacy`` the memorisation chapter's figures; ``exercises`` the course's exercise checks;
+  ``long_tail`` the long-tail chapter's top-up figure
 - ``study`` (7) the machinery: ``runner`` the papermill runner behind ``python -m radgazegen``;
   ``parameters`` the notebooks' parameters; ``dependencies`` what a step depends on (its
   cache fingerprint); ``runlock`` one runner per run; ``preflight`` the external resources a
