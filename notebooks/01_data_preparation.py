@@ -45,14 +45,14 @@ show_real_images: bool = True  # figures may embed radiographs read from the dat
 # %%
 import numpy as np
 import pandas as pd
-import matplotlib.pyplot as plt
 from IPython.display import display, Markdown
 
 from radgazegen import data
 from radgazegen.data import split as paper
 from radgazegen.core.artifacts import Run
 from radgazegen.figures.book import glue, profile_banner
-from radgazegen.figures import draw_reading, glue_figure, plot_label_distribution, plot_reading_timeline, withheld
+from radgazegen.figures import glue_figure, plot_label_distribution, plot_reading_timeline
+from radgazegen.figures.controls_figures import readings_figure
 from radgazegen.core.labels import FINDING_KEYWORDS, MIMIC_LT_CLASSES, LT_TO_REFLACX
 from radgazegen.core.paper import compare
 
@@ -125,26 +125,9 @@ split_table
 # %%
 reflacx = [r for r in sources["reflacx"] if len(r.boxes) and len(r.fixations)]
 picks = rng.choice(len(reflacx), size=min(n_example_images, len(reflacx)), replace=False) if reflacx else []
-
-
-def readings_figure(recs, titles):
-    """Readings two per row (the book's width keeps the 8 pt titles legible), or None for none."""
-    if not recs:
-        return None
-    ncol = min(2, len(recs))
-    nrow = -(-len(recs) // ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.3 * ncol, 3.5 * nrow), squeeze=False)
-    for ax in axes.flat[len(recs):]:
-        ax.axis("off")
-    for ax, rec, title in zip(axes.flat, recs, titles):
-        draw_reading(ax, withheld(data.load_image(rec), show_real_images), rec.fixations, rec.boxes, title=title)
-    fig.tight_layout()
-    return fig
-
-
 shown = [reflacx[i] for i in picks]
 glue_figure("fig-01-reflacx", readings_figure(
-    shown, [f"{r.reading_id}\n" + ", ".join(sorted({b.label for b in r.boxes})) for r in shown]),
+    shown, [f"{r.reading_id}\n" + ", ".join(sorted({b.label for b in r.boxes})) for r in shown], show_real_images),
     empty="No REFLACX reading with both fixations and boxes in this run.")
 glue("n_reflacx_shown", len(shown))
 
@@ -191,7 +174,7 @@ else:
 
 # %%
 egd = [r for r in sources["egd-cxr"] if len(r.fixations)][: n_example_images]
-glue_figure("fig-01-egd", readings_figure(egd, [f"EGD-CXR {r.dicom_id[:8]}" for r in egd]),
+glue_figure("fig-01-egd", readings_figure(egd, [f"EGD-CXR {r.dicom_id[:8]}" for r in egd], show_real_images),
             empty="No EGD-CXR reading with fixations in this run.")
 glue("n_egd_shown", len(egd))
 

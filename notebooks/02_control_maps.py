@@ -51,19 +51,15 @@ show_real_images: bool = True  # figures may embed radiographs read from the dat
 import warnings
 
 import cv2
-import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 from IPython.display import display
-from radgazegen.core.progress import tqdm
 
-from radgazegen import controls, data
-from radgazegen.controls import gaze, segmentation
+from radgazegen import data
+from radgazegen.controls import control_maps, gaze, localisation
 from radgazegen.data import split as split_mod
 from radgazegen.core.artifacts import Run
 from radgazegen.figures.book import glue, profile_banner
-from radgazegen.controls.cache import FindingHVAMaps, MapCache
-from radgazegen.figures import FIG_WIDTH_IN, glue_figure, image_grid, withheld
+from radgazegen.figures import controls_figures, glue_figure, image_grid
 from radgazegen.synthetic import read_ground_truth
 
 run = Run(run_dir)
@@ -106,37 +102,12 @@ print(f"{len(records)} readings of the split's images")
 # line below names it.
 
 # %%
-caches = {
-    "canny": MapCache(run_dir, "canny", {"low": canny_low, "high": canny_high, "size": control_size}),
-    "sobel": MapCache(run_dir, "sobel", {"size": control_size}),
-    "gl": MapCache(run_dir, "gl", {"sigma": gl_sigma, "size": control_size}),
-}
-seg_name, seg_fn = segmentation.lung_segmenter(lung_unet_weights, pspnet_cache_dir)
-caches["lung"] = (MapCache(run_dir, "lung-classical", {"size": control_size, "method": "otsu + opencv morphology"})
-                  if seg_fn is segmentation.classical_lung_mask else
-                  MapCache(run_dir, "lung", {"size": control_size, "method": seg_name,
-                                             "weights": lung_unet_weights or pspnet_cache_dir}))
-fns = {  # each takes the radiograph resized to control_size x control_size
-    "canny": lambda im: controls.canny(im, canny_low, canny_high, size=None),
-    "sobel": lambda im: controls.sobel(im, size=None),
-    "gl": lambda im: controls.gaussian_laplace(im, gl_sigma, size=None),
-    "lung": seg_fn,
-}
-maps = {k: {} for k in caches}
-for rec in tqdm(records, desc="controls", disable=None):
-    loaded = {}
-
-    def radiograph() -> np.ndarray:
-        if "image" not in loaded:
-            loaded["image"] = cv2.resize(data.load_image(rec), size, interpolation=cv2.INTER_AREA)
-        return loaded["image"]
-
-    for kind, cache in caches.items():
-        maps[kind][rec.dicom_id] = cache.get(rec.dicom_id, lambda kind=kind: fns[kind](radiograph()))
-run.write_controls({("segmentation" if k == "lung" else k): c.dir for k, c in caches.items()})
+caches, fns, seg_name = control_maps.control_caches(run_dir, control_size, canny_low, canny_high, gl_sigma,
+                                                    lung_unet_weights, pspnet_cache_dir)
+maps = control_maps.cached_controls(records, caches, fns, size)  # control -> dicom id -> (S, S) uint8
+run.write_controls(control_maps.control_folders(caches))
 print(f"segmentation control: {seg_name} ({profile} profile)")
-pd.DataFrame({k: {"computed": c.misses, "reused from cache": c.hits, "folder": c.dir.name}
-              for k, c in caches.items()}).T
+control_maps.cache_summary(caches)
 
 # %% [markdown]
 # ## HVA maps: the whole reading and each finding
@@ -170,23 +141,8 @@ def findings_of(rec: data.Record):
     return gaze.reading_findings(rec, truth)
 
 
-def to_control(box, rec) -> tuple[float, float, float, float]:
-    return gaze.box_to_grid(box, rec.image_size, size)
-
-
-whole = MapCache(run_dir, "hva-reading", {"sigma_px": hva_sigma_px, "size": control_size,
-                                           "reference_width_px": gaze.REFERENCE_WIDTH_PX}, fmt="npz")
-per_finding = FindingHVAMaps(run_dir, hva_sigma_px, control_size)  # V^m, shared with the hypotheses chapter
-hva_whole, hva_finding = {}, {}
-with warnings.catch_warnings(record=True) as caught:
-    warnings.simplefilter("always", gaze.EmptyHVAWarning)
-    for rec in tqdm(records, desc="HVA maps", disable=None):
-        hva_whole[rec.dicom_id] = whole.get(rec.dicom_id, lambda: gaze.hva_map(
-            rec.fixations, rec.image_size, sigma_px=gaze.at_image_scale(hva_sigma_px, rec.image_size[0]),
-            out_size=size, where=f"reading {rec.reading_id}"))
-        for name, keys, box in findings_of(rec):
-            hva_finding[rec.dicom_id, name] = per_finding(rec, name, keys)
-caught = [w for w in caught if issubclass(w.category, gaze.EmptyHVAWarning)]
+# the whole reading's map and each finding's V^m, (S, S) float in [0, 1]; V^m shared with the hypotheses chapter
+hva_whole, hva_finding, caught = control_maps.reading_hva_maps(records, findings_of, run_dir, hva_sigma_px, control_size)
 print(f"{len(hva_finding)} per-finding maps; {len(caught)} computed empty in this run (no fixation in the finding's window)")
 for w in caught[:5]:
     print("  ", w.message)
@@ -232,29 +188,11 @@ exercises.check("hva_map", hva_from_fixations);
 # $\hat{\mathcal{V}}^m$ of {eq}`eq-02-threshold` ({numref}`fig-02-gaze`).
 
 # %%
-rows = [(rec, f) for rec in records for f in findings_of(rec)]
-seen, examples = set(), []
-for rec, f in rows:
-    if f[0] not in seen and (rec.dicom_id, f[0]) in hva_finding and hva_finding[rec.dicom_id, f[0]].any():
-        seen.add(f[0])
-        examples.append((rec, f))
-examples = examples[:n_example_findings]
-cols = ["radiograph", "Canny", "Sobel", "GL", "lung mask", "HVA map $\\mathcal{V}^m$", f"mask, λ = {hva_lambda:g}"]
-radiomics, gaze_panels, finding_boxes = [], [], []
-for rec, (name, keys, box) in examples:
-    image = cv2.resize(data.load_image(rec), size, interpolation=cv2.INTER_AREA)
-    v = hva_finding[rec.dicom_id, name]
-    radiomics.append([withheld(image, show_real_images), *(maps[k][rec.dicom_id] for k in ("canny", "sobel", "gl"))])
-    gaze_panels.append([maps["lung"][rec.dicom_id] * 127, v, gaze.threshold(v, hva_lambda)])
-    finding_boxes.append([to_control(box, rec)])
-labels = [name for _, (name, _, _) in examples]
-for key, panels, heads, box_col, cmaps in (("fig-02-radiomics", radiomics, cols[:4], 0, "gray"),
-                                           ("fig-02-gaze", gaze_panels, cols[4:], 2, ["gray", "inferno", "gray"] * len(examples))):
-    glue_figure(key, image_grid(
-        panels, titles=[heads if r == 0 else [""] * len(heads) for r in range(len(panels))],
-        boxes=[b if c == box_col else None for b in finding_boxes for c in range(len(heads))],
-        cmap=cmaps, row_labels=labels, cell=1.6 if box_col == 0 else 2.0) if examples else None,
-        empty="No finding with a non-empty HVA map in this run.")
+rows = localisation.finding_rows(records, findings_of)  # (record, (finding, keywords, box)) per finding
+examples = localisation.example_findings(rows, hva_finding, n_example_findings)
+figures = controls_figures.control_figures(examples, maps, hva_finding, hva_lambda, size, show_real_images)
+for key, fig in figures.items():
+    glue_figure(key, fig, empty="No finding with a non-empty HVA map in this run.")
 glue("n_control_examples", len(examples))
 
 # %% [markdown]
@@ -286,24 +224,12 @@ glue("n_control_examples", len(examples))
 # their weights are given as parameters.
 
 # %%
-methods = {"weight-free (Otsu + morphology)": lambda im: segmentation.classical_lung_mask(im)}
-if lung_unet_weights:
-    unet = segmentation.load_lung_unet(lung_unet_weights)
-    methods["lung U-Net [70]"] = lambda im: segmentation.unet_lung_mask(unet, im)
-if pspnet_cache_dir:
-    methods["TorchXRayVision PSPNet"] = lambda im: segmentation.pspnet_lung_mask(im, pspnet_cache_dir)
+methods = control_maps.lung_methods(lung_unet_weights, pspnet_cache_dir)  # name -> (S, S) radiograph -> mask
 dice_rows = []
 if ground_truth_root:
-    from radgazegen.synthetic import load_lung_mask
-
-    for rec in records:
-        gt = cv2.resize(load_lung_mask(ground_truth_root, rec.dicom_id), size, interpolation=cv2.INTER_NEAREST)
-        image = cv2.resize(data.load_image(rec), size, interpolation=cv2.INTER_AREA)
-        for name, fn in methods.items():
-            mask = maps["lung"][rec.dicom_id] if name.startswith("weight-free") else fn(image)
-            dice_rows.append({"method": name, "dice": segmentation.dice(mask, gt)})
-    dice_table = pd.DataFrame(dice_rows).groupby("method")["dice"].describe()[["count", "mean", "std", "min"]]
-    not_run = [m for m in ("lung U-Net [70]", "TorchXRayVision PSPNet") if m not in methods]
+    dice_rows = control_maps.lung_dice_rows(records, methods, maps["lung"], ground_truth_root, size)
+    dice_table = control_maps.dice_table(dice_rows)
+    not_run = [m for m in (control_maps.LUNG_UNET, control_maps.PSPNET) if m not in methods]
     display(dice_table.round(3))
     print("not available in this run (no weights given):", ", ".join(not_run) or "none")
 else:
@@ -350,27 +276,10 @@ glue_figure("fig-02-real", image_grid(
 # for a broad range of $\lambda$ and $\sigma$ ({numref}`fig-02-sweep`).
 
 # %%
-sweep = []
 warnings.simplefilter("ignore", gaze.EmptyHVAWarning)  # counted above; empty maps are skipped here
-for sigma in sweep_sigmas_px:
-    finding_maps = FindingHVAMaps(run_dir, sigma, control_size)
-    for rec, (name, keys, box) in rows:
-        v = finding_maps(rec, name, keys)
-        if not v.any():
-            continue
-        for lam in sweep_lambdas:
-            hit, iou = gaze.box_agreement(gaze.threshold(v, float(lam)), to_control(box, rec))
-            sweep.append({"sigma_px": sigma, "lambda": lam, "finding": name, "hit": hit, "iou": iou})
-sweep = pd.DataFrame(sweep, columns=["sigma_px", "lambda", "finding", "hit", "iou"])
-summary = sweep.groupby(["sigma_px", "lambda"])[["hit", "iou"]].mean()
-fig, axes = plt.subplots(1, 2, figsize=(FIG_WIDTH_IN, 3.0))
-for sigma, part in summary.groupby(level=0):
-    axes[0].plot(part.index.get_level_values(1), part["hit"], "o-", label=f"σ = {sigma:g} px")
-    axes[1].plot(part.index.get_level_values(1), part["iou"], "o-", label=f"σ = {sigma:g} px")
-axes[0].set(xlabel="λ", ylabel="fraction of findings hit", ylim=(0, 1.05))
-axes[1].set(xlabel="λ", ylabel="mean IoU with the box", ylim=(0, 1.05))
-axes[0].legend(fontsize=8, frameon=False)
-fig.tight_layout()
+sweep = localisation.localisation_sweep(rows, run_dir, sweep_sigmas_px, sweep_lambdas, control_size)
+summary = localisation.sweep_summary(sweep)  # mean hit and IoU per (sigma_px, lambda)
+fig = controls_figures.sweep_figure(summary)
 glue_figure("fig-02-sweep", fig if len(sweep) else None, empty="No finding with gaze in this run.")
 n_swept = len(sweep) // max(1, len(sweep_lambdas) * len(sweep_sigmas_px))
 
@@ -388,38 +297,19 @@ n_swept = len(sweep) // max(1, len(sweep_lambdas) * len(sweep_sigmas_px))
 
 # %%
 # at this run's own sigma and lambda (the controls HVA-CN is given), per finding type
-setting_rows = []
-for rec, (name, keys, box) in rows:
-    v = hva_finding.get((rec.dicom_id, name))
-    if box is not None and v is not None and v.any():
-        hit, iou = gaze.box_agreement(gaze.threshold(v, hva_lambda), to_control(box, rec))
-        setting_rows.append({"finding": name, "hit": hit, "iou": iou})
-at_setting = pd.DataFrame(setting_rows, columns=["finding", "hit", "iou"])
+at_setting = localisation.agreement_at_setting(rows, hva_finding, hva_lambda, size)
 at_setting.groupby("finding")[["hit", "iou"]].mean().round(2)
 
 # %%
-dice_frame = pd.DataFrame(dice_rows, columns=["method", "dice"])
-dice_weight_free = dice_frame[dice_frame["method"].str.startswith("weight-free")]["dice"].mean()
-glue("profile", profile)
-glue("canny_low", canny_low)
-glue("canny_high", canny_high)
-glue("gl_sigma", gl_sigma)
-glue("hva_sigma_px", hva_sigma_px)
-glue("hva_lambda", hva_lambda)
-glue("lead_s", gaze.WINDOW_LEAD_S)
-glue("reference_width", gaze.REFERENCE_WIDTH_PX)
-glue("control_size", control_size)
-glue("sigma_grid", hva_sigma_px * control_size / gaze.REFERENCE_WIDTH_PX)
-glue("n_records", len(records))
-glue("n_finding_maps", len(hva_finding))
-glue("n_empty_maps", len(caught))
-glue("n_swept", n_swept)
-glue("n_finding_types", int(sweep["finding"].nunique()))
-glue("dice_weight_free", float(dice_weight_free))
-glue("hit_at_setting", float(at_setting["hit"].mean()) if len(at_setting) else float("nan"))
-glue("iou_at_setting", float(at_setting["iou"].mean()) if len(at_setting) else float("nan"))
-glue("n_at_setting", len(at_setting))
-glue("best_iou", float(summary["iou"].max()) if len(summary) else float("nan"))
+numbers = {"profile": profile, "canny_low": canny_low, "canny_high": canny_high, "gl_sigma": gl_sigma,
+           "hva_sigma_px": hva_sigma_px, "hva_lambda": hva_lambda, "lead_s": gaze.WINDOW_LEAD_S,
+           "reference_width": gaze.REFERENCE_WIDTH_PX, "control_size": control_size,
+           "sigma_grid": hva_sigma_px * control_size / gaze.REFERENCE_WIDTH_PX, "n_records": len(records),
+           "n_finding_maps": len(hva_finding), "n_empty_maps": len(caught), "n_swept": n_swept,
+           "dice_weight_free": control_maps.weight_free_dice(dice_rows),
+           **localisation.localisation_numbers(sweep, summary, at_setting)}
+for name, value in numbers.items():
+    glue(name, value)
 
 # %% [markdown]
 # ## What this run shows

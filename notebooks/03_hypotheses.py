@@ -53,23 +53,16 @@ n_example_findings: int = 3  # findings shown in the Fig. 4 analogue
 show_real_images: bool = True  # figures may embed radiographs read from the data roots (full: false, credentialed data; see README)
 
 # %%
-import warnings
-from functools import lru_cache
-
-import cv2
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import display
 from radgazegen.core.progress import tqdm
 
 from radgazegen import data, standins
-from radgazegen.controls import gaze, hypotheses
-from radgazegen.data import split as split_mod
+from radgazegen.controls import cache, gaze, hypotheses, hypothesis_steps
 from radgazegen.core.artifacts import Run
 from radgazegen.figures.book import glue, profile_banner
-from radgazegen.controls.cache import FindingHVAMaps, MapCache
-from radgazegen.figures import glue_figure, image_grid, withheld
+from radgazegen.figures import controls_figures, glue_figure
 from radgazegen.synthetic import read_ground_truth
 from radgazegen.core.labels import MIMIC_LT_CLASSES
 
@@ -88,24 +81,10 @@ display(profile_banner(profile))
 # %%
 split = run.read_split()
 reflacx, egd = data.read_reflacx(reflacx_root, mimic_cxr_jpg_root), data.read_egd_cxr(egd_cxr_root, mimic_cxr_jpg_root)
-readings = split_mod.gaze_readings(split, reflacx, egd, "train") + split_mod.gaze_readings(split, reflacx, egd, "test")
-reading_split = {r.dicom_id: s for s, part in (("train", split_mod.gaze_readings(split, reflacx, egd, "train")),
-                                               ("test", split_mod.gaze_readings(split, reflacx, egd, "test")))
-                 for r in part}
-test_ids = set(split.dicom_id[split.split == "test"])
-lt = [r for r in data.read_mimic_lt(mimic_lt_root, mimic_cxr_jpg_root) if r.split == "train" and r.dicom_id not in test_ids]
-lt_label = {r.dicom_id: max(r.labels, key=r.labels.get) for r in lt}
-lt_record = {r.dicom_id: r for r in lt}
-bags = {k: sorted(d for d, lab in lt_label.items() if lab == k) for k in MIMIC_LT_CLASSES}
+readings, reading_split = hypothesis_steps.readings_by_split(split, reflacx, egd)  # train then test; id -> split
+lt, lt_label, lt_record, bags = hypothesis_steps.training_labels(data.read_mimic_lt(mimic_lt_root, mimic_cxr_jpg_root), split)
 truth = read_ground_truth(ground_truth_root) if ground_truth_root else None
-
-
-@lru_cache(maxsize=4096)
-def radiograph(dicom_id: str) -> np.ndarray:
-    """A training radiograph on the control grid, ``(S, S)`` uint8."""
-    return cv2.resize(data.load_image(lt_record[dicom_id]), size, interpolation=cv2.INTER_AREA)
-
-
+radiograph = hypothesis_steps.training_radiographs(lt_record, size)  # dicom id -> (S, S) uint8, cached
 pd.Series({k: len(v) for k, v in bags.items()}, name="training images (bag candidates)").to_frame()
 
 # %% [markdown]
@@ -163,16 +142,10 @@ print("features:", extractor.name)
 #   selection picks the image labelled $k$ (chance $1/n$).
 
 # %%
-hva_maps = FindingHVAMaps(run_dir, hva_sigma_px, control_size)  # V^k, shared with the control-maps chapter
-hyp_cache = MapCache(run_dir, "hypothesis", {"sigma_px": hva_sigma_px, "reference_width_px": gaze.REFERENCE_WIDTH_PX,
-                                             "size": control_size, "lambda": hva_lambda,
-                                             "dilate_px": mask_dilate_px, "iterations": mask_dilate_iterations,
-                                             "n_bag": n_bag, "seed": seed, "features": extractor.name})
-# the dilated gaze mask itself: the control the authors' released script feeds HVA-CN, and the
-# gaze control of chapter 06's HVA-CN as Eq. 5 writes it (gaze alone; chapter 13's primary test)
-mask_cache = MapCache(run_dir, "gaze-mask", {"sigma_px": hva_sigma_px, "reference_width_px": gaze.REFERENCE_WIDTH_PX,
-                                             "size": control_size, "lambda": hva_lambda,
-                                             "dilate_px": mask_dilate_px, "iterations": mask_dilate_iterations})
+hva_maps = cache.FindingHVAMaps(run_dir, hva_sigma_px, control_size)  # V^k, shared with the control-maps chapter
+# the selected hypotheses, and the dilated gaze masks (chapter 06's Eq. 5 control, chapter 13's primary test)
+hyp_cache, mask_cache = hypothesis_steps.hypothesis_caches(run_dir, hva_sigma_px, control_size, hva_lambda, mask_dilate_px,
+                                                           mask_dilate_iterations, n_bag, seed, extractor.name)
 
 
 def box_of(dicom_id: str, finding: str, image_size) -> tuple | None:
@@ -180,41 +153,13 @@ def box_of(dicom_id: str, finding: str, image_size) -> tuple | None:
 
 
 def located(dicom_id: str, finding: str, mask: np.ndarray) -> float:
-    box = box_of(dicom_id, finding, lt_record[dicom_id].image_size)
-    return np.nan if box is None else float(gaze.box_agreement(mask, box)[0])
+    """1 when the training image's finding box meets the gaze mask, 0 when not, NaN without a box."""
+    return hypothesis_steps.located(box_of(dicom_id, finding, lt_record[dicom_id].image_size), mask)
 
 
-rows, selections, skipped = [], {}, {"empty HVA map": 0, "bag too small": 0}
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", gaze.EmptyHVAWarning)  # counted in the control-maps chapter
-    for i, rec in enumerate(tqdm(readings, desc="hypotheses", disable=None)):
-        for finding, keys, _ in gaze.reading_findings(rec, truth):
-            v = hva_maps(rec, finding, keys)  # V^k
-            if not v.any():
-                skipped["empty HVA map"] += 1
-                continue
-            mask = hypotheses.gaze_mask(v, hva_lambda, mask_dilate_px, mask_dilate_iterations)
-            drawn = hypotheses.draw_bags(finding, lt_label, rec.dicom_id, n_bag,
-                                         np.random.default_rng([seed, i, MIMIC_LT_CLASSES.index(finding)]))
-            if drawn is None:
-                skipped["bag too small"] += 1
-                continue
-            bag, mixed = drawn
-            sel = hypotheses.select_hypothesis(finding, mask, bag, np.stack([radiograph(d) for d in bag]), extractor)
-            hyp_cache.get(f"{rec.dicom_id}-{finding}", lambda: sel.hypotheses[sel.best])
-            mask_cache.get(f"{rec.dicom_id}-{finding}", lambda: mask)
-            hits = [located(d, finding, mask) for d in bag]
-            mixed_sel = hypotheses.select_hypothesis(finding, mask, mixed, np.stack([radiograph(d) for d in mixed]), extractor)
-            selections[rec.dicom_id, finding] = (rec, v, mask, sel)
-            rows.append({"dicom_id": rec.dicom_id, "split": reading_split[rec.dicom_id], "reading_id": rec.reading_id,
-                         "finding": finding,
-                         "control_path": str(hyp_cache.path(f"{rec.dicom_id}-{finding}")),
-                         "mask_path": str(mask_cache.path(f"{rec.dicom_id}-{finding}")),
-                         "selected": sel.selected, "score": float(sel.scores[sel.best]),
-                         "bag": "|".join(bag), "scores": "|".join(f"{s:.4f}" for s in sel.scores),
-                         "located": hits[sel.best], "located_chance": float(np.nanmean(hits)) if not np.isnan(hits).all() else np.nan,
-                         "mixed_right": float(lt_label[mixed_sel.selected] == finding),
-                         "mixed_chance": 1.0 / len(mixed), "features": extractor.name})
+setting = hypothesis_steps.HypothesisSetting(hva_lambda, mask_dilate_px, mask_dilate_iterations, n_bag, seed)
+rows, selections, skipped = hypothesis_steps.select_for_readings(
+    readings, reading_split, truth, hva_maps, lt_label, radiograph, extractor, located, hyp_cache, mask_cache, setting)
 table = pd.DataFrame(rows)
 run.write_hypotheses(table)
 print(f"{len(table)} hypotheses selected and stored in {hyp_cache.dir.name}/; skipped: {skipped}")
@@ -250,39 +195,15 @@ exercises.check("hypothesis", select_best_hypothesis);
 # score $\mathcal{D}_j$ of {eq}`eq-03-hypothesis` ({numref}`fig-03-bags`).
 
 # %%
-shown, examples = set(), []
-for key, value in selections.items():
-    if key[1] not in shown:
-        shown.add(key[1])
-        examples.append(value)
-examples = examples[:n_example_findings]
-
+examples = hypothesis_steps.hypothesis_examples(selections, n_example_findings)  # the first of each finding
 # the gaze: per finding, the read image with the mask over it, and V^k
-gaze_grid = [[withheld(cv2.resize(data.load_image(rec), size, interpolation=cv2.INTER_AREA), show_real_images), v]
-             for rec, v, mask, sel in examples]
-glue_figure("fig-03-gaze", image_grid(
-    gaze_grid, titles=[["read image, gaze mask", "HVA map $V^k$"] if i == 0 else ["", ""] for i in range(len(examples))],
-    row_labels=[sel.finding for *_, sel in examples], cell=2.2, cmap=["gray", "inferno"] * len(examples),
-    vlims=[None, (0, 1)] * len(examples),
-    overlays=[o for _, _, mask, _ in examples for o in (np.ma.masked_where(np.asarray(mask) == 0, np.ones(np.shape(mask))), None)],
-    ) if examples else None, empty="No hypotheses to show in this run.")
-
+glue_figure("fig-03-gaze", controls_figures.hypothesis_gaze_figure(examples, size, show_real_images),
+            empty="No hypotheses to show in this run.")
 # the bags: per finding, a row of bag images B^k_j (ground-truth boxes in red) and a row of their
 # hypotheses H^k_j with D_j; the selected one framed in green
-grid, titles, labels, cells = [], [], [], {"boxes": [], "title_colors": [], "frames": []}
-for rec, v, mask, sel in examples:
-    n = len(sel.bag)
-    grid += [withheld([radiograph(d) for d in sel.bag], show_real_images),  # hypotheses are masked radiographs too
-             withheld(list(sel.hypotheses[:n]), show_real_images)]
-    labels += [f"{sel.finding}: bag", "hypotheses"]
-    titles += [[f"$B^k_{{{j + 1}}}$" for j in range(n)], [f"D = {sel.scores[j]:.3f}" for j in range(n)]]
-    bag_boxes = [box_of(d, sel.finding, lt_record[d].image_size) for d in sel.bag]
-    best = ["green" if j == sel.best else None for j in range(n)]
-    cells["boxes"] += [None if b is None else [b] for b in bag_boxes] + [None] * n
-    cells["title_colors"] += [None] * n + best
-    cells["frames"] += [None] * n + best
-glue_figure("fig-03-bags", image_grid(grid, titles=titles, row_labels=labels, cell=1.3, **cells) if grid else None,
-            empty="No hypotheses to show in this run.")
+glue_figure("fig-03-bags", controls_figures.bags_figure(
+    examples, radiograph, lambda d, finding: box_of(d, finding, lt_record[d].image_size), show_real_images),
+    empty="No hypotheses to show in this run.")
 glue("n_fig_findings", len(examples))
 glue("features", extractor.name)
 
@@ -315,24 +236,13 @@ glue("features", extractor.name)
 # often a mixed bag's selection is the image labelled k, against chance.
 
 # %%
-overall = table[["located", "located_chance", "mixed_right", "mixed_chance"]].mean() if not table.empty else None
+overall, per_finding = hypothesis_steps.selection_rates(table)  # means of the checks; per finding, then all
 if table.empty:
     print("No hypotheses in this run (no finding had both gaze and a bag).")
     glue_figure("fig-03-rates", None, empty="No hypotheses in this run.")
 else:
-    per_finding = table.groupby("finding")[["located", "located_chance", "mixed_right", "mixed_chance"]].mean()
-    per_finding.insert(0, "n", table.groupby("finding").size())
-    display(pd.concat([per_finding, overall.rename("all findings").to_frame().T.assign(n=len(table))]).round(2))
-    fig, ax = plt.subplots(figsize=(5.5, 3))
-    xs = np.arange(2)
-    ax.bar(xs - 0.18, [overall["located"], overall["mixed_right"]], 0.36, label="selected by $\\mathcal{D}$")
-    ax.bar(xs + 0.18, [overall["located_chance"], overall["mixed_chance"]], 0.36, label="random pick from the bag",
-           color="0.7")
-    ax.set_xticks(xs, ["located", "mixed bag: labelled k"])
-    ax.set(ylim=(0, 1.05), ylabel="fraction of findings")
-    ax.legend(fontsize=9, frameon=False)
-    fig.tight_layout()
-    glue_figure("fig-03-rates", fig)
+    display(per_finding.round(2))
+    glue_figure("fig-03-rates", controls_figures.rates_figure(overall))
 
 # %% [markdown]
 # ```{glue:figure} fig-03-rates
@@ -359,13 +269,7 @@ released = pd.DataFrame(columns=["finding", "same pick", "paper's pick located",
 if not selections:
     print("No hypotheses in this run.")
 else:
-    compare_rows = []
-    for (dicom_id, finding), (rec, v, mask, sel) in selections.items():
-        pick, _, _ = hypotheses.released_selection(v, mask, np.stack([radiograph(d) for d in sel.bag]), extractor)
-        compare_rows.append({"finding": finding, "same pick": float(pick == sel.best),
-                             "paper's pick located": located(sel.bag[sel.best], finding, mask),
-                             "released pick located": located(sel.bag[pick], finding, mask)})
-    released = pd.DataFrame(compare_rows)
+    released = hypothesis_steps.released_comparison(selections, radiograph, extractor, located)
     display(released.drop(columns="finding").mean().rename(f"mean over {len(released)} findings ({profile})")
             .to_frame().T.round(2))
 

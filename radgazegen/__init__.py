@@ -20,6 +20,9 @@ The folders are the study's layers; imports point down only (``tests/test_archit
 - ``controls`` (2) the control maps: radiomics filter maps Canny, Sobel, GL (§3.2.1, the
   package itself); ``gaze`` HVA maps, time windows, masks (§3.2.2); ``segmentation`` lung
   masks; ``cache`` the per-image map cache; ``hypotheses`` gaze-guided hypotheses (Fig. 4)
+  ``control_maps`` every control of the split's images, cached, and the lung Dice (chapter 02)
+  ``localisation`` what gaze alone localises: the gaze mask against the finding box (chapter 02)
+  ``hypothesis_steps`` the hypotheses of a run's readings, their checks and rates (chapter 03)
 - ``models`` (3) Stable Diffusion parts (§3.1, the package itself); ``training`` one training
   loop for SD-CXR, Rad-CN, HVA-CN; ``objective`` Eq. 4-6; ``checkpoints`` fingerprint, save,
   resume; ``training_data`` training items; ``launch`` N processes by ``accelerate launch``, or
@@ -45,6 +48,8 @@ The folders are the study's layers; imports point down only (``tests/test_archit
 - ``figures`` (6) plots shared by the notebooks (the package itself); ``book`` the profile
   banner; ``mirrored`` the primary test's figures; ``privacy`` the memorisation chapter's figures; ``exercises`` the course's exercise checks;
   ``long_tail`` the long-tail chapter's top-up figure
+  banner; ``mirrored`` the primary test's figures; ``privacy`` the memorisation chapter's figures; ``exercises`` the course's exercise checks
+  ``controls_figures`` the data and control chapters' figures (chapters 01-03)
 - ``study`` (7) the machinery: ``runner`` the papermill runner behind ``python -m radgazegen``;
   ``parameters`` the notebooks' parameters; ``dependencies`` what a step depends on (its
   cache fingerprint); ``runlock`` one runner per run; ``preflight`` the external resources a
