@@ -93,7 +93,7 @@ import torch
 from IPython.display import display
 
 from radgazegen import generation
-from radgazegen.generation import held_out, methods
+from radgazegen.generation import evaluation_set, methods
 from radgazegen.models import training_data
 from radgazegen.core.artifacts import Run
 from radgazegen.figures.book import glue, profile_banner
@@ -124,7 +124,7 @@ display(profile_banner(profile))
 controls = list(CONTROLS)
 items = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test", gaze=True)
 hyp = run.read_hypotheses()
-findings = held_out.test_findings(hyp, items)
+findings = evaluation_set.test_findings(hyp, items)
 items = items[:n_generate] if n_generate >= 0 else items
 findings = findings[:len(items)]
 test = training_data.ControlDataset(items, resolution, controls=controls)
@@ -135,7 +135,7 @@ print(f"{len(test)} test items x {n_replicates} replicate(s); resolution {resolu
       f"{sample_steps} {scheduler} steps, guidance {guidance}")
 
 # the real test images and their controls, for the table notebooks (08-13)
-real = held_out.write_real_and_controls(out_dir, items, findings, batch, controls)
+real = evaluation_set.write_real_and_controls(out_dir, items, findings, batch, controls)
 
 # %% [markdown]
 # ## Every method, same prompts, controls and seeds
@@ -151,12 +151,12 @@ if methods_generated:  # lesson: only what the central claim needs
     registry = registry.subset(methods_generated)
 sampler = generation.Sampler(sd_dir, scheduler, device)
 availability = {methods.ROENTGEN: "available" if roentgen_dir else "not available (no local weights given)"}
-generated, manifests = held_out.generate_methods(sampler, registry, items, findings, batch, seeds, out_dir,
+generated, manifests = evaluation_set.generate_methods(sampler, registry, items, findings, batch, seeds, out_dir,
                                                  n_replicates=n_replicates, negative_prompt=neg, **sampling)
 if roentgen_dir:
     roentgen = methods.roentgen()
     registry = methods.Registry([*registry.values(), roentgen])
-    generated[roentgen.name] = held_out.generate_roentgen(roentgen_dir, roentgen, items, findings, batch, seeds, out_dir,
+    generated[roentgen.name] = evaluation_set.generate_roentgen(roentgen_dir, roentgen, items, findings, batch, seeds, out_dir,
                                                           scheduler=scheduler, device=device, negative_prompt=neg, **sampling)
 write_json(out_dir / "methods.json", {"methods": registry.subset(generated).to_json(),
                                       "availability": availability, "resolution": resolution, "profile": profile})

@@ -23,7 +23,7 @@ import torch  # noqa: E402
 
 from radgazegen.core.progress import LOG_VARIABLE  # noqa: E402
 from radgazegen.figures import generation_figures, training_figures  # noqa: E402
-from radgazegen.generation import held_out, validation  # noqa: E402
+from radgazegen.generation import evaluation_set, validation  # noqa: E402
 from radgazegen.models import launch, plan, training  # noqa: E402
 from radgazegen.models.objective import Batch  # noqa: E402
 from radgazegen.models.training_data import Item, to_uint8  # noqa: E402
@@ -218,19 +218,19 @@ def test_sample_rows_leaves_the_default_scale_unless_given():
     assert sampler.pipes[1].calls[0]["controlnet_conditioning_scale"] == [0.5, 0.5, 1.0]
 
 
-# ---------------------------------------------------------------- generation.held_out
+# ---------------------------------------------------------------- generation.evaluation_set
 
 def test_test_findings_follow_the_hypotheses_of_the_items_test_images():
     hyp = pd.DataFrame({"dicom_id": ["a", "b", "a", "c"], "finding": ["F1", "F2", "F3", "F4"],
                         "split": ["test", "test", "test", "train"]})
     items = [Item("a", Path("a.png"), "p", {}), Item("c", Path("c.png"), "p", {})]
-    assert held_out.test_findings(hyp, items) == ["F1", "F3"]
+    assert evaluation_set.test_findings(hyp, items) == ["F1", "F3"]
 
 
 def test_write_real_and_controls_and_the_manifest_rows(tmp_path):
     batch = _batch(n=2)
     items = [Item(f"d{i}", Path(f"{i}.png"), p, {}) for i, p in enumerate(batch.prompts)]
-    real = held_out.write_real_and_controls(tmp_path, items, ["F1", "F2"], batch, ["canny", "hva"])
+    real = evaluation_set.write_real_and_controls(tmp_path, items, ["F1", "F2"], batch, ["canny", "hva"])
     assert np.array_equal(real, to_uint8(batch.pixel_values))
     assert np.array_equal(cv2.imread(str(tmp_path / "real" / "00001.png"), cv2.IMREAD_GRAYSCALE), real[1])
     manifest = pd.read_csv(tmp_path / "real" / "manifest.csv")
@@ -254,7 +254,7 @@ def test_generate_methods_uses_one_seed_per_item_and_replicate_for_every_method(
                 for n, neg in (("A", ""), ("B", "theirs"))}
     batch = _batch(n=2)
     items = [Item(f"d{i}", Path(f"{i}.png"), p, {}) for i, p in enumerate(batch.prompts)]
-    generated, manifests = held_out.generate_methods(Sampler(), registry, items, ["F1", "F2"], batch, [3, 4], tmp_path,
+    generated, manifests = evaluation_set.generate_methods(Sampler(), registry, items, ["F1", "F2"], batch, [3, 4], tmp_path,
                                                      n_replicates=2, negative_prompt="ours", steps=5, guidance=2.0,
                                                      resolution=4)
     assert calls == [("A", [3, 4], "ours", {"steps": 5, "guidance": 2.0, "resolution": 4}),
