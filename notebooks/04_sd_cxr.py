@@ -81,17 +81,17 @@ seed: int = 0  # seed of training and sampling
 # %%
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 from IPython.display import display
 
-from radgazegen import data, figures, generation, models
-from radgazegen.models import training, training_data
+from radgazegen import figures, generation, models
+from radgazegen.figures.training_figures import plot_training_loss, running_mean, sd_cxr_samples_figure
+from radgazegen.generation.validation import sd_cxr_validator
+from radgazegen.models import plan, training, training_data
 from radgazegen.core.artifacts import Run
 from radgazegen.figures.book import glue, profile_banner
-from radgazegen.core.progress import log_line  # benchmark figures: the run's log, not the chapter
 
 run = Run(run_dir)
 out_dir = run.chapter_dir("04_sd_cxr")
@@ -107,15 +107,7 @@ display(profile_banner(profile))
 # images. The prompt is the report's FINDINGS and IMPRESSION.
 
 # %%
-if train_images == "mimic-train":
-    held_out = set(run.read_split().query("split == 'test'").dicom_id)
-    items = [training_data.Item(r.dicom_id, r.image_path, r.report or "chest radiograph", {})
-             for r in data.read_mimic_cxr(mimic_cxr_jpg_root, mimic_cxr_reports_root)
-             if r.split == "train" and r.dicom_id not in held_out]
-elif train_images == "gaze-train":
-    items = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root)
-else:
-    raise ValueError(f"train_images: expected 'mimic-train' or 'gaze-train', got {train_images!r}")
+items = plan.sd_cxr_items(run, train_images, mimic_cxr_jpg_root, mimic_cxr_reports_root)
 print(f"{len(items)} training pairs ({train_images})")
 dataset = training_data.ControlDataset(items, resolution, in_memory=cache_encodings)
 pd.DataFrame([{"dicom_id": it.dicom_id, "prompt": it.prompt[:120]} for it in items[:5]])
@@ -137,20 +129,19 @@ if vae_steps > 0:
           f"latent scaling factor {parts.vae.config.scaling_factor:.3f}")
 n_params = sum(p.numel() for p in parts.unet.parameters())
 print(f"parts: {parts.source}; U-Net {n_params / 1e6:.2f} M parameters; VAE factor {parts.vae_scale_factor}")
+
+# %% [markdown]
+# Every `validate_every` optimiser steps, the parts being trained sample the same held-out
+# test prompts with the same seeds (`radgazegen.generation.validation.sd_cxr_validator`).
+
+# %%
 config = training.TrainConfig.from_parameters(globals())  # max_steps, batch_size, lr, ... as declared above
 val_prompts = [it.prompt for it in training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root,
                                                            which="test")[:n_validation]]
-
-
-def validate(unet, step: int) -> np.ndarray:
-    """Validation images of the current U-Net (SD-CXR text-only), same prompts and seeds every time."""
-    pipe = generation.parts_pipeline(parts, scheduler=scheduler, device=device)
-    return generation.generate(pipe, val_prompts, steps=sample_steps, guidance=guidance,
-                               seeds=[seed + i for i in range(len(val_prompts))], resolution=resolution)
-
-
+validate = sd_cxr_validator(parts, val_prompts, scheduler=scheduler, device=device, seed=seed,
+                            steps=sample_steps, guidance=guidance, resolution=resolution)
 result = training.train(parts, dataset, len(dataset), config, out_dir / "train", validate=validate)
-log_line(training.benchmark_line("SD-CXR", result))
+plan.log_benchmark("SD-CXR", result)  # benchmark figures: the run's log, not the chapter
 print(f"trained {result['steps']} steps" + (f", resumed from {Path(result['resumed_from']).name}" if result["resumed_from"] else ""))
 parts.unet = type(parts.unet).from_pretrained(str(result["final"]))
 sd_dir = models.save_sd_parts(parts, run.path("sd_cxr"))
@@ -158,13 +149,7 @@ print("SD-CXR saved (diffusers layout) in the run folder:", sd_dir.relative_to(r
 
 # %%
 log = pd.DataFrame(result["metrics"])
-fig, ax = plt.subplots(figsize=(5.5, 3))
-ax.plot(log.step, log.loss, lw=1, alpha=0.5, label="per step")
-ax.plot(log.step, log.loss.rolling(max(1, len(log) // 10), min_periods=1).mean(), lw=2, label="running mean")
-ax.set(xlabel="optimiser step", ylabel="noise-prediction MSE")
-ax.legend(frameon=False, fontsize=9)
-fig.tight_layout()
-figures.glue_figure("fig-04-loss", fig)
+figures.glue_figure("fig-04-loss", plot_training_loss({"SD-CXR": log}, per_step=True))
 figures.glue_figure("fig-04-validation-steps", figures.plot_validation_steps(result["validation"], ""),
                     empty="No validation images in this run (validate_every = 0).")
 
@@ -200,15 +185,8 @@ images = generation.generate(pipe, prompts, steps=sample_steps, guidance=guidanc
                              seeds=[seed + i for i in range(len(prompts))], resolution=resolution)
 generation.write_generation(out_dir / "validation", images, [{"prompt": p, "seed": seed + i, "model": "SD-CXR",
                                                               "controls": [], "scales": []} for i, p in enumerate(prompts)])
-grid, titles, labels = [], [], []
-for k in range(0, len(test_items), 4):  # at most four prompts across: a real row, then its SD-CXR row
-    chunk = list(zip(test_items, images))[k:k + 4]
-    reals = [training_data.read_gray(it.image_path, resolution, "radiograph") for it, _ in chunk]
-    grid += [figures.withheld(reals, show_real_images),
-             [im for _, im in chunk]]
-    titles += [[it.prompt[:40] + "..." for it, _ in chunk], [""] * len(chunk)]
-    labels += ["real", "SD-CXR"]
-figures.glue_figure("fig-04-samples", figures.image_grid(grid, titles=titles, row_labels=labels, cell=1.6) if grid else None,
+# a real row, then its SD-CXR row, at most four prompts across
+figures.glue_figure("fig-04-samples", sd_cxr_samples_figure(test_items, images, resolution, show_real_images),
                     empty="No test prompt in this run.")
 
 # %% [markdown]
@@ -223,7 +201,7 @@ figures.glue_figure("fig-04-samples", figures.image_grid(grid, titles=titles, ro
 # ```
 
 # %%
-running = log.loss.rolling(max(1, len(log) // 10), min_periods=1).mean()
+running = running_mean(log.loss)
 glue("profile", profile)
 glue("n_pairs", len(items))
 glue("train_images", train_images)

@@ -82,27 +82,26 @@ show_real_images: bool = True  # figures may embed radiographs read from the dat
 seed: int = 0  # seed of training and sampling
 
 # %%
-import functools
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 from IPython.display import display
 
 from radgazegen import figures, generation
-from radgazegen.models import control_gain, launch, training, training_data
+from radgazegen.figures.training_figures import control_columns, item_rows_figure, plot_training_loss, real_radiographs
+from radgazegen.generation.validation import rad_cn_validator, sample_rows
+from radgazegen.models import control_gain, plan, training, training_data
 from radgazegen.core.artifacts import Run
 from radgazegen.figures.book import glue, profile_banner
-from radgazegen.core.progress import log_line  # benchmark figures: the run's log, not the chapter
-from radgazegen.core.vocabulary import LABELS
 
-if design not in ("unified", "per-map"):
-    raise ValueError(f"design: expected 'unified' or 'per-map', got {design!r}")
-unknown = [c for c in controls if c not in training_data.RADIOMICS_CONTROLS]
-if unknown:
-    raise ValueError(f"controls: unknown {unknown}; expected some of {training_data.RADIOMICS_CONTROLS}")
+# %% [markdown]
+# Rad-CN's design and controls are checked before anything runs
+# (`radgazegen.models.plan.check_rad_cn`); every model of the chapter starts from SD-CXR.
+
+# %%
+plan.check_rad_cn(design, controls)
 run = Run(run_dir)
 out_dir = run.chapter_dir("05_rad_cn")
 sd_dir = run.use("sd_cxr")
@@ -116,76 +115,43 @@ display(profile_banner(profile))
 items = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root)
 dataset = training_data.ControlDataset(items, resolution, controls=training_data.RADIOMICS_CONTROLS, in_memory=cache_encodings)
 if epochs > 0:  # the paper's length, in epochs: steps = ceil(epochs x items / (batch x accumulation))
-    max_steps = -(-epochs * len(dataset) // (batch_size * grad_accum))
+    max_steps = plan.steps_of_epochs(epochs, len(dataset), batch_size, grad_accum)
     print(f"{epochs} epochs of {len(dataset)} items = {max_steps} optimiser steps (batch {batch_size} x {grad_accum})")
 config = training.TrainConfig.from_parameters(globals())  # max_steps, batch_size, lr, ... as declared above
+print(f"{len(dataset)} training items; controls {', '.join(controls)}; design {design}")
+
+# %% [markdown]
+# The validation images use the first `n_validation` held-out test items: their prompts, their
+# own controls, and one fixed seed each.
+
+# %%
 test = training_data.ControlDataset(
     training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test")[:n_validation],
     resolution, controls=training_data.RADIOMICS_CONTROLS)
 batch = test(np.arange(len(test)))
 seeds = [seed + i for i in range(len(test))]
-print(f"{len(dataset)} training items; controls {', '.join(controls)}; design {design}")
+sampling = dict(steps=sample_steps, guidance=guidance, seeds=seeds, resolution=resolution)  # every validation image's
 
 # %% [markdown]
 # ## Training
 # Each model resumes from its last checkpoint if its folder holds one.
 
 # %%
-trained, logs, validation, specs = {}, {}, {}, []
 sampler = generation.Sampler(sd_dir, scheduler, device)  # SD-CXR loaded once, for every validation
-
-
-def validator(control: str):
-    """Validation images of a ControlNet being trained on ``control``: test prompts, controls, fixed seeds."""
-    def validate(controlnet, step: int) -> np.ndarray:
-        pipe = sampler.pipeline([controlnet])  # the model being trained on the SD-CXR already loaded
-        return generation.generate(pipe, batch.prompts, [batch.conditioning[control]], steps=sample_steps,
-                                   guidance=guidance, seeds=seeds, resolution=resolution)
-    return validate
-
-
 # train_processes > 1: each model is trained by `accelerate launch` on that many processes (radgazegen.models.launch)
-train_control = (training.train_control if train_processes == 1 else
-                 functools.partial(launch.train_control, num_processes=train_processes))
-if design == "unified" and sorted(controls) != sorted(training_data.RADIOMICS_CONTROLS):
-    raise ValueError("design 'unified' stacks all four radiomics controls; use 'per-map' for a subset")
-if train_processes > 1 and concurrent_models > 1:
-    raise ValueError("train_processes and concurrent_models: one of them may exceed 1, not both")
+train_control = plan.trainer(train_processes, concurrent_models)
 # the models, in order: Rad-CN (one unified ControlNet, or one per map), then the baselines
-plan = ([{"name": "rad-cn", "control": "unified", "kind": "controlnet", "channels": 4, "rad_cn": True}] if design == "unified"
-        else [{"name": f"controlnet-{c}", "control": c, "kind": "controlnet", "channels": 3, "rad_cn": True} for c in controls])
-for c in controls if train_baselines else []:
-    plan += [{"name": f"{k}-{c}", "control": c, "kind": k.replace("t2i-", ""), "channels": 3, "rad_cn": False}
-             for k in ("controlnet", "t2i-adapter") if not (k == "controlnet" and design == "per-map")]
-
-
-def train_here(m: dict) -> dict:
-    """One model in this kernel; Rad-CN's ControlNets with validation images."""
-    validate = validator(m["control"]) if m["rad_cn"] else None
-    return train_control(sd_dir, dataset, config, out_dir / m["name"], m["control"], kind=m["kind"],
-                         conditioning_channels=m["channels"], validate=validate)
-
-
-job_of = lambda m: launch.write_job(sd_dir, dataset, config, out_dir / m["name"], m["control"], m["kind"], m["channels"])
-for m, result in zip(plan, launch.train_all(plan, train_here, job_of, concurrent_models)):
-    logs[m["name"]], validation[m["name"]] = pd.DataFrame(result["metrics"]), result["validation"]
-    trained[m["name"]] = str(result["final"])
-    specs.append({"name": m["name"], "folder": trained[m["name"]], "kind": m["kind"], "control": m["control"]})
-    log_line(training.benchmark_line(m["name"], result))
-rad_cn = {"design": design, "controls": ["unified"] if design == "unified" else list(controls),
-          "controlnets": [trained["rad-cn"]] if design == "unified" else [trained[f"controlnet-{c}"] for c in controls]}
-registry = {"rad-cn": rad_cn, "models": trained, "resolution": resolution, "profile": profile}
+models = plan.rad_cn_plan(design, controls, train_baselines, dataset, config)
+results = plan.train_plan(models, sd_dir, out_dir, train_control, concurrent_models,  # Rad-CN's with validation images
+                          validator=lambda m: rad_cn_validator(sampler, batch, m["control"], **sampling))
+logs, trained, specs, validation = plan.trained_models(models, results)
+registry = plan.rad_cn_registry(design, controls, trained, resolution, profile)
+rad_cn = registry["rad-cn"]
 run.write_registry("rad_cn", registry)
 pd.DataFrame({"model": list(trained), "folder in the run": [str(Path(f).relative_to(run_dir)) for f in trained.values()]})
 
 # %%
-fig, ax = plt.subplots(figsize=(figures.FIG_WIDTH_IN, 3.0))
-for name, log in logs.items():
-    ax.plot(log.step, log.loss.rolling(max(1, len(log) // 10), min_periods=1).mean(), lw=1.5, label=name)
-ax.set(xlabel="optimiser step", ylabel="noise-prediction MSE\n(running mean)")
-ax.legend(frameon=False, fontsize=8, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.22))
-fig.tight_layout()
-figures.glue_figure("fig-05-loss", fig)
+figures.glue_figure("fig-05-loss", plot_training_loss(logs, legend_below=True))
 first = "rad-cn" if design == "unified" else f"controlnet-{controls[0]}"
 figures.glue_figure("fig-05-validation-steps", figures.plot_validation_steps(validation.get(first, []), ""),
                     empty="No validation images in this run (validate_every = 0).")
@@ -217,23 +183,14 @@ glue("first_model", first)
 # ({numref}`fig-05-samples`).
 
 # %%
-rows = {"Rad-CN": generation.generate(sampler.pipeline(rad_cn["controlnets"]),
-                                      batch.prompts, [batch.conditioning[c] for c in rad_cn["controls"]],
-                                      steps=sample_steps, guidance=guidance, seeds=seeds, resolution=resolution)}
+rows = {"Rad-CN": (rad_cn["controlnets"], rad_cn["controls"], None)}
 if train_baselines:
-    nets = [trained[f"controlnet-{c}"] for c in controls]
-    rows["Multi-ControlNet"] = generation.generate(
-        sampler.pipeline(nets), batch.prompts,
-        [batch.conditioning[c] for c in controls], steps=sample_steps, guidance=guidance, seeds=seeds, resolution=resolution)
-real_ims = figures.withheld([training_data.to_uint8(batch.pixel_values[i:i + 1])[0] for i in range(len(test))], show_real_images)
-control_ims = [[batch.conditioning[c][i, 0].numpy() for c in controls] for i in range(len(test))]
-sample_ims = [[imgs[i] for imgs in rows.values()] for i in range(len(test))]
-for key, heads, grid in (("fig-05-controls", ["real", *(LABELS.get(c, c) for c in controls)],
-                          [[r, *c] for r, c in zip(real_ims, control_ims)]),
-                         ("fig-05-samples", ["real", *rows], [[r, *g] for r, g in zip(real_ims, sample_ims)])):
-    figures.glue_figure(key, figures.image_grid(
-        grid, titles=[heads if i == 0 else [""] * len(heads) for i in range(len(grid))],
-        cell=min(2.0, 6.6 / len(heads))) if grid else None, empty="No test item in this run.")
+    rows["Multi-ControlNet"] = ([trained[f"controlnet-{c}"] for c in controls], controls, None)
+rows = sample_rows(sampler, batch, rows, **sampling)  # label -> (N, R, R) uint8, same prompts and seeds
+real_ims = real_radiographs(batch, show_real_images)
+figures.glue_figure("fig-05-controls", item_rows_figure(
+    {"real": real_ims, **control_columns(batch, controls)}), empty="No test item in this run.")
+figures.glue_figure("fig-05-samples", item_rows_figure({"real": real_ims, **rows}), empty="No test item in this run.")
 
 # %% [markdown]
 # ```{glue:figure} fig-05-controls
@@ -268,7 +225,7 @@ for key, heads, grid in (("fig-05-controls", ["real", *(LABELS.get(c, c) for c i
 gain_test = training_data.ControlDataset(
     training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test")[:gain_items],
     resolution, controls=training_data.RADIOMICS_CONTROLS)
-gains = control_gain.gain_table(sd_dir, specs, gain_test, seed=seed) if len(gain_test) else pd.DataFrame()
+gains = control_gain.gain_table(sd_dir, list(specs.values()), gain_test, seed=seed) if len(gain_test) else pd.DataFrame()
 display(gains.round(3))
 glue("gain_items", len(gain_test))
 glue("gains_above_zero", f"{int((gains.low > 0).sum()) if len(gains) else 0} of {len(gains)}")

@@ -101,23 +101,23 @@ show_real_images: bool = True  # figures may embed radiographs read from the dat
 seed: int = 0  # seed of training and sampling
 
 # %%
-import dataclasses
-import functools
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 from IPython.display import display
 
 from radgazegen import figures, generation
-from radgazegen.models import control_gain, launch, training, training_data
+from radgazegen.figures.training_figures import control_maps, item_rows_figure, plot_training_loss, real_radiographs
+from radgazegen.generation.validation import radgazegen_validator, sample_rows
+from radgazegen.models import control_gain, plan, training, training_data
 from radgazegen.generation.methods import HVA_CN_EQ5, ORACLE
-from radgazegen.models.checkpoints import checkpoints
 from radgazegen.core.artifacts import Run
 from radgazegen.figures.book import glue, profile_banner
-from radgazegen.core.progress import log_line  # benchmark figures: the run's log, not the chapter
 
+# %% [markdown]
+# HVA-CN starts from SD-CXR (chapter 04) and trains over Rad-CN as chapter 05 registered it.
+
+# %%
 run = Run(run_dir)
 out_dir = run.chapter_dir("06_hva_cn")
 sd_dir = run.use("sd_cxr")
@@ -134,79 +134,61 @@ controls = [*training_data.RADIOMICS_CONTROLS, training_data.GAZE_CONTROL]
 items = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, gaze=True)
 dataset = training_data.ControlDataset(items, resolution, controls=controls, in_memory=cache_encodings)
 if epochs > 0:  # the paper's length, in epochs: steps = ceil(epochs x items / (batch x accumulation))
-    max_steps = -(-epochs * len(dataset) // (batch_size * grad_accum))
+    max_steps = plan.steps_of_epochs(epochs, len(dataset), batch_size, grad_accum)
     print(f"{epochs} epochs of {len(dataset)} items = {max_steps} optimiser steps (batch {batch_size} x {grad_accum})")
 config = training.TrainConfig.from_parameters(globals())  # max_steps, batch_size, lr, ... as declared above
+print(f"{len(dataset)} (image, finding) items from {len({it.dicom_id for it in items})} images; "
+      f"frozen Rad-CN: {rad_cn['design']} ({', '.join(rad_cn['controls'])})")
+
+# %% [markdown]
+# The validation images use the first `n_validation` held-out test findings with gaze: their
+# prompts, their own controls, and one fixed seed each.
+
+# %%
 test = training_data.ControlDataset(
     training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test", gaze=True)[:n_validation],
     resolution, controls=controls)
 batch = test(np.arange(len(test))) if len(test) else None
 seeds = [seed + i for i in range(len(test))]
-print(f"{len(dataset)} (image, finding) items from {len({it.dicom_id for it in items})} images; "
-      f"frozen Rad-CN: {rad_cn['design']} ({', '.join(rad_cn['controls'])})")
+sampling = dict(steps=sample_steps, guidance=guidance, seeds=seeds, resolution=resolution)  # every validation image's
 
 # %% [markdown]
 # ## Training
 # HVA-CN with Rad-CN frozen and active; then the gaze-only baselines.
 
 # %%
-trained, logs, specs = {}, {}, {}
 sampler = generation.Sampler(sd_dir, scheduler, device)  # SD-CXR loaded once (Rad-CN too), for every validation
 frozen = [(d, c, rad_cn_scale) for d, c in zip(rad_cn["controlnets"], rad_cn["controls"])]
-
-
-def validate(hva_cn, step: int) -> np.ndarray:
-    """RadGazeGen with the HVA-CN being trained: test prompts and controls, fixed seeds."""
-    pipe = sampler.pipeline([*rad_cn["controlnets"], hva_cn])  # the HVA-CN being trained, nothing reloaded
-    return generation.generate(pipe, batch.prompts, [*(batch.conditioning[c] for c in rad_cn["controls"]), batch.conditioning["hva"]],
-                               scales=[rad_cn_scale] * len(rad_cn["controls"]) + [1.0], steps=sample_steps,
-                               guidance=guidance, seeds=seeds, resolution=resolution)
-
-
+# RadGazeGen with the HVA-CN being trained: test prompts and controls, fixed seeds
+validate = radgazegen_validator(sampler, batch, rad_cn, rad_cn_scale, **sampling) if batch is not None else None
 # train_processes > 1: each model is trained by `accelerate launch` on that many processes (radgazegen.models.launch)
-train_control = (training.train_control if train_processes == 1 else
-                 functools.partial(launch.train_control, num_processes=train_processes))
-if train_processes > 1 and concurrent_models > 1:
-    raise ValueError("train_processes and concurrent_models: one of them may exceed 1, not both")
-eq5_config = dataclasses.replace(config, max_steps=eq5_steps or max_steps, validate_every=0)
+train_control = plan.trainer(train_processes, concurrent_models)
 eq5_items = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, gaze=True, gaze_control="mask",
                                     prompt="finding") if train_eq5 or train_oracle else []  # Eq. 5's: gaze mask, location-free prompts
-mask_data = lambda found: training_data.ControlDataset(found, resolution, controls=[training_data.GAZE_CONTROL],
-                                                       in_memory=cache_encodings)
-# the models, in order: HVA-CN over the frozen Rad-CN, the gaze-only baselines, Eq. 5's HVA-CN and the oracle
-plan = [{"name": "hva-cn", "kind": "controlnet", "frozen": frozen, "data": dataset, "cfg": config}]
-plan += [{"name": n, "kind": k, "frozen": (), "data": dataset, "cfg": config}
-         for n, k in (("controlnet-hva", "controlnet"), ("t2i-adapter-hva", "adapter")) if train_baselines]
-plan += [{"name": HVA_CN_EQ5, "kind": "controlnet", "frozen": (), "data": mask_data(eq5_items), "cfg": eq5_config}] if train_eq5 else []
-plan += [{"name": ORACLE, "kind": "controlnet", "frozen": (), "data": mask_data(training_data.oracle_items(run, ground_truth_root, eq5_items)),
-          "cfg": dataclasses.replace(eq5_config, max_steps=oracle_steps or eq5_config.max_steps)}] if train_oracle and ground_truth_root else []
-train_here = lambda m: train_control(sd_dir, m["data"], m["cfg"], out_dir / m["name"], training_data.GAZE_CONTROL, kind=m["kind"],
-                                     frozen_controlnets=m["frozen"], validate=validate if m["frozen"] and batch is not None else None)
-job_of = lambda m: launch.write_job(sd_dir, m["data"], m["cfg"], out_dir / m["name"], training_data.GAZE_CONTROL, m["kind"],
-                                    frozen_controlnets=m["frozen"])
-results = launch.train_all(plan, train_here, job_of, concurrent_models)
-for m, result in zip(plan, results):
-    logs[m["name"]], trained[m["name"]] = pd.DataFrame(result["metrics"]), str(result["final"])
-    specs[m["name"]] = {"name": m["name"], "folder": trained[m["name"]], "kind": m["kind"], "control": training_data.GAZE_CONTROL,
-                        "frozen": m["frozen"]}  # for the control gain
-    log_line(training.benchmark_line(m["name"], result))
-hva_validation = results[0]["validation"]  # HVA-CN's, trained in this kernel
-extra = {n: trained.pop(n) for n in (HVA_CN_EQ5, ORACLE) if n in trained}  # chapter 13's primary test, not methods of the tables
-registry = {"hva-cn": trained["hva-cn"], "models": dict(trained), "rad_cn_scale": rad_cn_scale, "resolution": resolution, "profile": profile}
+
+# %% [markdown]
+# The models, in order: HVA-CN over the frozen Rad-CN, the gaze-only baselines, Eq. 5's HVA-CN
+# and the oracle (`radgazegen.models.plan.hva_cn_plan`); only HVA-CN is validated.
+
+# %%
+models = plan.hva_cn_plan(
+    dataset, config, frozen, train_baselines=train_baselines, eq5_steps=eq5_steps, oracle_steps=oracle_steps,
+    eq5=(HVA_CN_EQ5, plan.gaze_mask_dataset(eq5_items, resolution, cache_encodings)) if train_eq5 else None,
+    oracle=(ORACLE, plan.oracle_dataset(run, ground_truth_root, eq5_items, resolution, cache_encodings))
+    if train_oracle and ground_truth_root else None)
+results = plan.train_plan(models, sd_dir, out_dir, train_control, concurrent_models, validator=lambda m: validate)
+logs, trained, specs, validation = plan.trained_models(models, results)
+
+# %%
+# Eq. 5's HVA-CN and the oracle: chapter 13's primary test, not methods of the tables
+registry = plan.hva_cn_registry(trained, logs, out_dir, {HVA_CN_EQ5: "mask", ORACLE: "box"},
+                                rad_cn_scale=rad_cn_scale, resolution=resolution, profile=profile)
+trained = registry["models"]
 if train_eq5:
     print(f"{HVA_CN_EQ5}: {len(eq5_items)} items, gaze mask and location-free prompts, e.g. {eq5_items[0].prompt!r}")
-registry["controls_of"] = {"hva-cn": "hypothesis", HVA_CN_EQ5: "mask", ORACLE: "box"}
-registry["checkpoints"] = {n: [str(p / "model") for p in checkpoints(out_dir / n)] for n in extra}
-registry["steps"] = {n: int(logs[n].step.max()) for n in extra}
-run.write_registry("hva_cn", registry | extra)
-fig, ax = plt.subplots(figsize=(figures.FIG_WIDTH_IN, 3.0))
-for name, log in logs.items():
-    ax.plot(log.step, log.loss.rolling(max(1, len(log) // 10), min_periods=1).mean(), lw=1.5, label=name)
-ax.set(xlabel="optimiser step", ylabel="noise-prediction MSE\n(running mean)")
-ax.legend(frameon=False, fontsize=9)
-fig.tight_layout()
-figures.glue_figure("fig-06-loss", fig)
-figures.glue_figure("fig-06-validation-steps", figures.plot_validation_steps(hva_validation, ""),
+run.write_registry("hva_cn", registry)
+figures.glue_figure("fig-06-loss", plot_training_loss(logs))
+figures.glue_figure("fig-06-validation-steps", figures.plot_validation_steps(validation["hva-cn"], ""),
                     empty="No validation images in this run (validate_every = 0 or no test finding with gaze).")
 
 # %% [markdown]
@@ -239,22 +221,12 @@ if batch is None:
     print("No test finding has a gaze control in this run.")
     figures.glue_figure("fig-06-samples", None, empty="No test finding has a gaze control in this run.")
 else:
-    rad_controls = [batch.conditioning[c] for c in rad_cn["controls"]]
-    rows = {
-        "Rad-CN": generation.generate(sampler.pipeline(rad_cn["controlnets"]),
-                                      batch.prompts, rad_controls, steps=sample_steps, guidance=guidance, seeds=seeds,
-                                      resolution=resolution),
-        "RadGazeGen": generation.generate(
-            sampler.pipeline([*rad_cn["controlnets"], trained["hva-cn"]]),
-            batch.prompts, [*rad_controls, batch.conditioning["hva"]], scales=[rad_cn_scale] * len(rad_controls) + [1.0],
-            steps=sample_steps, guidance=guidance, seeds=seeds, resolution=resolution),
-    }
-    cols = ["real", "gaze control (hypothesis)", *rows]
-    figures.glue_figure("fig-06-samples", figures.image_grid(
-        [[figures.withheld(training_data.to_uint8(batch.pixel_values[i:i + 1])[0], show_real_images),
-          batch.conditioning["hva"][i, 0].numpy(),
-          *[imgs[i] for imgs in rows.values()]] for i in range(len(test))],
-        titles=[cols if i == 0 else [""] * len(cols) for i in range(len(test))], cell=6.6 / len(cols)))
+    rows = sample_rows(sampler, batch, {  # label -> (N, R, R) uint8, same prompts and seeds
+        "Rad-CN": (rad_cn["controlnets"], rad_cn["controls"], None),
+        "RadGazeGen": ([*rad_cn["controlnets"], trained["hva-cn"]], [*rad_cn["controls"], "hva"],
+                       [rad_cn_scale] * len(rad_cn["controls"]) + [1.0])}, **sampling)
+    figures.glue_figure("fig-06-samples", item_rows_figure(
+        {"real": real_radiographs(batch, show_real_images), "gaze control (hypothesis)": control_maps(batch, "hva"), **rows}))
 
 # %% [markdown]
 # ```{glue:figure} fig-06-samples

@@ -91,21 +91,22 @@ import numpy as np
 import pandas as pd
 import torch
 from IPython.display import display
-from PIL import Image
-from radgazegen.core.progress import tqdm
 
 from radgazegen import generation
-from radgazegen.controls import gaze
-from radgazegen.generation import methods
+from radgazegen.generation import evaluation_set, methods
 from radgazegen.models import training_data
 from radgazegen.core.artifacts import Run
 from radgazegen.figures.book import glue, profile_banner
-from radgazegen.figures import glue_figure, image_grid, withheld
-from radgazegen.core.io import atomic_path, write_json
+from radgazegen.figures import generation_figures, glue_figure, image_grid
+from radgazegen.core.io import write_json
 from radgazegen.synthetic import read_ground_truth
-from radgazegen.core.labels import FINDING_KEYWORDS, LT_TAIL
-from radgazegen.core.vocabulary import CANNY, CONTROLS, LABELS
+from radgazegen.core.labels import LT_TAIL
+from radgazegen.core.vocabulary import CANNY, CONTROLS
 
+# %% [markdown]
+# The chapter samples the models that chapters 04-06 trained, at their resolution.
+
+# %%
 run = Run(run_dir)
 out_dir = run.generation_dir()
 sd_dir, rad, hva = run.read_models()
@@ -123,22 +124,18 @@ display(profile_banner(profile))
 controls = list(CONTROLS)
 items = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test", gaze=True)
 hyp = run.read_hypotheses()
-findings = [r.finding for r in hyp.itertuples() if r.split == "test" and r.dicom_id in {it.dicom_id for it in items}]
+findings = evaluation_set.test_findings(hyp, items)
 items = items[:n_generate] if n_generate >= 0 else items
 findings = findings[:len(items)]
 test = training_data.ControlDataset(items, resolution, controls=controls)
 batch = test(np.arange(len(test)))
 seeds = [seed + i for i in range(len(test))]
+sampling = dict(steps=sample_steps, guidance=guidance, resolution=resolution)  # every method's
 print(f"{len(test)} test items x {n_replicates} replicate(s); resolution {resolution}; "
       f"{sample_steps} {scheduler} steps, guidance {guidance}")
 
 # the real test images and their controls, for the table notebooks (08-13)
-real = training_data.to_uint8(batch.pixel_values)
-generation.write_generation(out_dir / "real", real, [{"dicom_id": it.dicom_id, "finding": f, "prompt": p, "controls": [],
-                                                     "scales": [], "seed": -1, "replicate": 0, "model": "real"}
-                                                    for it, f, p in zip(items, findings, batch.prompts)])
-with atomic_path(out_dir / "controls.npz") as tmp, open(tmp, "wb") as f:
-    np.savez_compressed(f, **{c: training_data.to_uint8(batch.conditioning[c] * 2 - 1) for c in controls})
+real = evaluation_set.write_real_and_controls(out_dir, items, findings, batch, controls)
 
 # %% [markdown]
 # ## Every method, same prompts, controls and seeds
@@ -154,28 +151,13 @@ if methods_generated:  # lesson: only what the central claim needs
     registry = registry.subset(methods_generated)
 sampler = generation.Sampler(sd_dir, scheduler, device)
 availability = {methods.ROENTGEN: "available" if roentgen_dir else "not available (no local weights given)"}
-
-generated, manifests = {}, {}
-for name, method in tqdm(registry.items(), desc="methods", disable=None):
-    images, rows = [], []
-    for r in range(n_replicates):
-        s_r = [s + 1000 * r for s in seeds]
-        images.append(sampler.sample(method, batch.prompts, batch.conditioning, seeds=s_r, steps=sample_steps,
-                                     guidance=guidance, negative_prompt=method.negative_prompt or neg, resolution=resolution))
-        rows += [{"dicom_id": it.dicom_id, "finding": f, "prompt": p, "controls": list(method.inputs),
-                  "scales": list(method.scales), "seed": s, "replicate": r, "model": name}
-                 for it, f, p, s in zip(items, findings, batch.prompts, s_r)]
-    manifests[name] = generation.write_generation(out_dir / method.folder, np.concatenate(images), rows)
-    generated[name] = images[0]
+generated, manifests = evaluation_set.generate_methods(sampler, registry, items, findings, batch, seeds, out_dir,
+                                                 n_replicates=n_replicates, negative_prompt=neg, **sampling)
 if roentgen_dir:
     roentgen = methods.roentgen()
     registry = methods.Registry([*registry.values(), roentgen])
-    generated[roentgen.name] = generation.Sampler(roentgen_dir, scheduler, device).sample(
-        roentgen, batch.prompts, seeds=seeds, steps=sample_steps, guidance=guidance, negative_prompt=neg,
-        resolution=resolution)
-    generation.write_generation(out_dir / roentgen.folder, generated[roentgen.name],
-                                [{"dicom_id": it.dicom_id, "finding": f, "prompt": p, "controls": [], "scales": [],
-                                  "seed": s, "replicate": 0, "model": roentgen.name} for it, f, p, s in zip(items, findings, batch.prompts, seeds)])
+    generated[roentgen.name] = evaluation_set.generate_roentgen(roentgen_dir, roentgen, items, findings, batch, seeds, out_dir,
+                                                          scheduler=scheduler, device=device, negative_prompt=neg, **sampling)
 write_json(out_dir / "methods.json", {"methods": registry.subset(generated).to_json(),
                                       "availability": availability, "resolution": resolution, "profile": profile})
 pd.DataFrame({"images": {n: len(v) for n, v in generated.items()}})
@@ -214,30 +196,15 @@ exercises.check("fusion", fuse_residuals);
 
 # %%
 truth = read_ground_truth(ground_truth_root) if ground_truth_root else None
-
-
-def box(i: int):
-    with Image.open(items[i].image_path) as im:
-        return gaze.finding_box(truth, items[i].dicom_id, findings[i], im.size, (resolution, resolution))
-
-
-def highlight(text: str, finding: str) -> str:
-    """The report with the finding's words in capitals."""
-    return " ".join(w.upper() if w.lower().strip(".,;:") in FINDING_KEYWORDS.get(finding, ()) else w for w in text.split())
-
-
 canny_cn = registry.single(methods.SINGLE_CONTROLNET, CANNY)  # the paper's single-control baseline
 shown = [m for m in (canny_cn, registry.get(methods.MULTI_CONTROLNET), registry.get(methods.RADGAZEGEN)) if m is not None]
-cols5 = ["real", *(m.name for m in shown if m.name in generated)]
 n5 = min(n_examples, len(items))
-grid5 = [[withheld(real[i], show_real_images) if c == "real" else generated[c][i] for c in cols5] for i in range(n5)]
-boxes5 = [None if box(i) is None else [box(i)] for i in range(n5) for _ in cols5]
-glue_figure("fig-07-findings", image_grid(
-    grid5, titles=[cols5 if i == 0 else [""] * len(cols5) for i in range(n5)], boxes=boxes5,
-    row_labels=[f"{i + 1}. {findings[i]}" for i in range(n5)], cell=6.4 / len(cols5)) if n5 else None,
-    empty="No test item in this run.")
+boxes5 = generation_figures.finding_boxes(truth, items[:n5], findings[:n5], resolution)  # None on real data
+glue_figure("fig-07-findings", generation_figures.findings_figure(
+    real[:n5], generated, [m.name for m in shown], findings[:n5], boxes5, show_real_images), empty="No test item in this run.")
 pd.DataFrame({"finding": findings[:n5], "report (finding words in capitals)":
-              [highlight(batch.prompts[i], findings[i]) for i in range(n5)]}, index=pd.RangeIndex(1, n5 + 1, name="item"))
+              [generation_figures.highlight_finding(batch.prompts[i], findings[i]) for i in range(n5)]},
+             index=pd.RangeIndex(1, n5 + 1, name="item"))
 
 # %% [markdown]
 # ```{glue:figure} fig-07-findings
@@ -258,15 +225,9 @@ pd.DataFrame({"finding": findings[:n5], "report (finding words in capitals)":
 # {numref}`fig-07-controls`: each generated image beside the controls it was given.
 
 # %%
-panels6 = [(m.name, list(m.controls)) for m in shown if m.name in generated]
-ncol = max([len(cs) for _, cs in panels6], default=0) + 1
-grid6 = [[batch.conditioning[c][0, 0].numpy() for c in cs] + [None] * (ncol - 1 - len(cs)) + [generated[name][0]]
-         for name, cs in panels6]
-titles6 = [[*(LABELS[c] for c in cs), *[""] * (ncol - 1 - len(cs)), "generated"] for _, cs in panels6]
-glue_figure("fig-07-controls", image_grid(
-    grid6, titles=titles6, row_labels=[name for name, _ in panels6], cell=6.4 / ncol,
-    title_colors=[None if j < ncol - 1 else "navy" for _ in panels6 for j in range(ncol)]) if panels6 else None,
-    empty="No method with controls in this run.")
+panels6 = [(m.name, list(m.controls)) for m in shown if m.name in generated]  # (method, its controls)
+glue_figure("fig-07-controls", generation_figures.controls_figure(panels6, generated, batch),
+            empty="No method with controls in this run.")
 
 # %% [markdown]
 # ```{glue:figure} fig-07-controls
