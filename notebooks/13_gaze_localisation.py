@@ -74,25 +74,27 @@ smallest_effect: float = 0.05  # the rule's smallest difference worth finding (g
 
 # %%
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 from IPython.display import display
-from PIL import Image
 
-from radgazegen import generation, metrics, standins
-from radgazegen.metrics import counterfactual, evaluation, mirrored_gaze
-from radgazegen.controls import gaze
-from radgazegen.core import intervals
-from radgazegen.generation import methods
-from radgazegen.models import training_data
+from radgazegen import generation
 from radgazegen.core.artifacts import Run
-from radgazegen.core.intervals import Evidence, save_evidence
-from radgazegen.figures.book import glue, profile_banner
-from radgazegen.figures import FIG_WIDTH_IN, glue_figure, image_grid
-from radgazegen.figures import mirrored as mirrored_figures
-from radgazegen.synthetic import read_ground_truth, truth_boxes
+from radgazegen.core.intervals import save_evidence
 from radgazegen.core.vocabulary import HVA
+from radgazegen.figures import glue_figure, image_grid, mirrored as mirrored_figures, pointing as pointing_figures
+from radgazegen.figures.book import glue, profile_banner
+from radgazegen.generation import methods
+from radgazegen.metrics import counterfactual, evaluation, localisation, mirrored_gaze, moved_gaze
+from radgazegen.models import training_data
+from radgazegen.synthetic import read_ground_truth
 
+# %% [markdown]
+# The run's generated test images (chapter 07), where the cohort's ground truth is at hand:
+
+# %%
 run = Run(run_dir)
 display(profile_banner(profile))
 if not ground_truth_root:
@@ -107,16 +109,10 @@ if gen is not None:
     R = gen.real.shape[1]
     truth = read_ground_truth(ground_truth_root)
     train = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="train")
-
-    def boxes_of(dicom_id: str, finding: str | None = None):
-        return truth_boxes(truth, dicom_id, finding)
-
-    sizes = [Image.open(it.image_path).size for it in train]
-    x = np.stack([training_data.read_gray(it.image_path, R, "radiograph") for it in train])
-    y = metrics.box_masks([boxes_of(it.dicom_id) for it in train], sizes, R)
-    localiser, losses = standins.train_localiser(x, y, epochs=localiser_epochs, size=R, seed=seed)
-    print(f"localiser: {len(train)} training images, {int((y.reshape(len(y), -1).max(1) > 0).sum())} with lesions; "
-          f"loss {losses[0]:.3f} -> {losses[-1]:.3f}")
+    boxes_of = partial(localisation.finding_boxes, truth)  # (dicom_id, finding=None[, image size, grid]) -> boxes
+    fitted = localisation.train_localiser_on_boxes(train, truth, R, epochs=localiser_epochs, seed=seed)
+    localiser, losses, sizes = fitted.localiser, fitted.losses, fitted.sizes
+    print(fitted.summary())
 
 # %% [markdown]
 # ## Pointing game per method
@@ -126,39 +122,17 @@ if gen is not None:
 # %%
 if gen is not None:
     ids, findings = gen.manifest["dicom_id"].tolist(), gen.manifest["finding"].tolist()
-    test_sizes = {}
-    for it in training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test"):
-        test_sizes[it.dicom_id] = Image.open(it.image_path).size
-    masks = metrics.box_masks([boxes_of(d, f) for d, f in zip(ids, findings)], [test_sizes[d] for d in ids], R)
-    keep = masks.reshape(len(masks), -1).max(1) > 0  # items whose finding has a box
-    chance = float(masks[keep].mean()) if keep.any() else float("nan")
-    gaze_baselines = [gen.methods.single(f, HVA) for f in (methods.SINGLE_CONTROLNET, methods.T2I_ADAPTER)]
-    compared = [methods.SD, methods.RAD_CN, *(m.name for m in gaze_baselines if m is not None), methods.MULTI_CONTROLNET,
-                methods.HVA_CN, methods.RADGAZEGEN]
-    sees_gaze = {n: "yes" if gen.methods[n].uses_gaze else "no" for n in compared if n in gen.images}
+    test_split = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test")
+    test_sizes = dict(zip((it.dicom_id for it in test_split), localisation.image_sizes(test_split)))
+    masks, keep, chance = localisation.test_masks(truth, ids, findings, test_sizes, R)  # keep: findings with a box
+    sees_gaze = localisation.sees_gaze(gen)  # the compared methods: "yes" where given the HVA control
     candidates = {"real test images": [gen.real], **{m: gen.images[m] for m in sees_gaze if m in gen.images}}
-    mean, std, cells = {}, {}, {}
-    for name, reps in candidates.items():
-        hits = np.stack([metrics.pointing_game(localiser.logits(ims[keep]), masks[keep]) for ims in reps])  # (R, N)
-        mean[name], std[name] = evaluation.per_replicate(np.mean, list(hits))
-        cells[(name, "hit rate")] = Evidence("mean", "higher", values=hits)
-    # a random point hits a finding's box with probability its area fraction: chance per finding
-    cells[("chance", "hit rate")] = Evidence("mean", "higher", values=masks[keep].mean((1, 2))[None])
     # the floor that knows the finding but not the image: one fixed point per label, from the training boxes
-    size_of = dict(zip((it.dicom_id for it in train), sizes))
-    train_f = [(it, lab) for it in train for lab in truth[truth.dicom_id == it.dicom_id].label.unique()]
-    prior = counterfactual.fixed_point_prior(
-        metrics.box_masks([boxes_of(it.dicom_id, lab) for it, lab in train_f], [size_of[it.dicom_id] for it, _ in train_f], R),
-        [lab for _, lab in train_f])
-    prior_hit = counterfactual.prior_hits(prior, masks[keep], [f for f, k in zip(findings, keep) if k])
-    cells[("fixed point per label", "hit rate")] = Evidence("mean", "higher", values=prior_hit[None])
-    mean["fixed point per label"], std["fixed point per label"] = float(prior_hit.mean()), 0.0
-    frame = pd.DataFrame({"hit rate": mean, "chance": chance})
-    frame["sees the gaze"] = [sees_gaze.get(n, "(real)" if n == "real test images" else "(floor)") for n in frame.index]
-    evaluation.save_result(run, "localisation", frame[["hit rate", "chance"]],
-                           pd.DataFrame({"hit rate": std, "chance": 0.0}),
-                           {"profile": profile, "n_items": int(keep.sum()), "replicates": gen.replicates})
-    save_evidence(run.evidence_path("localisation"), cells if keep.any() else {})  # per finding and seed: the claim's interval (chapter 14)
+    prior_hit = localisation.fixed_point_hits(train, sizes, truth, R, masks[keep], [f for f, k in zip(findings, keep) if k])
+    mean, std, cells = localisation.pointing_cells(localiser, candidates, masks, keep, prior_hit)
+    frame = localisation.pointing_frame(mean, chance, sees_gaze)
+    # per finding and seed: the claim's interval (chapter 14)
+    localisation.save_pointing(run, frame, std, cells, int(keep.sum()), profile, gen.replicates)
     print(f"{int(keep.sum())} test findings with a box; chance = mean box area fraction; {profile} profile")
     display(frame.round(3))
 
@@ -230,23 +204,11 @@ else:
 nan = float("nan")
 glue("profile", profile)
 if gen is not None and keep.any():
-    gaze_rates = [mean[n] for n in mean if sees_gaze.get(n) == "yes"]
-    blind_rates = [mean[n] for n in mean if sees_gaze.get(n) == "no"]
-    glue("n_items", int(keep.sum()))
-    glue("chance", chance)
-    glue("hit_real", float(mean["real test images"]))
-    glue("hit_rg", float(mean.get(methods.RADGAZEGEN, nan)))
-    glue("hit_sd", float(mean.get(methods.SD, nan)))
-    glue("best_gaze", float(max(gaze_rates, default=nan)))
-    glue("best_blind", float(max(blind_rates, default=nan)))
-    glue("n_gaze_methods", len(gaze_rates))
-    glue("n_gaze_above_blind", int(sum(r > max(blind_rates, default=nan) for r in gaze_rates)))
-    glue("n_replicates", gen.replicates)
+    pointing = localisation.pointing_summary(mean, sees_gaze, chance, int(keep.sum()), gen.replicates)
 else:
-    for name in ("n_items", "n_gaze_methods", "n_gaze_above_blind", "n_replicates"):
-        glue(name, 0)
-    for name in ("chance", "hit_real", "hit_rg", "hit_sd", "best_gaze", "best_blind"):
-        glue(name, nan)
+    pointing = localisation.pointing_summary()  # zeros and NaN
+for name, value in pointing.items():
+    glue(name, value)
 
 # %% [markdown]
 # ## What this run shows
@@ -309,27 +271,17 @@ primary, test = None, None
 if gen is not None and keep.any() and mirrored_seeds > 0:
     import torch
 
-    from radgazegen.core.vocabulary import RADIOMICS_CONTROLS, SEGMENTATION
-
     sd_dir, rad, hva = run.read_models()
     if methods.HVA_CN_EQ5 not in hva:
         raise RuntimeError("chapter 06 trained no HVA-CN (Eq. 5): set 06_hva_cn.train_eq5 = true")
     mask_items = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test", gaze=True,
                                          gaze_control="mask", prompt="finding")
-    side_of = lambda d, f: truth[(truth.dicom_id == d) & (truth.label == f)].side.iloc[0]  # noqa: E731
-    p_items = [mask_items[i] for i in mirrored_gaze.focal_in_one_lung(mask_items, boxes_of, side_of)]
-    if len(p_items) < 2:
+    p_items, test = mirrored_gaze.primary_test(  # focal findings in one lung, their gaze masks as recorded and mirrored
+        mask_items, truth, test_sizes, R, lambda: generation.Sampler(sd_dir, scheduler, "cuda" if torch.cuda.is_available() else "cpu"),
+        localiser, steps=sample_steps, guidance=guidance, seed=seed)
+    if test is None:
         print(f"primary test: {len(p_items)} focal test finding(s) in one lung; at least 2 are needed "
               f"(cohort_options focal_boost raises their share)")
-    else:
-        batch_p = training_data.ControlDataset(p_items, R, controls=[HVA, SEGMENTATION])(np.arange(len(p_items)))
-        gaze_o = batch_p.conditioning[HVA].numpy()  # (N, 3, R, R) in [0, 1]
-        test = mirrored_gaze.PrimaryTest(
-            p_items, gaze_o, counterfactual.mirror(gaze_o),
-            lungs=np.rint(batch_p.conditioning[SEGMENTATION][:, 0].numpy() * 255 / 127) > 0,
-            boxes=[gaze.box_to_grid(boxes_of(it.dicom_id, it.finding)[0], test_sizes[it.dicom_id], (R, R)) for it in p_items],
-            sampler=generation.Sampler(sd_dir, scheduler, "cuda" if torch.cuda.is_available() else "cpu"),
-            localiser=localiser, steps=sample_steps, guidance=guidance, seed=seed)
 
 # %% [markdown]
 # The secondary arms' controls: Rad-CN gets the radiomics maps of finding-free training images
@@ -337,14 +289,10 @@ if gen is not None and keep.any() and mirrored_seeds > 0:
 
 # %%
 if test is not None:
-    free = [it for it in train if not boxes_of(it.dicom_id)]
-    pick = np.random.default_rng(seed).integers(0, len(free), len(test)) if free else None
-    rad_cond = (training_data.ControlDataset([free[j] for j in pick], R, controls=RADIOMICS_CONTROLS)(np.arange(len(test))).conditioning
-                if free else training_data.conditioning({c: np.zeros((len(test), R, R), np.uint8) for c in RADIOMICS_CONTROLS}, R))
-    hyp_by = {(it.dicom_id, it.finding): it for it in training_data.run_items(
-        run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test", gaze=True)}
-    hypotheses = training_data.ControlDataset([hyp_by[it.dicom_id, it.finding] for it in test.items], R, controls=[HVA])(
-        np.arange(len(test))).conditioning[HVA].numpy()
+    free, rad_cond = localisation.finding_free_conditioning(train, truth, len(test), R, seed)
+    hypotheses = localisation.gaze_controls_of(training_data.run_items(
+        run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test", gaze=True),
+        [(it.dicom_id, it.finding) for it in test.items], R)
     rad_cn = rad[methods.RAD_CN_KEY]
     real_p = np.stack([training_data.read_gray(it.image_path, R, "radiograph") for it in test.items])
     arms = mirrored_gaze.run_arms(
@@ -360,17 +308,10 @@ if test is not None:
     pev = mirrored_gaze.evidence(test, arms)
     ptable, pvalues = counterfactual.hit_table({k: v for k, v in pev.items() if np.isfinite(v.values).all()},
                                                n_boot=n_boot, seed=seed)
-    lung = mirrored_gaze.GAZED_LUNG
-    key = intervals.paired_difference(pev[(methods.HVA_CN_EQ5, lung)], pev[("SD", lung)], n_boot=n_boot, seed=seed)
-    oracle_key = (intervals.paired_difference(pev[(methods.ORACLE, lung)], pev[("SD", lung)], n_boot=n_boot, seed=seed)
-                  if methods.ORACLE in arms.hits else None)
-    _, ceiling_low, _ = counterfactual.interval(pev[("true counterfactual (ceiling)", lung)], n_boot, seed)
-    between, within = counterfactual.variance_components(arms.hits[methods.HVA_CN_EQ5] - arms.hits["SD"])
-    verdict = counterfactual.decide(key, ceiling_low, oracle_key, between, within, mirrored_seeds, smallest_effect)
-    evaluation.save_result(run, "mirrored_gaze", pvalues, pvalues * 0.0,
-                           {"profile": profile, "n_items": len(test), "replicates": mirrored_seeds, "verdict": verdict.verdict})
+    primary = mirrored_gaze.decide_primary(pev, arms, mirrored_seeds, smallest_effect, n_boot=n_boot, seed=seed)
+    evaluation.save_result(run, "mirrored_gaze", pvalues, pvalues * 0.0, {
+        "profile": profile, "n_items": len(test), "replicates": mirrored_seeds, "verdict": primary["verdict"].verdict})
     save_evidence(run.evidence_path("mirrored_gaze"), pev)
-    primary = dict(key=key, oracle_key=oracle_key, ceiling_low=ceiling_low, verdict=verdict, between=between, within=within)
     counts = pd.Series([it.finding for it in test.items]).value_counts()
     print(f"primary test: {len(test)} focal test findings ({', '.join(f'{k} {v}' for k, v in counts.items())}) x "
           f"{mirrored_seeds} seeds; {len(free)} finding-free training images for RadGazeGen's radiomics maps; {profile} profile")
@@ -434,22 +375,9 @@ else:
 # ```
 
 # %%
-pv = {"pv_verdict": "not run in this profile (mirrored_seeds = 0)", "pv_reason": "", "pv_diff": nan, "pv_low": nan,
-      "pv_high": nan, "pv_rate": nan, "pv_oracle": nan, "pv_oracle_low": nan, "pv_ceiling": nan, "pv_ceiling_low": nan,
-      "pv_pairs": "0", "pv_needed": "(not estimated)", "pv_between": nan, "pv_within": nan, "pv_items": 0,
-      "pv_seeds": 0, "pv_smallest": smallest_effect, "pv_shuffled": nan, "pv_localiser_free": nan}
+pv = mirrored_gaze.verdict_values(smallest_effect)  # the defaults: not run
 if primary:
-    k, v = primary["key"], primary["verdict"]
-    pv.update(pv_verdict=v.verdict, pv_reason=v.reason, pv_diff=k.difference, pv_low=k.low, pv_high=k.high,
-              pv_rate=float(arms.hits[methods.HVA_CN_EQ5].mean()),
-              pv_oracle=float(arms.hits[methods.ORACLE].mean()) if methods.ORACLE in arms.hits else nan,
-              pv_oracle_low=primary["oracle_key"].low if primary["oracle_key"] else nan,
-              pv_ceiling=float(arms.ceiling.mean()), pv_ceiling_low=primary["ceiling_low"],
-              pv_pairs=f"{k.n_items} × {k.n_seeds}", pv_items=len(test), pv_seeds=mirrored_seeds,
-              pv_needed=(f"about {v.needed:,} findings × {mirrored_seeds} seeds" if v.needed > 0 else "(already decided)"),
-              pv_between=primary["between"], pv_within=primary["within"], pv_shuffled=float(arms.shuffled.mean()),
-              pv_localiser_free=float(np.nanmean(share) if np.isfinite(
-                  share := pev[(methods.HVA_CN_EQ5, "difference in the boxes")].values).any() else nan))
+    pv = mirrored_gaze.verdict_values(smallest_effect, primary, test, arms, pev, mirrored_seeds)
 for name, value in pv.items():
     glue(name, value)
 
@@ -513,69 +441,42 @@ moved = None
 if gen is not None and keep.any() and moved_gaze_seeds > 0:
     import torch
 
-    from radgazegen import generation
-    from radgazegen.controls import gaze
-    from radgazegen.core.labels import FINDING_KEYWORDS
-    from radgazegen.core.vocabulary import RADIOMICS_CONTROLS
-
     sd_dir, rad, hva = run.read_models()
     registry = methods.build(rad, hva, rad_cn_scale, hva_cn_scale)
-    compared_moved = [m for m in (methods.SD, methods.HVA_CN, methods.RADGAZEGEN) if m in registry]
-    test_items = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test", gaze=True)[:len(ids)]
-    if [it.dicom_id for it in test_items] != ids:
-        raise RuntimeError("the test items do not line up with chapter 07's manifest")
-    idx = np.flatnonzero(keep)
-    items_k = [test_items[i] for i in idx]
-    ids_k, findings_k = [ids[i] for i in idx], [findings[i] for i in idx]
+    items_k, ids_k, findings_k = moved_gaze.kept_items(training_data.run_items(
+        run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test", gaze=True), ids, findings, keep)
     hva_k = training_data.ControlDataset(items_k, R, controls=[HVA])(np.arange(len(items_k))).conditioning[HVA].numpy()
-    own_boxes = [gaze.box_to_grid(boxes_of(d, f)[0], test_sizes[d], (R, R)) for d, f in zip(ids_k, findings_k)]
-    centres = [counterfactual.centre_of_mass(h[0]) for h in hva_k]
-    if moved_gaze_targets not in ("any", "same-finding"):
-        raise ValueError(f"moved_gaze_targets: expected 'any' or 'same-finding', got {moved_gaze_targets!r}")
-    kinds = findings_k if moved_gaze_targets == "same-finding" else None  # "same-finding": a plausible place for it
-    target = counterfactual.choose_targets(centres, ids_k, own_boxes, ids_k, min_move_fraction * R, seed=seed,
-                                            item_kinds=kinds, donor_kinds=kinds)
-    gazed_boxes = [own_boxes[j] for j in target]
-    hva_moved, shifts = counterfactual.moved(hva_k, gazed_boxes)
-    prompts = [counterfactual.location_free_prompt(it.prompt, FINDING_KEYWORDS.get(f, ()), f"{f}.")
-               for it, f in zip(items_k, findings_k)]
-    with_finding = set(truth.dicom_id)
-    free = [it for it in train if it.dicom_id not in with_finding]  # finding-free training images
-    rng = np.random.default_rng(seed)
-    if free:
-        free_k = [free[j] for j in rng.integers(0, len(free), len(items_k))]
-        conditioning = training_data.ControlDataset(free_k, R, controls=RADIOMICS_CONTROLS)(np.arange(len(free_k))).conditioning
-    else:  # no finding-free training image: RadGazeGen's radiomics controls are empty
-        conditioning = training_data.conditioning({c: np.zeros((len(items_k), R, R), np.uint8) for c in RADIOMICS_CONTROLS}, R)
+    own_boxes = [boxes_of(d, f, test_sizes[d], R)[0] for d, f in zip(ids_k, findings_k)]  # on the R grid
+    gazed_boxes, hva_moved, shifts = moved_gaze.move_gaze(hva_k, own_boxes, ids_k, findings_k, min_move_fraction * R,
+                                                          moved_gaze_targets, seed)
+    prompts = moved_gaze.location_free_prompts(items_k, findings_k)
+    free, conditioning = localisation.finding_free_conditioning(train, truth, len(items_k), R, seed)
     conditioning[HVA] = torch.from_numpy(hva_moved)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    sampler = generation.Sampler(sd_dir, scheduler, device)
-    seeds_of = lambda r: [seed + 1000 * r + i for i in range(len(prompts))]  # noqa: E731 (the same draws for every method)
-    moved = {}
-    for name in compared_moved:
-        moved[name] = np.stack([sampler.sample(registry[name], prompts, conditioning, seeds=seeds_of(r),
-                                               steps=sample_steps, guidance=guidance, resolution=R) for r in range(moved_gaze_seeds)])
+
+# %% [markdown]
+# Each method draws its images from these controls with the same seeds; HVA-CN (Eq. 5) draws
+# from its own control, the gaze mask, moved onto the same boxes (`moved_gaze.generate`,
+# `moved_gaze.generate_eq5`).
+
+# %%
+if gen is not None and keep.any() and moved_gaze_seeds > 0:
+    sampler = generation.Sampler(sd_dir, scheduler, "cuda" if torch.cuda.is_available() else "cpu")
+    draw = dict(seeds=moved_gaze_seeds, seed=seed, steps=sample_steps, guidance=guidance, resolution=R)
+    moved = moved_gaze.generate(sampler, registry, prompts, conditioning, **draw)
     if methods.HVA_CN_EQ5 in hva:  # the primary test's model on its own control, the gaze mask, moved onto the same boxes
-        mask_by = {(it.dicom_id, it.finding): it for it in training_data.run_items(
-            run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test", gaze=True, gaze_control="mask", prompt="finding")}
-        gaze_masks = training_data.ControlDataset([mask_by[k] for k in zip(ids_k, findings_k)], R, controls=[HVA])(
-            np.arange(len(items_k))).conditioning[HVA].numpy()
-        masks_moved = torch.from_numpy(counterfactual.moved(gaze_masks, gazed_boxes)[0])
-        eq5_pipe = sampler.pipeline([hva[methods.HVA_CN_EQ5]])
-        moved[methods.HVA_CN_EQ5] = np.stack([generation.generate(eq5_pipe, prompts, [masks_moved], scales=[1.0], seeds=seeds_of(r),
-                                                                  steps=sample_steps, guidance=guidance, resolution=R)
-                                              for r in range(moved_gaze_seeds)])
-    gazed_masks = np.stack([counterfactual.box_mask(b, R) for b in gazed_boxes])
-    own_masks = masks[keep]
-    mcells = {}
-    for name, reps in moved.items():
-        heat = [localiser.heatmaps(ims) for ims in reps]
-        mcells[(name, "gazed box")] = Evidence("mean", "higher", values=np.stack([metrics.pointing_game(h, gazed_masks) for h in heat]))
-        mcells[(name, "original box")] = Evidence("mean", "higher", values=np.stack([metrics.pointing_game(h, own_masks) for h in heat]))
-        mcells[(name, "shuffled gaze")] = Evidence("mean", "higher", values=np.stack([
-            counterfactual.shuffled_hits(h, gazed_masks, ids_k, seed=seed + r) for r, h in enumerate(heat)]))
-    mcells[("chance (box area)", "gazed box")] = Evidence("mean", "higher", values=gazed_masks.mean((1, 2))[None])
-    mcells[("chance (box area)", "original box")] = Evidence("mean", "higher", values=own_masks.mean((1, 2))[None])
+        gaze_masks = localisation.gaze_controls_of(training_data.run_items(
+            run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="test", gaze=True, gaze_control="mask", prompt="finding"),
+            list(zip(ids_k, findings_k)), R)
+        moved[methods.HVA_CN_EQ5] = moved_gaze.generate_eq5(sampler, hva[methods.HVA_CN_EQ5], gaze_masks, gazed_boxes,
+                                                            prompts, **draw)
+
+# %% [markdown]
+# Each image is scored in its gazed box, its original box and a shuffled item's gazed box
+# (`moved_gaze.moved_cells`):
+
+# %%
+if moved is not None:
+    mcells = moved_gaze.moved_cells(moved, localiser, gazed_boxes, masks[keep], ids_k, seed)
     moved_table, moved_values = counterfactual.hit_table(mcells, n_boot=n_boot, seed=seed)
     evaluation.save_result(run, "moved_gaze", moved_values, moved_values * 0.0,
                            {"profile": profile, "n_items": len(items_k), "replicates": moved_gaze_seeds})
@@ -594,36 +495,15 @@ if gen is not None and keep.any() and moved_gaze_seeds > 0:
 
 # %%
 if moved:
-    pairs = [((n, "gazed box"), (n, "shuffled gaze")) for n in moved]
-    pairs += [((n, "gazed box"), (n, "original box")) for n in moved]
-    pairs += [((n, "gazed box"), (methods.SD, "gazed box")) for n in moved if n != methods.SD]
-    display(counterfactual.comparisons(mcells, pairs, n_boot=n_boot, seed=seed))
+    display(counterfactual.comparisons(mcells, moved_gaze.comparison_pairs(moved), n_boot=n_boot, seed=seed))
 
 # %% [markdown]
 # ### Moved-gaze examples
 
 # %%
 if moved:
-    import matplotlib.pyplot as plt
-
-    n_rows = min(n_moved_examples, len(items_k))
-    cols = ["gaze (original)", "gaze (moved)", *moved]
-    fig, axes = plt.subplots(n_rows, len(cols), figsize=(FIG_WIDTH_IN, 1.45 * n_rows + 0.4), squeeze=False)
-    for r in range(n_rows):
-        panels = [hva_k[r, 0], hva_moved[r, 0], *(moved[n][0][r] for n in moved)]
-        for c, (ax, im) in enumerate(zip(axes[r], panels)):
-            ax.imshow(im, cmap="gray")
-            for b, color in ((own_boxes[r], "red"), (gazed_boxes[r], "cyan")):
-                ax.add_patch(plt.Rectangle(b[:2], b[2] - b[0], b[3] - b[1], fill=False, edgecolor=color, lw=1))
-            if c >= 2:
-                y, x = np.unravel_index(localiser.heatmaps(im[None])[0].argmax(), (R, R))
-                ax.plot(x, y, "x", color="yellow", ms=6)
-            ax.set_xticks([]), ax.set_yticks([])
-            if r == 0:
-                ax.set_title(cols[c], fontsize=8)
-        axes[r][0].set_ylabel(findings_k[r], fontsize=8)
-    fig.tight_layout()
-    glue_figure("fig-13-moved", fig)
+    glue_figure("fig-13-moved", pointing_figures.moved_examples_figure(
+        hva_k, hva_moved, moved, own_boxes, gazed_boxes, findings_k, localiser, n_moved_examples))
 else:
     glue_figure("fig-13-moved", None, empty="No moved-gaze test in this run (moved_gaze_seeds = 0).")
 
@@ -640,34 +520,7 @@ else:
 # ```
 
 # %%
-mg = {"mg_follower": "(none)", "mg_rate": nan, "mg_sd": nan, "mg_shuffled": nan, "mg_diff": nan, "mg_low": nan,
-      "mg_high": nan, "mg_pairs": 0, "mg_needed": "(not estimated)",
-      "mg_verdict": "was not run in this profile (moved_gaze_seeds = 0)", "mg_rg": "(not run)"}
-if moved and methods.SD in moved and len(moved) > 1:
-    from radgazegen.core.intervals import paired_difference
-
-    follower = next(n for n in (methods.HVA_CN_EQ5, methods.RADGAZEGEN, *moved) if n in moved and n != methods.SD)
-    key = paired_difference(mcells[(follower, "gazed box")], mcells[(methods.SD, "gazed box")], n_boot=n_boot, seed=seed)
-    pairs_n = int(mcells[(follower, "gazed box")].values.size)  # findings x seeds
-    half = (key.high - key.low) / 2
-    mg.update(mg_follower=follower, mg_rate=float(mcells[(follower, "gazed box")].values.mean()),
-              mg_sd=float(mcells[(methods.SD, "gazed box")].values.mean()),
-              mg_shuffled=float(mcells[(follower, "shuffled gaze")].values.mean()),
-              mg_diff=key.difference, mg_low=key.low, mg_high=key.high, mg_pairs=pairs_n)
-    if follower != methods.RADGAZEGEN and methods.RADGAZEGEN in moved:  # the paper's fused model, beside
-        rg = paired_difference(mcells[(methods.RADGAZEGEN, "gazed box")], mcells[(methods.SD, "gazed box")], n_boot=n_boot, seed=seed)
-        mg["mg_rg"] = f"{rg.difference:+.3f} [{rg.low:+.3f}, {rg.high:+.3f}]"
-    if key.favours_a:
-        mg["mg_verdict"] = "excludes 0: at this budget the finding follows the gaze"
-        mg["mg_needed"] = "(already enough)"
-    elif key.difference > 0:
-        mg["mg_verdict"] = "reaches 0: at this budget the claim is not shown"
-        # an interval's half-width shrinks as 1 / sqrt(findings x seeds): the count that would
-        # exclude 0 if the difference stayed as measured
-        mg["mg_needed"] = f"about {int(np.ceil(pairs_n * (half / key.difference) ** 2)):,}"
-    else:
-        mg["mg_verdict"] = "is not positive: at this budget the gaze-guided images do not follow the gaze"
-        mg["mg_needed"] = "(no positive difference to measure)"
+mg = moved_gaze.verdict_values(mcells if moved else None, moved, n_boot=n_boot, seed=seed)
 for name, value in mg.items():
     glue(name, value)
 

@@ -39,20 +39,16 @@ profile: str = "smoke"  # parameter profile this run belongs to (set by the runn
 run_dir: str = "runs/smoke"  # folder of this profile's artifacts (set by the runner)
 
 # %%
-import pandas as pd
 from IPython.display import HTML, Markdown, display
 
-from radgazegen.metrics import deviations, evaluation, ledger, paper_claims
+from radgazegen.metrics import deviations, evaluation, ledger, paper_claims, results_summary
 from radgazegen.core.artifacts import Run
 from radgazegen.figures.book import column_parts, comparison_table, glue, profile_banner
-from radgazegen.core.intervals import N_BOOT, N_BOOT_FID
 from radgazegen.core.paper import paper_table
 
 run = Run(run_dir)
 display(profile_banner(profile))
-tables = {"table1": "Table 1: FID per control and method", "table2": "Table 2: controllability and CLIP score",
-          "table3": "Table 3: AUC (%) on CheXpert-test images", "table4": "Table 4: long-tailed classification",
-          "table5": "Table 5: ablation"}
+tables = results_summary.PAPER_TABLES  # table -> its title
 results = ledger.check_run(run)  # every results table of this run, and the claims checked on them with their evidence
 ours, spread, info, missing = results.ours, results.spread, results.info, results.missing
 if missing:  # e.g. the lesson profile, which runs the gaze claim's chapters and Tables 2 and 5 in part
@@ -127,14 +123,7 @@ else:
 # %%
 claims_on_paper = paper_claims.claims({t: evaluation.paper_as_ours(t) for t in tables}).set_index("claim")
 run_claims = results.claims.set_index("claim")
-summary = pd.DataFrame({
-    "table": run_claims["table"],
-    f"verdict (95% intervals, {profile})": [ledger.verdict(s, h) for s, h in zip(run_claims["supported"], run_claims["holds"])],
-    f"this run's point estimates ({profile}; a description, not a verdict)": [
-        f"{ledger.point_estimates(h)}: {e}" for h, e in zip(run_claims["holds"], run_claims["evidence"])],
-    "on the paper's own numbers": [f"{ledger.point_estimates(claims_on_paper['holds'].get(c))}: {claims_on_paper['evidence'].get(c)}"
-                                if c in claims_on_paper.index else "(not in the paper)" for c in run_claims.index],
-})
+summary = results_summary.claims_summary(run_claims, claims_on_paper, profile)
 summary
 
 # %% [markdown]
@@ -203,39 +192,9 @@ display(Markdown("\n".join(f"- **{where}.** {text}" for where, text in departure
                  or "No parameter record of this run's chapters was found."))
 
 # %%
-reps = max((i.get("replicates", 1) for i in info.values()), default=1)
-statement = {
-    "smoke": "The smoke profile trains tiny models for a few CPU steps on a small synthetic cohort and evaluates a "
-             "handful of test items. Its verdicts show that every table and claim is computed end to end; they "
-             "say nothing about whether the paper's claims are true.",
-    "teach": "The teach profile trains small models from scratch on the synthetic cohort and repeats generation "
-             "with several seeds. Its verdicts test the claims' direction on data whose ground truth is known; they do "
-             "not reproduce the paper's values, which were measured on real radiographs with Stable Diffusion v1.5, "
-             "Inception and CLIP features and TorchXRayVision's classifier.",
-    "lesson": "The lesson profile runs the chapters of the central claim on a 2-core CPU: small models trained "
-              "from scratch for minutes on the synthetic cohort at low resolution, every test finding with gaze generated with "
-              "two seeds, and chapter 13's primary test (the mirrored gaze, three seeds), with the parts of Tables 2 and 5 "
-              "its models answer. Its verdicts concern those, against the cohort's known lesion boxes; Tables 1, 3 and 4 "
-              "are not computed.",
-    "full": "The full profile follows the paper's configuration on the real datasets; differences from the paper's "
-            "values come from the weights and metric models that were available (named in each table).",
-}[profile]
-in_paper = [c for c in run_claims.index if c in claims_on_paper.index]
-glue("profile", profile)
-glue("profile_statement", statement)
-glue("n_boot", N_BOOT)
-glue("n_boot_fid", N_BOOT_FID)
-glue("n_tables", sum(t in ours for t in tables))
-glue("n_paper_tables", len(tables))
-glue("n_claims", len(run_claims))
-glue("n_claims_paper", len(in_paper))
-glue("n_hold_paper", int(sum(bool(claims_on_paper.loc[c, "holds"]) for c in in_paper
-                             if not pd.isna(claims_on_paper.loc[c, "holds"]))))
-glue("n_hold_run", int(sum(bool(h) for h in run_claims["holds"] if h is not None and not pd.isna(h))))
-glue("n_checkable_run", int(sum(h is not None and not pd.isna(h) for h in run_claims["holds"])))
-glue("n_supported", int(sum(bool(x) for x in run_claims["supported"] if x is not None and not pd.isna(x))))
-glue("n_with_intervals", int(sum(x is not None and not pd.isna(x) for x in run_claims["supported"])))
-glue("n_replicates", reps)
+# the profile's statement of what its verdicts can say, and the counts of the paragraph below
+for name, value in results_summary.page_values(profile, ours, info, run_claims, claims_on_paper, tables).items():
+    glue(name, value)
 
 # %% [markdown]
 # ## What this run shows

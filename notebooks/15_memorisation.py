@@ -64,25 +64,24 @@ seed: int = 0  # seed of the over-training and its sampling
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
-import torch
 from IPython.display import display
 
-from radgazegen import data, generation, models
 from radgazegen.core.artifacts import Run
 from radgazegen.figures import glue_figure, privacy
 from radgazegen.figures.book import glue, profile_banner
-from radgazegen.metrics import evaluation, memorisation
-from radgazegen.models import training, training_data
+from radgazegen.metrics import copy_controls, evaluation, memorisation
 
 run = Run(run_dir)
 display(profile_banner(profile))
 gen = evaluation.load_generated(run)
 R = gen.real.shape[-1]
-held_out = set(run.read_split().query("split == 'test'").dicom_id)
-train = [r for r in data.read_mimic_cxr(mimic_cxr_jpg_root, mimic_cxr_reports_root)
-         if r.split == "train" and r.dicom_id not in held_out][:max_training_images]
-train_images = np.stack([training_data.read_gray(r.image_path, R, "radiograph") for r in train])
+
+# %% [markdown]
+# The training images the check compares against (`copy_controls.training_images`), and the
+# feature space: chapter 08's.
+
+# %%
+train, train_images = copy_controls.training_images(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, R, max_training_images)
 fid = evaluation.fid_metric(run, inception_weights, real=gen.real)  # chapter 08's feature network
 features = fid.features  # (N, H, W) uint8 -> (N, D)
 print(f"{len(train)} training images, {len(gen.real)} held-out test images, {R} px; "
@@ -157,54 +156,16 @@ glue_figure("fig-15-pairs", fig)
 # further than the nearest other patient is, so the copier's noise is small.
 
 # %%
-rng = np.random.default_rng(seed)
-few = [train[i] for i in sorted(rng.choice(len(train), min(overtrain_images, len(train)), replace=False))]
-items = [training_data.Item(r.dicom_id, r.image_path, r.report or "chest radiograph", {}) for r in few]
-torch.manual_seed(seed)
-parts = models.sd_parts(str(run.use("sd_cxr")), resolution=R)
-config = training.TrainConfig(max_steps=overtrain_steps, batch_size=len(items), lr=overtrain_lr, seed=seed,
-                              checkpoint_every=overtrain_steps, validate_every=0, cache_encodings=True)
-result = training.train(parts, training_data.ControlDataset(items, R, in_memory=True), len(items), config,
-                        run.chapter_dir("15_memorisation") / "overtrained")
-prompts = [it.prompt for it in items for _ in range(overtrain_seeds)]
-seeds = [seed + k for k in range(len(prompts))]
-patients = [r.subject_id for r in few for _ in range(overtrain_seeds)]
-profile_model = models.sd_parts(str(run.use("sd_cxr")), resolution=R)
-parts.unet = type(parts.unet).from_pretrained(str(result["final"]))
-drawn = {f"SD-CXR ({profile} profile)": profile_model, f"over-trained ({overtrain_steps} steps on {len(items)} images)": parts}
-images = {k: generation.generate(generation.parts_pipeline(p), prompts, steps=sample_steps, guidance=guidance,
-                                 seeds=seeds, resolution=R) for k, p in drawn.items()}
-own = train_images[[train.index(r) for r in few for _ in range(overtrain_seeds)]]  # each prompt's training image
-copier = f"copier (training images + noise, sigma {copier_sigma:g})"
-images[copier] = memorisation.noisy_copies(own, copier_sigma, seed)
-round_trip = "SD-CXR's VAE round trip of the training images"
-images[round_trip] = models.vae_round_trip(profile_model, own)  # the closest a latent model's image can come
+overtrained = copy_controls.overtrain(run, train, overtrain_images, overtrain_steps, overtrain_lr, overtrain_seeds, seed, R)
+few, prompts, patients = overtrained.few, overtrained.prompts, overtrained.patients
+images, copier, round_trip = copy_controls.control_images(overtrained, train, train_images, profile, overtrain_steps,
+                                                          sample_steps, guidance, copier_sigma, seed)
 
 # %%
-train_patients = [r.subject_id for r in train]
-rows, control_checks = [], {}
-for k, ims in images.items():
-    check = control_checks[k] = memorisation.check_images(ims, spaces, copy_percentile)
-    reid = memorisation.reidentification(spaces["features"].training, train_patients, features(ims), patients)
-    rows.append({"model": k, **{f"copy rate ({s})": c.copy_rate for s, c in check.items()},
-                 "p-value (features)": check["features"].p_value, "p-value (pixels)": check["pixels"].p_value,
-                 "re-identified": f"{reid.rate:.2f} [{reid.low:.2f}, {reid.high:.2f}]", "chance": reid.chance,
-                 "re-id p-value": reid.p_value})
-caught = pd.DataFrame(rows).set_index("model")
+caught, control_checks = copy_controls.controls_table(images, spaces, features, train, patients, copy_percentile)
 display(caught.round(3))
-over, base, copied, vae = caught.iloc[1], caught.iloc[0], caught.loc[copier], caught.loc[round_trip]
-flagged = lambda k: memorisation.guard_verdict({k: control_checks[k]}, guard_alpha)["failed"]  # noqa: E731 (the guard's rule)
-glue("mem_copier_rate", float(copied["copy rate (features)"]))
-glue("mem_copier_reid", str(copied["re-identified"]))
-glue("mem_over_rate", float(over["copy rate (features)"]))
-glue("mem_base_rate", float(base["copy rate (features)"]))
-glue("mem_over_p", float(over["p-value (features)"]))
-glue("mem_over_reid", str(over["re-identified"]))
-glue("mem_over_pixels", float(over["copy rate (pixels)"]))
-glue("mem_vae_features", float(vae["copy rate (features)"]))
-glue("mem_vae_pixels", float(vae["copy rate (pixels)"]))
-glue("mem_reading", memorisation.positive_control_reading(copier_flagged=flagged(copier), overtrained_flagged=flagged(over.name),
-                                                          profile=profile))
+for name, value in copy_controls.control_values(caught, control_checks, copier, round_trip, guard_alpha, profile).items():
+    glue(name, value)
 
 # %%
 fig = privacy.pairs_figure(images[list(images)[1]], train_images, np.stack(

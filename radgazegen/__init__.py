@@ -38,7 +38,9 @@ The folders are the study's layers; imports point down only (``tests/test_archit
 - ``metrics`` (5) the paper's metrics (§4.2, the package itself); ``evaluation`` what the
   table chapters share; ``paper_claims`` the paper's claims and their rules (chapter 14);
   ``counterfactual`` the mirrored and moved gaze (chapter 13); ``mirrored_gaze`` the central
-  claim's primary test, its arms and chain (chapter 13); ``fidelity`` KID, PRDC;
+  claim's primary test, its arms and chain (chapter 13); ``localisation`` the pointing game on
+  the ground-truth boxes, the one box lookup (chapter 13); ``moved_gaze`` the moved-gaze test's
+  steps (chapter 13); ``fidelity`` KID, PRDC;
   ``radiomics_distance`` a Fréchet Radiomics Distance; ``memorisation`` near-copies,
   re-identification, the publication guard; ``ledger`` the claims checked on a run
   (``book/<profile>/claims.json``); ``deviations`` a run's departures from the paper;
@@ -56,6 +58,13 @@ The folders are the study's layers; imports point down only (``tests/test_archit
   ``controls_figures`` the data and control chapters' figures (chapters 01-03)
   ``training_figures`` the training chapters' loss curves and validation grids (04-06)
   ``generation_figures`` the generation chapter's Figs. 5 and 6 analogues (07)
+  re-identification, the publication guard; ``copy_controls`` the memorisation check's
+  controls: over-trained model, copier, VAE round trip (chapter 15); ``ledger`` the claims checked on a run
+  (``book/<profile>/claims.json``); ``results_summary`` chapter 14's claims table and
+  counts; ``deviations`` a run's departures from the paper
+- ``figures`` (6) plots shared by the notebooks (the package itself); ``book`` the profile
+  banner; ``mirrored`` the primary test's figures; ``pointing`` the
+  moved-gaze figure; ``privacy`` the memorisation chapter's figures; ``exercises`` the course's exercise checks
 - ``study`` (7) the machinery: ``runner`` the papermill runner behind ``python -m radgazegen``;
   ``parameters`` the notebooks' parameters; ``dependencies`` what a step depends on (its
   cache fingerprint); ``runlock`` one runner per run; ``preflight`` the external resources a

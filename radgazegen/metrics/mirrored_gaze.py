@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from radgazegen.core.intervals import Evidence
+from radgazegen.core.intervals import Evidence, paired_difference
 from radgazegen.core.labels import FOCAL_FINDINGS
 from radgazegen.generation.methods import HVA_CN_EQ5, ORACLE, RADGAZEGEN
 from radgazegen.metrics import counterfactual
@@ -281,3 +281,76 @@ def dose_response(test: PrimaryTest, arms: Arms, eq5, scales: Sequence[float], n
                                [2.5, 97.5])
         rows.append({"gaze scale": s, GAZED_LUNG: float(h.mean()), "low": lo, "high": hi})
     return pd.DataFrame(rows)
+
+
+def primary_test(mask_items: Sequence, truth, sizes: dict, size: int, make_sampler: Callable, localiser,
+                 steps: int, guidance: float, seed: int = 0) -> tuple[list, PrimaryTest | None]:
+    """Set up the primary test from the gaze-mask test items (``run_items(..., gaze=True,
+    gaze_control="mask", prompt="finding")``): its focal findings in one lung
+    (``focal_in_one_lung`` on the ground truth ``truth``), their gaze masks as recorded and
+    mirrored, lung masks and boxes on the ``size`` grid (image sizes ``sizes[dicom_id]``, w, h),
+    drawn by ``make_sampler()`` (called only when the test runs) and scored by ``localiser``.
+    Returns ``(items, test)``; ``test`` is None when fewer than 2 findings qualify. Used by
+    chapter 13."""
+    from radgazegen.core.vocabulary import HVA, SEGMENTATION
+    from radgazegen.metrics.localisation import finding_boxes
+    from radgazegen.models import training_data
+
+    boxes_of = lambda d, f=None: finding_boxes(truth, d, f)  # noqa: E731
+    side_of = lambda d, f: truth[(truth.dicom_id == d) & (truth.label == f)].side.iloc[0]  # noqa: E731
+    items = [mask_items[i] for i in focal_in_one_lung(mask_items, boxes_of, side_of)]
+    if len(items) < 2:
+        return items, None
+    batch = training_data.ControlDataset(items, size, controls=[HVA, SEGMENTATION])(np.arange(len(items)))
+    gaze_o = batch.conditioning[HVA].numpy()  # (N, 3, R, R) in [0, 1]
+    return items, PrimaryTest(
+        items, gaze_o, counterfactual.mirror(gaze_o),
+        lungs=np.rint(batch.conditioning[SEGMENTATION][:, 0].numpy() * 255 / 127) > 0,
+        boxes=[finding_boxes(truth, it.dicom_id, it.finding, sizes[it.dicom_id], size)[0] for it in items],
+        sampler=make_sampler(), localiser=localiser, steps=steps, guidance=guidance, seed=seed)
+
+
+def verdict_values(smallest_effect: float, primary: dict | None = None, test: PrimaryTest | None = None,
+                   arms: Arms | None = None, cells: dict | None = None, seeds: int = 0) -> dict:
+    """The values chapter 13 glues about the primary test (``pv_*``): the verdict of the rule and
+    its reason, HVA-CN (Eq. 5) minus SD with its 95% interval, the gazed-lung rates of HVA-CN,
+    the oracle, the ceiling and the shuffled gaze, the variance components, the findings x seeds
+    a decision needs, and the localiser-free endpoint (``DIFFERENCE``, a ratio to the area
+    share). ``primary``: the chapter's dict of the key comparison (``key``, ``oracle_key``,
+    ``ceiling_low``, ``verdict``, ``between``, ``within``); defaults where the test did not run.
+    Used by chapter 13."""
+    nan = float("nan")
+    pv = {"pv_verdict": "not run in this profile (mirrored_seeds = 0)", "pv_reason": "", "pv_diff": nan, "pv_low": nan,
+          "pv_high": nan, "pv_rate": nan, "pv_oracle": nan, "pv_oracle_low": nan, "pv_ceiling": nan, "pv_ceiling_low": nan,
+          "pv_pairs": "0", "pv_needed": "(not estimated)", "pv_between": nan, "pv_within": nan, "pv_items": 0,
+          "pv_seeds": 0, "pv_smallest": smallest_effect, "pv_shuffled": nan, "pv_localiser_free": nan}
+    if not primary:
+        return pv
+    k, v = primary["key"], primary["verdict"]
+    share = cells[(HVA_CN_EQ5, DIFFERENCE)].values
+    pv.update(pv_verdict=v.verdict, pv_reason=v.reason, pv_diff=k.difference, pv_low=k.low, pv_high=k.high,
+              pv_rate=float(arms.hits[HVA_CN_EQ5].mean()),
+              pv_oracle=float(arms.hits[ORACLE].mean()) if ORACLE in arms.hits else nan,
+              pv_oracle_low=primary["oracle_key"].low if primary["oracle_key"] else nan,
+              pv_ceiling=float(arms.ceiling.mean()), pv_ceiling_low=primary["ceiling_low"],
+              pv_pairs=f"{k.n_items} × {k.n_seeds}", pv_items=len(test), pv_seeds=seeds,
+              pv_needed=(f"about {v.needed:,} findings × {seeds} seeds" if v.needed > 0 else "(already decided)"),
+              pv_between=primary["between"], pv_within=primary["within"], pv_shuffled=float(arms.shuffled.mean()),
+              pv_localiser_free=float(np.nanmean(share) if np.isfinite(share).any() else nan))
+    return pv
+
+
+def decide_primary(cells: dict[tuple[str, str], Evidence], arms: Arms, seeds: int, smallest_effect: float,
+                   n_boot: int = 1000, seed: int = 0, hva_name: str = HVA_CN_EQ5) -> dict:
+    """The rule of the primary test on its ``evidence`` cells: HVA-CN (Eq. 5) minus SD in the
+    gazed lung (``key``, a paired bootstrap interval over findings x seeds), the oracle minus SD
+    (``oracle_key``, None without an oracle), the lower bound of the ceiling's interval, the
+    variance components (``between``, ``within``) of HVA-CN's paired differences and
+    ``counterfactual.decide``'s ``verdict``. Used by chapter 13."""
+    key = paired_difference(cells[(hva_name, GAZED_LUNG)], cells[("SD", GAZED_LUNG)], n_boot=n_boot, seed=seed)
+    oracle_key = (paired_difference(cells[(ORACLE, GAZED_LUNG)], cells[("SD", GAZED_LUNG)], n_boot=n_boot, seed=seed)
+                  if ORACLE in arms.hits else None)
+    _, ceiling_low, _ = counterfactual.interval(cells[("true counterfactual (ceiling)", GAZED_LUNG)], n_boot, seed)
+    between, within = counterfactual.variance_components(arms.hits[hva_name] - arms.hits["SD"])
+    verdict = counterfactual.decide(key, ceiling_low, oracle_key, between, within, seeds, smallest_effect)
+    return dict(key=key, oracle_key=oracle_key, ceiling_low=ceiling_low, verdict=verdict, between=between, within=within)
