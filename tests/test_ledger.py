@@ -224,3 +224,17 @@ def test_chapter_14_executes_on_a_lesson_like_run_and_glues_the_ledger_the_impor
     assert "verdict (95% intervals, lesson)" in page and "a description, not a verdict" in page
     assert 'design "unified"' in page and "64 px" in page and "over the frozen Rad-CN" in page
     assert "HVA-CN (Eq. 5) (gazed box) − HVA-CN (Eq. 5) (shuffled gaze)" in page  # the primary test's model decides
+
+
+def test_chapter_14_checks_the_tables_of_08_to_13_and_not_15s_which_runs_after_it(tmp_path):
+    """A rerun of chapter 14 after chapter 15 (``run --only 14``) reads nothing 15 wrote (the
+    runner refuses a read outside the upstream), and a run before 15 does not list its table as
+    "not computed"."""
+    from radgazegen.core.artifacts import CLAIMS_TABLES, RESULT_WRITERS
+
+    assert "memorisation" not in CLAIMS_TABLES
+    assert set(CLAIMS_TABLES) == {t for t, w in RESULT_WRITERS.items() if w < "14"}
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "memorisation.csv").write_text("row,column,mean,std\n")
+    missing = ledger.check_run(tmp_path).missing
+    assert sorted(missing) == sorted(f"results/{t}.csv" for t in CLAIMS_TABLES)

@@ -64,16 +64,16 @@ class RunResults:
 
 
 def check_run(run, n_boot: int | None = None) -> RunResults:
-    """Read every results table of ``run`` (a ``Run`` or its folder) that exists and check the
+    """Read every results table of chapters 08-13 of ``run`` (a ``Run`` or its folder) that exists and check the
     claims on them with their per-finding, per-seed evidence (``paper_claims.claims``; ``n_boot``
     resamples, default ``intervals.N_BOOT``). Chapter 14 and the import both call this."""
     from radgazegen.metrics import evaluation, paper_claims
-    from radgazegen.core.artifacts import RESULT_WRITERS, as_run
+    from radgazegen.core.artifacts import CLAIMS_TABLES, as_run
     from radgazegen.core.intervals import N_BOOT
 
     run = as_run(run)
     out = RunResults()
-    for t in RESULT_WRITERS:
+    for t in CLAIMS_TABLES:  # chapters 08-13's, not 15's (it runs after 14)
         try:
             out.ours[t], out.spread[t], out.info[t] = evaluation.load_result(run, t)
         except FileNotFoundError:
