@@ -203,6 +203,14 @@ def test_generation_equals_stock_diffusers_with_our_saved_controlnets(tok_dir, t
     off = generate(controlnet_pipeline(tmp_path / "sd", dirs), ["effusion"], controls, scales=[1.0, 0.0],
                    steps=3, seeds=[7], resolution=32)
     assert not np.array_equal(off, ours)  # switching HVA-CN off (Eq. 6 indicator) changes the image
+    # one number is every ControlNet's scale (diffusers' MultiControlNetModel zips scales with its
+    # nets: a one-element list would leave HVA-CN out); a list of another length is refused
+    pipe = controlnet_pipeline(tmp_path / "sd", dirs)
+    both = generate(pipe, ["effusion"], controls, scales=1.0, steps=3, seeds=[7], resolution=32)
+    assert np.array_equal(both, generate(pipe, ["effusion"], controls, scales=[1.0, 1.0], steps=3, seeds=[7], resolution=32))
+    assert not np.array_equal(both, off)
+    with pytest.raises(ValueError, match="1 conditioning scale"):
+        generate(pipe, ["effusion"], controls, scales=[1.0], steps=3, seeds=[7], resolution=32)
     manifest = write_generation(tmp_path / "gen", ours, [{"prompt": "effusion", "scales": [1.0, 0.8], "seed": 7}])
     assert list(manifest.columns) == ["file", "prompt", "scales", "seed"] and (tmp_path / "gen" / "00000.png").is_file()
 

@@ -183,8 +183,8 @@ def generate(pipe, prompts: Sequence[str], controls: Sequence[torch.Tensor] | to
     """Generate one image per prompt: ``(N, H, W)`` uint8 grayscale (mean of the RGB output).
 
     controls: per ControlNet a ``(N, C, R, R)`` tensor in [0, 1] (one tensor for a single
-    ControlNet or an adapter); scales: conditioning scale per ControlNet; seeds: one per
-    prompt. Prompts go through the pipeline ``batch_size`` at a time, each with its own
+    ControlNet or an adapter); scales: conditioning scale per ControlNet (one number: the same
+    for every ControlNet; a list of another length is refused); seeds: one per prompt. Prompts go through the pipeline ``batch_size`` at a time, each with its own
     generator, so image i depends only on (prompt i, controls i, seed i), not on the batching.
     ``batch_size`` None: ``default_batch_size`` of the pipeline's device and ``resolution``.
     """
@@ -203,7 +203,12 @@ def generate(pipe, prompts: Sequence[str], controls: Sequence[torch.Tensor] | to
                 kw["image"] = controls[a:b]
             else:
                 kw["image"] = controls[0][a:b] if single else [c[a:b] for c in controls]
-            sc = list(scales) if isinstance(scales, (list, tuple)) else [scales]
+            # one scale per control: a single number applies to every ControlNet (diffusers' MultiControlNetModel
+            # zips scales with its nets, so a shorter list would silently leave the later ControlNets out)
+            n_controls = 1 if single or isinstance(controls, torch.Tensor) else len(controls)
+            sc = list(scales) if isinstance(scales, (list, tuple)) else [scales] * n_controls
+            if len(sc) != n_controls:
+                raise ValueError(f"generate: {len(sc)} conditioning scale(s) for {n_controls} controls: give one per control")
             if hasattr(pipe, "controlnet"):
                 kw["controlnet_conditioning_scale"] = float(sc[0]) if single else [float(x) for x in sc]
             else:
