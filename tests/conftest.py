@@ -17,14 +17,20 @@ alone, in collection order, with the two smoke modules collected first. (pytest-
 pytest 9 no longer reads.)"""
 from __future__ import annotations
 
-import fcntl
 import os
-from pathlib import Path
-from typing import Callable
 
-import pytest
+# OpenMP threads that sleep when idle, in every worker and what it starts, before torch loads:
+# spinning ones (libgomp's default) took the two cores from the smoke runs' kernels beside them
+# (the runner sets the same for its kernels; a value set in the environment wins)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from radgazegen.synthetic import CohortConfig, generate_cohort
+import fcntl  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Callable  # noqa: E402
+
+import pytest  # noqa: E402
+
+from radgazegen.synthetic import CohortConfig, generate_cohort  # noqa: E402
 
 #: Test modules whose tests share a module-scoped fixture: each runs on one worker, whole
 #: (tests/test_architecture.py checks the list against the modules' fixtures).

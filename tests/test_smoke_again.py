@@ -110,13 +110,15 @@ def _outputs(study: Study, name: str) -> list:
     """A chapter's outputs as a reader sees them. stderr holds progress bars (with timings) and
     warnings: not results. Consecutive stdout outputs of a cell are one text: the kernel sends
     printed text in chunks whose borders depend on timing (two prints 0.2 s apart arrive as two
-    outputs in one run and as one in the next), not on what was printed."""
+    outputs in one run and as one in the next), not on what was printed. Chapter 02's table of
+    maps computed and reused from the cache is the run's history, like a progress bar: a rerun
+    after a kill reuses the maps written before it (``_cache_table``)."""
     nb = nbformat.read(study.executed("smoke", name), as_version=4)
     out = []
     for cell in (c for c in nb.cells if c.cell_type == "code"):
         first = len(out)
         for o in cell.get("outputs", []):
-            if o.get("output_type") == "stream" and o.get("name") == "stderr":
+            if o.get("output_type") == "stream" and o.get("name") == "stderr" or _cache_table(o):
                 continue
             o = {k: v for k, v in o.items() if k != "metadata"}
             if o.get("output_type") == "stream" and len(out) > first and out[-1].get("output_type") == "stream":
@@ -124,6 +126,13 @@ def _outputs(study: Study, name: str) -> list:
             else:
                 out.append(o)
     return out
+
+
+def _cache_table(output: dict) -> str | None:
+    """The text of chapter 02's "computed / reused from cache" table if ``output`` is it."""
+    text = output.get("data", {}).get("text/plain", "")
+    text = "".join(text) if isinstance(text, list) else text
+    return text if "reused from cache" in text else None
 
 
 def _numbers(run: Path) -> dict[str, bytes]:
@@ -141,3 +150,12 @@ def test_the_interrupted_second_run_gives_the_numbers_and_figures_of_the_unbroke
     assert [k for k in first_numbers if first_numbers[k] != second_numbers[k]] == []
     for step in smoke_study.resolve("smoke"):
         assert _outputs(second, step.name) == _outputs(smoke_study, step.name), step.name
+
+
+def test_the_rerun_after_the_kill_reused_the_maps_written_before_it(again, smoke_study):
+    """Nothing already written is lost: the maps chapter 02 wrote before its SIGKILL were reused."""
+    def reused(study: Study) -> list[int]:
+        nb = nbformat.read(study.executed("smoke", "02_control_maps"), as_version=4)
+        (table,) = [t for c in nb.cells for o in c.get("outputs", []) if (t := _cache_table(o))]
+        return [int(row.split()[2]) for row in table.splitlines()[1:]]  # rows: name, computed, reused, folder
+    assert set(reused(smoke_study)) == {0} and sum(reused(again["study"])) > 0

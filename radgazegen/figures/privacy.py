@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from radgazegen.figures import withheld
+
 
 def distance_figure(checks: dict, spaces: dict, methods=None):
     """Per space (``memorisation.spaces``) a histogram of nearest-training distances: the
@@ -35,14 +37,14 @@ def distance_figure(checks: dict, spaces: dict, methods=None):
 def pairs_figure(generated: np.ndarray, training: np.ndarray, pairs: np.ndarray, show_real_images: bool,
                  titles: tuple[str, str] = ("generated", "nearest training image"), distances=None):
     """Rows of (generated image, training image) for ``pairs`` ``(K, 2)`` (generated index,
-    training index); training images are grey panels unless ``show_real_images``."""
+    training index); training images are withheld (``figures.withheld``) unless ``show_real_images``."""
     import matplotlib.pyplot as plt
 
     k = len(pairs)
     fig, axes = plt.subplots(2, max(k, 1), figsize=(1.6 * max(k, 1), 3.4), squeeze=False)
     for j, (g, t) in enumerate(pairs):
         axes[0][j].imshow(generated[g], cmap="gray", vmin=0, vmax=255)
-        axes[1][j].imshow(training[t] if show_real_images else np.full_like(training[t], 128), cmap="gray", vmin=0, vmax=255)
+        axes[1][j].imshow(withheld(training[t], show_real_images), cmap="gray", vmin=0, vmax=255)
         if distances is not None:
             axes[1][j].set_xlabel(f"{distances[j]:.3g}", fontsize=8)
     for row, title in zip(axes, titles):
