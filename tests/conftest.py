@@ -23,6 +23,10 @@ import os
 # spinning ones (libgomp's default) took the two cores from the smoke runs' kernels beside them
 # (the runner sets the same for its kernels; a value set in the environment wins)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# and, on pytest-xdist's workers, one thread each: the workers and the smoke runs' kernels share
+# the cores, and oversubscribed parallel regions wait on descheduled threads
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import fcntl  # noqa: E402
 from pathlib import Path  # noqa: E402

@@ -208,13 +208,15 @@ def test_sd_cxr_validator_samples_the_parts_being_trained(monkeypatch):
     assert pipe.calls[0]["guidance_scale"] == 3.0
 
 
-def test_sample_rows_leaves_the_default_scale_unless_given():
+def test_sample_rows_scales_every_controlnet_by_the_default_unless_given():
     batch, sampler = _batch(controls=("canny", "sobel", "hva")), FakeSampler()
     rows = validation.sample_rows(sampler, batch, {"A": (["n1", "n2"], ["canny", "sobel"], None),
                                                    "B": (["n1", "n2", "n3"], ["canny", "sobel", "hva"], [0.5, 0.5, 1.0])},
                                   steps=1, guidance=1.0, seeds=[1, 2, 3], resolution=8)
     assert list(rows) == ["A", "B"] and rows["B"].shape == (3, 8, 8)
-    assert sampler.pipes[0].calls[0]["controlnet_conditioning_scale"] == [1.0]  # generate's default, as before
+    # generate's default, 1.0, for each of the row's two ControlNets (not a one-element list, which
+    # diffusers' MultiControlNetModel would zip with its nets, leaving the second out)
+    assert sampler.pipes[0].calls[0]["controlnet_conditioning_scale"] == [1.0, 1.0]
     assert sampler.pipes[1].calls[0]["controlnet_conditioning_scale"] == [0.5, 0.5, 1.0]
 
 
