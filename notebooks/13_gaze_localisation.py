@@ -81,6 +81,7 @@ import pandas as pd
 from IPython.display import display
 
 from radgazegen import generation
+from radgazegen.controls import gaze
 from radgazegen.core.artifacts import Run
 from radgazegen.core.intervals import save_evidence
 from radgazegen.core.vocabulary import HVA
@@ -109,7 +110,7 @@ if gen is not None:
     R = gen.real.shape[1]
     truth = read_ground_truth(ground_truth_root)
     train = training_data.run_items(run, mimic_cxr_jpg_root, mimic_cxr_reports_root, which="train")
-    boxes_of = partial(localisation.finding_boxes, truth)  # (dicom_id, finding=None[, image size, grid]) -> boxes
+    boxes_of = partial(gaze.finding_boxes, truth)  # (dicom_id, finding=None[, image size, grid]) -> boxes
     fitted = localisation.train_localiser_on_boxes(train, truth, R, epochs=localiser_epochs, seed=seed)
     localiser, losses, sizes = fitted.localiser, fitted.losses, fitted.sizes
     print(fitted.summary())

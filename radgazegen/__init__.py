@@ -18,7 +18,8 @@ The folders are the study's layers; imports point down only (``tests/test_archit
   small networks, ``fitting`` their minibatch loop, ``clip`` the study CLIP, ``classifiers``
   (Tables 3-4), ``xrv`` the local TorchXRayVision DenseNet-121
 - ``controls`` (2) the control maps: radiomics filter maps Canny, Sobel, GL (§3.2.1, the
-  package itself); ``gaze`` HVA maps, time windows, masks (§3.2.2); ``segmentation`` lung
+  package itself); ``gaze`` HVA maps, time windows, masks (§3.2.2), the one ground-truth box
+  lookup (``finding_boxes``); ``segmentation`` lung
   masks; ``cache`` the per-image map cache; ``hypotheses`` gaze-guided hypotheses (Fig. 4);
   ``control_maps`` every control of the split's images, cached, and the lung Dice (chapter 02);
   ``localisation`` what gaze alone localises: the gaze mask against the finding box (chapter 02);
@@ -42,8 +43,7 @@ The folders are the study's layers; imports point down only (``tests/test_archit
   (chapters 10, 11); ``paper_claims`` the paper's claims and their rules (chapter 14);
   ``results_summary`` chapter 14's claims table and counts; ``counterfactual`` the mirrored and
   moved gaze (chapter 13); ``mirrored_gaze`` the central claim's primary test, its arms and
-  chain (chapter 13); ``localisation`` the pointing game on the ground-truth boxes, the one box
-  lookup (chapter 13); ``moved_gaze`` the moved-gaze test's steps (chapter 13); ``fidelity``
+  chain (chapter 13); ``localisation`` the pointing game on the ground-truth boxes (chapter 13); ``moved_gaze`` the moved-gaze test's steps (chapter 13); ``fidelity``
   KID, PRDC; ``radiomics_distance`` a Fréchet Radiomics Distance; ``memorisation`` near-copies,
   re-identification, the publication guard; ``copy_controls`` the memorisation check's
   controls: over-trained model, copier, VAE round trip (chapter 15); ``ledger`` the claims

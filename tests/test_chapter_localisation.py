@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from radgazegen.controls import gaze
 from radgazegen.core.intervals import Evidence
 from radgazegen.generation import methods
 from radgazegen.metrics import copy_controls, localisation, memorisation, mirrored_gaze, moved_gaze, results_summary
@@ -47,11 +48,11 @@ def peak_images(points, n_reps=1):
 # ---------------------------------------------------------------- localisation
 
 def test_finding_boxes_in_image_pixels_and_on_the_grid(truth):
-    assert localisation.finding_boxes(truth, "a") == [(0, 0, 40, 20), (40, 20, 80, 40)]
-    assert localisation.finding_boxes(truth, "a", "Nodule") == [(40, 20, 80, 40)]
-    assert localisation.finding_boxes(truth, "c") == []
+    assert gaze.finding_boxes(truth, "a") == [(0, 0, 40, 20), (40, 20, 80, 40)]
+    assert gaze.finding_boxes(truth, "a", "Nodule") == [(40, 20, 80, 40)]
+    assert gaze.finding_boxes(truth, "c") == []
     # an 80 x 40 image on an 8 x 8 grid: x scaled by 1/10, y by 1/5
-    assert localisation.finding_boxes(truth, "a", "Nodule", (80, 40), S) == [(4.0, 4.0, 8.0, 8.0)]
+    assert gaze.finding_boxes(truth, "a", "Nodule", (80, 40), S) == [(4.0, 4.0, 8.0, 8.0)]
 
 
 def test_test_masks_keep_the_findings_with_a_box_and_chance_is_their_area(truth):

@@ -219,13 +219,26 @@ def box_to_grid(box: tuple[float, float, float, float], image_size: tuple[int, i
     return box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy
 
 
-def finding_box(truth: pd.DataFrame | None, dicom_id: str, finding: str, image_size: tuple[int, int],
-                grid_size: tuple[int, int]) -> tuple[float, float, float, float] | None:
-    """The box of ``finding`` on image ``dicom_id`` (the first, where it has several) in
-    ``grid_size`` (w, h) pixels of an image of ``image_size`` (w, h) pixels: the study's one box
-    lookup (chapters 03, 07, 13). ``truth``: ``synthetic.read_ground_truth``'s table, None on
-    real data (-> None); None when the image has no such finding."""
+def finding_boxes(truth: pd.DataFrame, dicom_id: str, finding: str | None = None,
+                  image_size: tuple[int, int] | None = None, size: int | tuple[int, int] | None = None) -> list[tuple]:
+    """The study's one ground-truth box lookup (chapters 03, 07, 13): the boxes of image
+    ``dicom_id`` (of ``finding`` only, when given) in ``synthetic.read_ground_truth``'s table
+    ``truth``: ``(x0, y0, x1, y1)`` int pixels of the image (max exclusive), or, with
+    ``image_size`` (w, h) and ``size`` (a side, or (w, h)), float pixels of that grid
+    (``box_to_grid``); [] when it has none."""
     from radgazegen.synthetic import truth_boxes
 
-    boxes = truth_boxes(truth, dicom_id, finding) if truth is not None else []
-    return box_to_grid(boxes[0], image_size, grid_size) if boxes else None
+    boxes = truth_boxes(truth, dicom_id, finding)
+    if image_size is None:
+        return boxes
+    grid = (size, size) if isinstance(size, int) else tuple(size)
+    return [box_to_grid(b, image_size, grid) for b in boxes]
+
+
+def finding_box(truth: pd.DataFrame | None, dicom_id: str, finding: str, image_size: tuple[int, int],
+                grid_size: tuple[int, int]) -> tuple[float, float, float, float] | None:
+    """The first of ``finding_boxes`` of ``finding`` on image ``dicom_id``, in ``grid_size``
+    (w, h) pixels of an image of ``image_size`` (w, h) pixels; None on real data (``truth``
+    None) and when the image has no such finding (chapters 03, 07)."""
+    boxes = finding_boxes(truth, dicom_id, finding, image_size, grid_size) if truth is not None else []
+    return boxes[0] if boxes else None

@@ -6,7 +6,7 @@ A lesion localiser is trained on the real training images and their ground-truth
 localiser's strongest response lies inside the box of the finding behind the gaze
 (``pointing_cells``: the hit rate of Eq. 13-pointing per method, beside the chance of a random
 point, the mean box area fraction, and the floor that knows the finding but not the image,
-``fixed_point_hits``). ``finding_boxes`` is chapter 13's one ground-truth box lookup.
+``fixed_point_hits``). Boxes come from the study's one lookup, ``controls.gaze.finding_boxes``.
 
 Shapes: R px images and masks; box masks ``(N, R, R)`` float32 in {0, 1}; boxes
 ``(x0, y0, x1, y1)`` in pixels of the image, or of the ``R x R`` grid where a size is given.
@@ -24,26 +24,11 @@ from radgazegen.core.intervals import Evidence, save_evidence
 from radgazegen.core.vocabulary import HVA, RADIOMICS_CONTROLS
 from radgazegen.generation import methods
 from radgazegen.metrics import box_masks, counterfactual, evaluation, pointing_game
-from radgazegen.synthetic import truth_boxes
 
 #: The row of the real test images (the localiser's ceiling) and of the two floors.
 REAL = "real test images"
 CHANCE = "chance"
 FIXED_POINT = "fixed point per label"
-
-
-def finding_boxes(truth: pd.DataFrame, dicom_id: str, finding: str | None = None,
-                  image_size: tuple[int, int] | None = None, size: int | None = None) -> list[tuple]:
-    """The ground-truth boxes of image ``dicom_id`` (of ``finding`` only, when given) in
-    ``synthetic.read_ground_truth``'s table ``truth``: ``(x0, y0, x1, y1)`` int pixels of the
-    image (max exclusive), or, with ``image_size`` (w, h) and ``size``, float pixels of the
-    ``size x size`` grid (``controls.gaze.box_to_grid``); [] when it has none. Chapter 13's one
-    box lookup (the localiser's training masks, the test masks, the fixed-point floor, the
-    primary and the moved-gaze tests). Used by chapter 13."""
-    boxes = truth_boxes(truth, dicom_id, finding)
-    if image_size is None:
-        return boxes
-    return [gaze.box_to_grid(b, image_size, (size, size)) for b in boxes]
 
 
 def image_sizes(items: Sequence) -> list[tuple[int, int]]:
@@ -79,7 +64,7 @@ def train_localiser_on_boxes(train: Sequence, truth: pd.DataFrame, size: int, ep
 
     sizes = image_sizes(train)
     x = np.stack([training_data.read_gray(it.image_path, size, "radiograph") for it in train])
-    y = box_masks([finding_boxes(truth, it.dicom_id) for it in train], sizes, size)
+    y = box_masks([gaze.finding_boxes(truth, it.dicom_id) for it in train], sizes, size)
     localiser, losses = standins.train_localiser(x, y, epochs=epochs, size=size, seed=seed)
     return FittedLocaliser(localiser, losses, sizes, y)
 
@@ -90,7 +75,7 @@ def test_masks(truth: pd.DataFrame, ids: Sequence[str], findings: Sequence[str],
     ``sizes[ids[i]]``): ``(N, size, size)`` float32; ``keep`` ``(N,)`` bool, the findings that
     have a box; and the chance of Eq. 13-pointing, the mean area fraction of the kept masks in
     [0, 1] (NaN when none is kept). Used by chapter 13."""
-    masks = box_masks([finding_boxes(truth, d, f) for d, f in zip(ids, findings)], [sizes[d] for d in ids], size)
+    masks = box_masks([gaze.finding_boxes(truth, d, f) for d, f in zip(ids, findings)], [sizes[d] for d in ids], size)
     keep = masks.reshape(len(masks), -1).max(1) > 0  # items whose finding has a box
     chance = float(masks[keep].mean()) if keep.any() else float("nan")
     return masks, keep, chance
@@ -117,7 +102,7 @@ def fixed_point_hits(train: Sequence, sizes: Sequence[tuple[int, int]], truth: p
     size_of = dict(zip((it.dicom_id for it in train), sizes))
     train_f = [(it, lab) for it in train for lab in truth[truth.dicom_id == it.dicom_id].label.unique()]
     prior = counterfactual.fixed_point_prior(
-        box_masks([finding_boxes(truth, it.dicom_id, lab) for it, lab in train_f], [size_of[it.dicom_id] for it, _ in train_f],
+        box_masks([gaze.finding_boxes(truth, it.dicom_id, lab) for it, lab in train_f], [size_of[it.dicom_id] for it, _ in train_f],
                   size), [lab for _, lab in train_f])
     return counterfactual.prior_hits(prior, masks, labels)
 

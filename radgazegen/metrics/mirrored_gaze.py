@@ -293,7 +293,7 @@ def primary_test(mask_items: Sequence, truth, sizes: dict, size: int, make_sampl
     Returns ``(items, test)``; ``test`` is None when fewer than 2 findings qualify. Used by
     chapter 13."""
     from radgazegen.core.vocabulary import HVA, SEGMENTATION
-    from radgazegen.metrics.localisation import finding_boxes
+    from radgazegen.controls.gaze import finding_boxes
     from radgazegen.models import training_data
 
     boxes_of = lambda d, f=None: finding_boxes(truth, d, f)  # noqa: E731
