@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -77,6 +78,11 @@ def test_auc_and_long_tail_report_of_perfect_and_chance_classifiers():
     assert perfect == {"Head": 1.0, "Medium": 1.0, "Tail": 1.0, "Avg": 1.0, "mF1": 1.0, "bAcc": 1.0}
     all_h1 = metrics.long_tail_report(truth, np.zeros(8, int), classes, {"Head": ["h1", "h2"], "Medium": ["m"], "Tail": ["t"]})
     assert all_h1["Head"] == 0.5 and all_h1["Tail"] == 0.0 and all_h1["bAcc"] == 0.25
+    # a test set without "t" and predictions of "t": an error on the true class, no warning on the page
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        no_tail = metrics.long_tail_report(truth[:6], np.array([0, 0, 1, 3, 2, 2]), classes, {"Head": ["h1", "h2"], "Medium": ["m"], "Tail": ["t"]})
+    assert no_tail["Head"] == 0.75 and no_tail["Medium"] == 1.0 and math.isnan(no_tail["Tail"]) and no_tail["bAcc"] == no_tail["Avg"] == (1 + 0.5 + 1) / 3
 
 
 def test_study_clip_learns_to_match_images_to_their_reports(tmp_path):
