@@ -7,8 +7,7 @@ The readers, the hostile-input cases and the cohort's layout tests all read the 
 ``make test`` runs the tests on three pytest-xdist workers (``-n 3 --dist loadgroup``): the
 smoke run's tests (tests/test_smoke.py) on one, the interrupted second smoke run
 (tests/test_smoke_again.py) on another, both from the start, and the other tests wherever a
-worker is free, at a lower priority (``NICE_OTHERS``) than the two smoke runs, the suite's
-longest path. ``smoke_study`` is built once for the whole session: the worker that asks
+worker is free. ``smoke_study`` is built once for the whole session: the worker that asks
 first runs it, another that asks waits for it (a file lock in the folder the workers share).
 
 The scheduler is this file's (``pytest_xdist_make_scheduler``): a module whose tests share a
@@ -49,20 +48,6 @@ FIRST = ("test_smoke.py", "test_smoke_again.py")
 def pytest_collection_modifyitems(config, items):
     """The smoke modules first (a stable sort: the rest keeps its order)."""
     items.sort(key=lambda item: FIRST.index(item.path.name) if item.path.name in FIRST else len(FIRST))
-
-
-#: Niceness a worker takes when it starts its first test outside the smoke modules: the two
-#: smoke runs are the suite's longest path, the other tests fill the CPU they leave idle.
-NICE_OTHERS = 10
-_niced: list[bool] = []
-
-
-def pytest_runtest_setup(item):
-    """On a pytest-xdist worker, yield the CPU to the smoke runs once this worker is past them
-    (or never had one): ``os.nice`` for this worker and what it starts from now on."""
-    if os.environ.get("PYTEST_XDIST_WORKER") and item.path.name not in FIRST and not _niced:
-        os.nice(NICE_OTHERS)
-        _niced.append(True)
 
 
 @pytest.hookimpl(tryfirst=True)

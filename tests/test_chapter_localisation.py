@@ -14,6 +14,7 @@ import pytest
 
 from radgazegen.controls import gaze
 from radgazegen.core.intervals import Evidence
+from radgazegen import generation
 from radgazegen.generation import methods
 from radgazegen.metrics import copy_controls, localisation, memorisation, mirrored_gaze, moved_gaze, results_summary
 
@@ -124,7 +125,7 @@ def test_move_gaze_puts_each_gaze_on_another_images_box():
 
 
 def test_seeds_and_comparisons_of_the_moved_gaze_test():
-    assert moved_gaze.seeds_of(2, 3, seed=5) == [2005, 2006, 2007]
+    assert generation.replicate_seeds(5, 2, 3) == [2005, 2006, 2007]
     pairs = moved_gaze.comparison_pairs({methods.SD: None, methods.HVA_CN: None})
     assert ((methods.HVA_CN, "gazed box"), (methods.SD, "gazed box")) in pairs
     assert ((methods.SD, "gazed box"), (methods.SD, "gazed box")) not in pairs and len(pairs) == 5

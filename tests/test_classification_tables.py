@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from radgazegen.core.vocabulary import CANNY, CONTROLS, HVA, SEGMENTATION
+from radgazegen import generation
 from radgazegen.generation import held_out, methods, read_generation, top_up
 from radgazegen.metrics import classification
 
@@ -35,8 +36,8 @@ class FakeSampler:
 # ---------------------------------------------------------------- held-out generation (chapter 10)
 
 def test_replicate_seeds_are_a_thousand_apart():
-    assert held_out.replicate_seeds(7, 0, 3) == [7, 8, 9]
-    assert held_out.replicate_seeds(7, 2, 3) == [2007, 2008, 2009]
+    assert generation.replicate_seeds(7, 0, 3) == [7, 8, 9]
+    assert generation.replicate_seeds(7, 2, 3) == [2007, 2008, 2009]
 
 
 def test_gaze_groups_split_a_gaze_method_and_look_up_rad_cn_only_then():
@@ -54,7 +55,7 @@ def test_sample_held_out_puts_each_group_back_in_image_order():
     gazed = np.array([False, True, False, True])
     cond = {CANNY: torch.arange(4, dtype=torch.float32)[:, None, None, None].repeat(1, 3, 2, 2)}
     sampler = FakeSampler()
-    seeds = held_out.replicate_seeds(10, 1, 4)
+    seeds = generation.replicate_seeds(10, 1, 4)
     images = held_out.sample_held_out(sampler, RG, list("abcd"), cond, gazed, CATALOGUE, seeds, steps=2,
                                       guidance=3.0, negative_prompt="", resolution=4)
     assert images.shape == (4, 4, 4) and images.dtype == np.uint8

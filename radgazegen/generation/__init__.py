@@ -247,6 +247,16 @@ def generate_across_processes(pipe, prompts: Sequence[str], controls: Sequence[t
     return np.concatenate(gather_object([images]))
 
 
+#: Seeds of consecutive replicates are this far apart: image ``i`` of replicate ``r`` is sampled
+#: with ``seed + REPLICATE_STRIDE r + i``, the same for every method (chapters 07, 10, 13).
+REPLICATE_STRIDE = 1000
+
+
+def replicate_seeds(seed: int, replicate: int, n: int) -> list[int]:
+    """Seeds of the ``n`` images of replicate ``replicate``: ``seed + 1000 replicate + i``."""
+    return [seed + REPLICATE_STRIDE * replicate + i for i in range(n)]
+
+
 def write_generation(folder: str | Path, images: np.ndarray, rows: Sequence[dict]) -> pd.DataFrame:
     """Write ``images`` as ``<folder>/<i>.png`` and ``manifest.csv`` (one row per image: file plus
     ``rows[i]``: prompt, controls, scales, seed, model...). Atomic per file; returns the manifest."""

@@ -16,7 +16,7 @@ import pandas as pd
 
 from radgazegen.core.io import atomic_path
 from radgazegen.core.progress import tqdm
-from radgazegen.generation import Sampler, write_generation
+from radgazegen.generation import REPLICATE_STRIDE, Sampler, write_generation
 from radgazegen.models.training_data import to_uint8
 
 
@@ -54,7 +54,7 @@ def generate_methods(sampler: Sampler, registry, items: Sequence, findings: Sequ
                      out_dir: str | Path, *, n_replicates: int = 1, negative_prompt: str | None = None,
                      **sampling) -> tuple[dict[str, np.ndarray], dict[str, pd.DataFrame]]:
     """Every method of ``registry`` (``methods.Registry``) on the test ``batch``'s prompts and
-    controls, ``n_replicates`` times: replicate r of item i uses seed ``seeds[i] + 1000 r`` for
+    controls, ``n_replicates`` times: replicate r of item i uses seed ``seeds[i] + 1000 r`` (``generation.REPLICATE_STRIDE``) for
     every method; a method's own negative prompt wins over ``negative_prompt``. Each method's
     images and manifest go to ``<out_dir>/<method.folder>``. Returns (method name -> its first
     replicate's images, method name -> its manifest). ``sampling``: ``Sampler.sample``'s steps,
@@ -63,7 +63,7 @@ def generate_methods(sampler: Sampler, registry, items: Sequence, findings: Sequ
     for name, method in tqdm(registry.items(), desc="methods", disable=None):
         images, rows = [], []
         for r in range(n_replicates):
-            s_r = [s + 1000 * r for s in seeds]
+            s_r = [s + REPLICATE_STRIDE * r for s in seeds]
             images.append(sampler.sample(method, batch.prompts, batch.conditioning, seeds=s_r,
                                          negative_prompt=method.negative_prompt or negative_prompt, **sampling))
             rows += manifest_rows(items, findings, batch.prompts, s_r, name, method.inputs, method.scales, replicate=r)

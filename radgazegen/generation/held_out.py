@@ -12,7 +12,7 @@ method, writing each method's images and manifest.
 - ``chexpert_test_records(root, n)``: the frontal CheXpert-test records with reports;
 - ``held_out_conditioning(paths, prompts, hypotheses, R)``: the controls (radiomics maps, lung
   mask, picked HVA map) as the ControlNets read them, and which images got a gaze control;
-- ``replicate_seeds(seed, r, n)``: image ``i`` of replicate ``r`` uses ``seed + 1000 r + i``.
+- seeds: image ``i`` of replicate ``r`` uses ``generation.replicate_seeds`` (``seed + 1000 r + i``).
 
 Used by chapter 10.
 """
@@ -28,8 +28,6 @@ from radgazegen.core.progress import tqdm
 from radgazegen.core.vocabulary import HVA, SEGMENTATION
 from radgazegen.generation.methods import RAD_CN, Method
 
-#: Seeds of consecutive replicates are this far apart (image ``i`` of replicate ``r``: ``seed + REPLICATE_STRIDE r + i``).
-REPLICATE_STRIDE = 1000
 
 
 def chexpert_test_records(chexpert_root: str | Path, n_test: int = -1) -> list:
@@ -73,11 +71,6 @@ def held_out_conditioning(image_paths: Sequence[Path], prompts: Sequence[str], h
     return training_data.conditioning(maps, resolution), gazed
 
 
-def replicate_seeds(seed: int, replicate: int, n: int) -> list[int]:
-    """Seeds of the ``n`` images of replicate ``replicate``: ``seed + 1000 replicate + i``. Used by chapter 10."""
-    return [seed + REPLICATE_STRIDE * replicate + i for i in range(n)]
-
-
 def gaze_groups(method: Method, gazed: np.ndarray, registry: Mapping[str, Method]) -> list[tuple[Method, np.ndarray]]:
     """(method, image indices) pairs that together cover the ``(N,)`` bool ``gazed`` once.
 
@@ -115,11 +108,11 @@ def generate_held_out(sampler, chosen: Sequence[Method | None], registry: Mappin
     """Every replicate of every ``chosen`` method (``None`` entries skipped) over the held-out set.
 
     Returns method name -> ``n_replicates`` arrays ``(N, R, R)`` uint8 (``sample_held_out``,
-    replicate ``r`` with ``replicate_seeds(seed, r, N)``). Each method's images, replicate after
+    replicate ``r`` with ``generation.replicate_seeds(seed, r, N)``). Each method's images, replicate after
     replicate, are written to ``folder / method.folder`` (``generation.write_generation``;
     manifest columns name (``names[i]``), prompt, replicate, model). Used by chapter 10.
     """
-    from radgazegen.generation import write_generation
+    from radgazegen.generation import replicate_seeds, write_generation
 
     generated = {}
     for method in tqdm([m for m in chosen if m is not None], desc="methods", disable=None):

@@ -98,7 +98,7 @@ class PrimaryTest:
         from radgazegen import generation
 
         pipe = self.sampler.pipeline(nets)
-        kw = dict(steps=self.steps, guidance=self.guidance, seeds=[self.seed + 1000 * r + i for i in range(len(self))],
+        kw = dict(steps=self.steps, guidance=self.guidance, seeds=generation.replicate_seeds(self.seed, r, len(self)),
                   resolution=self.resolution)
         prompts = [it.prompt for it in self.items]
         if not nets:

@@ -16,6 +16,7 @@ import numpy as np
 
 from radgazegen.core.intervals import Evidence, paired_difference
 from radgazegen.core.labels import FINDING_KEYWORDS
+from radgazegen import generation
 from radgazegen.generation import methods
 from radgazegen.metrics import counterfactual, pointing_game
 
@@ -64,12 +65,6 @@ def location_free_prompts(items: Sequence, findings: Sequence[str]) -> list[str]
             for it, f in zip(items, findings)]
 
 
-def seeds_of(r: int, n: int, seed: int = 0) -> list[int]:
-    """The sampling seeds of replicate ``r`` for ``n`` prompts, the same for every method:
-    ``seed + 1000 r + i``. Used by chapter 13."""
-    return [seed + 1000 * r + i for i in range(n)]
-
-
 def generate(sampler, registry: dict, prompts: Sequence[str], conditioning: dict, seeds: int, seed: int,
              steps: int, guidance: float, resolution: int) -> dict[str, np.ndarray]:
     """SD, HVA-CN and RadGazeGen (those in ``registry``, ``generation.methods.build``) drawn by
@@ -78,7 +73,7 @@ def generate(sampler, registry: dict, prompts: Sequence[str], conditioning: dict
     Used by chapter 13."""
     out = {}
     for name in (m for m in (methods.SD, methods.HVA_CN, methods.RADGAZEGEN) if m in registry):
-        out[name] = np.stack([sampler.sample(registry[name], prompts, conditioning, seeds=seeds_of(r, len(prompts), seed),
+        out[name] = np.stack([sampler.sample(registry[name], prompts, conditioning, seeds=generation.replicate_seeds(seed, r, len(prompts)),
                                              steps=steps, guidance=guidance, resolution=resolution) for r in range(seeds)])
     return out
 
@@ -90,11 +85,9 @@ def generate_eq5(sampler, eq5, mask_controls: np.ndarray, gazed_boxes: Sequence,
     with the seeds of ``generate``. Used by chapter 13."""
     import torch
 
-    from radgazegen import generation
-
     masks_moved = torch.from_numpy(counterfactual.moved(mask_controls, gazed_boxes)[0])
     pipe = sampler.pipeline([eq5])
-    return np.stack([generation.generate(pipe, prompts, [masks_moved], scales=[1.0], seeds=seeds_of(r, len(prompts), seed),
+    return np.stack([generation.generate(pipe, prompts, [masks_moved], scales=[1.0], seeds=generation.replicate_seeds(seed, r, len(prompts)),
                                          steps=steps, guidance=guidance, resolution=resolution) for r in range(seeds)])
 
 
