@@ -70,6 +70,16 @@ class FakeFID:
         return np.stack([b, b / 2], axis=1)
 
 
+def test_build_keeps_a_cell_without_evidence_in_the_table_but_not_among_the_resampled_cells():
+    def measure(replicates, key):
+        m = float(np.mean([x.mean() for x in replicates]))
+        return (m, 0.0, None) if key == "avg" else (m, 0.0, Evidence("mean", "higher", values=np.ones((1, 3))))
+
+    table = tables.build(["A"], {"one": "one", "Avg.": "avg"}, lambda r, k: "a", measure, {"a": [images(4)]})
+    assert table.mean.loc["A", "Avg."] == pytest.approx(4.0) and table.mean.loc["A", "one"] == pytest.approx(4.0)
+    assert set(table.cells) == {("A", "one")}
+
+
 def test_fid_measure_keeps_each_replicates_features_against_the_real_ones():
     fid, real = FakeFID(), np.zeros((3, 2))
     m, s, ev = tables.fid_measure(fid, real)([images(2), images(4)], "any key")

@@ -25,8 +25,9 @@ from radgazegen.generation import methods
 from radgazegen.metrics.evaluation import per_replicate, per_replicate_items, save_result
 
 #: ``(replicates, key) -> (mean, std, evidence)``: ``replicates`` a list (one per replicate) of
-#: ``(N, R, R)`` uint8 images, ``key`` the column's key; the mean and std are over replicates.
-Measure = Callable[[list[np.ndarray], Any], tuple[float, float, Evidence]]
+#: ``(N, R, R)`` uint8 images, ``key`` the column's key; the mean and std are over replicates;
+#: ``evidence`` None for a cell chapter 14 does not resample (e.g. an average over columns).
+Measure = Callable[[list[np.ndarray], Any], tuple[float, float, Evidence | None]]
 
 
 @dataclass
@@ -58,7 +59,9 @@ def build(rows: Sequence[str], columns: Mapping[str, Hashable], method_of: Calla
             method = method_of(r, key)
             name = getattr(method, "name", method)
             if name is not None and name in images:
-                mean.loc[r, col], std.loc[r, col], cells[(r, col)] = measure(images[name], key)
+                mean.loc[r, col], std.loc[r, col], evidence = measure(images[name], key)
+                if evidence is not None:  # None: a cell without a per-item statistic (an average of columns)
+                    cells[(r, col)] = evidence
     return Table(mean, std, cells)
 
 
