@@ -80,6 +80,21 @@ def test_build_keeps_a_cell_without_evidence_in_the_table_but_not_among_the_resa
     assert set(table.cells) == {("A", "one")}
 
 
+def test_per_row_computes_each_row_once_and_reads_its_columns():
+    computed = []
+
+    def compute(replicates):
+        computed.append(len(replicates))
+        v = float(replicates[0].mean())
+        return {"x": (v, 0.0, None), "2x": (2 * v, 0.0, Evidence("mean", "higher", values=np.full((1, 3), 2 * v)))}
+
+    table = tables.build(["A", "B"], {"x": "x", "2x": "2x"}, lambda r, k: r.lower(), tables.per_row(compute),
+                         {"a": [images(1)], "b": [images(3), images(3)]})
+    assert computed == [1, 2]  # once per row, not once per cell
+    assert table.mean.loc["B", "2x"] == pytest.approx(6.0) and table.mean.loc["A", "x"] == pytest.approx(1.0)
+    assert set(table.cells) == {("A", "2x"), ("B", "2x")}
+
+
 def test_fid_measure_keeps_each_replicates_features_against_the_real_ones():
     fid, real = FakeFID(), np.zeros((3, 2))
     m, s, ev = tables.fid_measure(fid, real)([images(2), images(4)], "any key")

@@ -7,7 +7,7 @@ evidence saved (``Table.save``). The paper's table beside it stays
 
 Measures: ``fid_measure`` (one FID per replicate, the per-finding features kept),
 ``items_measure`` (one score per image, ``(R, N)`` kept; Table 2's scores: ``control_scorer``), ``by_column`` (one measure per
-column key). Cells of the paper's tables: ``table1_method`` (Table 1, chapter 08),
+column key), ``per_row`` (a row computed once, read per column). Cells of the paper's tables: ``table1_method`` (Table 1, chapter 08),
 ``table2_method`` (Table 2, chapter 09). Counts the chapters glue: ``rg_wins`` (chapter 09),
 ``ablation_summary`` (chapter 12).
 """
@@ -103,6 +103,20 @@ def control_scorer(controls: Mapping[str, np.ndarray]) -> Callable[[np.ndarray, 
             return metrics.mean_iou(lung_masks(images), lung_control, per_image=True)
         return metrics.controllability(images, {c: controls[c]}, per_image=True)[f"{c} (SSIM)"]
     return score
+
+
+def per_row(compute: Callable[[list], Mapping[Hashable, tuple[float, float, Evidence | None]]]) -> Measure:
+    """A measure for tables whose row is computed once and read per column (chapters 10, 11, 13:
+    one classifier's scores, one classifier trained per row, one localiser's hits):
+    ``compute(replicates)`` gives ``{key: (mean, std, evidence)}`` for every column key; it runs
+    once per row's ``replicates`` (the same object ``build`` passes for each column)."""
+    done: dict[int, tuple[Any, Mapping]] = {}
+
+    def measure(replicates: list, key) -> tuple[float, float, Evidence | None]:
+        if id(replicates) not in done:  # the replicates are kept with the result: their id stays theirs
+            done[id(replicates)] = (replicates, compute(replicates))
+        return done[id(replicates)][1][key]
+    return measure
 
 
 def by_column(measures: Mapping[Hashable, Measure]) -> Measure:
