@@ -4,9 +4,9 @@
 A lesion localiser is trained on the real training images and their ground-truth boxes
 (``train_localiser_on_boxes``); each method's generated test images are scored by whether the
 localiser's strongest response lies inside the box of the finding behind the gaze
-(``pointing_cells``: the hit rate of Eq. 13-pointing per method, beside the chance of a random
-point, the mean box area fraction, and the floor that knows the finding but not the image,
-``fixed_point_hits``). Boxes come from the study's one lookup, ``controls.gaze.finding_boxes``.
+(``pointing_cells``, through the one table builder ``tables.build``: the hit rate of
+Eq. 13-pointing per method, beside the chance of a random point, the mean box area fraction,
+and the floor that knows the finding but not the image, ``fixed_point_hits``). Boxes come from the study's one lookup, ``controls.gaze.finding_boxes``.
 
 Shapes: R px images and masks; box masks ``(N, R, R)`` float32 in {0, 1}; boxes
 ``(x0, y0, x1, y1)`` in pixels of the image, or of the ``R x R`` grid where a size is given.
@@ -23,7 +23,7 @@ from radgazegen.controls import gaze
 from radgazegen.core.intervals import Evidence, save_evidence
 from radgazegen.core.vocabulary import HVA, RADIOMICS_CONTROLS
 from radgazegen.generation import methods
-from radgazegen.metrics import box_masks, counterfactual, evaluation, pointing_game
+from radgazegen.metrics import box_masks, counterfactual, evaluation, pointing_game, tables
 
 #: The row of the real test images (the localiser's ceiling) and of the two floors.
 REAL = "real test images"
@@ -107,20 +107,33 @@ def fixed_point_hits(train: Sequence, sizes: Sequence[tuple[int, int]], truth: p
     return counterfactual.prior_hits(prior, masks, labels)
 
 
+def pointing_measure(localiser, masks: np.ndarray, keep: np.ndarray):
+    """``tables.Measure`` of the pointing game (Eq. 13-pointing): per replicate of ``(N, R, R)``
+    uint8 images, the ``(K,)`` hits of the localiser's peak in the kept findings' boxes
+    (``masks[keep]``); the cell's hit rate in [0, 1] (mean, std over replicates) and
+    ``Evidence("mean", "higher")`` of the ``(replicates, K)`` hits. Used by chapter 13."""
+    def measure(replicates: list[np.ndarray], key=None) -> tuple[float, float, Evidence]:
+        hits = np.stack([pointing_game(localiser.logits(ims[keep]), masks[keep]) for ims in replicates])  # (R, K)
+        m, s = evaluation.per_replicate(np.mean, list(hits))
+        return m, s, Evidence("mean", "higher", values=hits)
+    return measure
+
+
 def pointing_cells(localiser, candidates: dict, masks: np.ndarray, keep: np.ndarray, prior_hit: np.ndarray
                    ) -> tuple[dict, dict, dict]:
-    """The pointing game of Eq. 13-pointing per method: ``candidates`` maps a row name to its
+    """The pointing game per method, through the study's one table builder (``tables.build``,
+    one column "hit rate", ``pointing_measure``): ``candidates`` maps a row name to its
     replicates of ``(N, R, R)`` uint8 images of the test findings, ``masks`` ``(N, R, R)``
     their boxes, ``keep`` ``(N,)`` bool the findings scored (those with a box; K of them),
     ``prior_hit`` ``(K,)`` the fixed-point floor (``fixed_point_hits``). Returns
     ``(mean, std, cells)``: hit rate in [0, 1] per row over replicates (the floor's std 0) and
     ``Evidence`` per (row, "hit rate") with ``(replicates, K)`` hits, then the chance row (each
     finding's box area fraction) and the floor. Used by chapter 13."""
-    mean, std, cells = {}, {}, {}
-    for name, reps in candidates.items():
-        hits = np.stack([pointing_game(localiser.logits(ims[keep]), masks[keep]) for ims in reps])  # (R, N)
-        mean[name], std[name] = evaluation.per_replicate(np.mean, list(hits))
-        cells[(name, "hit rate")] = Evidence("mean", "higher", values=hits)
+    table = tables.build(list(candidates), {"hit rate": "hit rate"}, lambda row, key: row,
+                         pointing_measure(localiser, masks, keep), candidates)
+    mean = {name: table.mean.loc[name, "hit rate"] for name in candidates}
+    std = {name: table.std.loc[name, "hit rate"] for name in candidates}
+    cells = dict(table.cells)
     # a random point hits a finding's box with probability its area fraction: chance per finding
     cells[(CHANCE, "hit rate")] = Evidence("mean", "higher", values=masks[keep].mean((1, 2))[None])
     cells[(FIXED_POINT, "hit rate")] = Evidence("mean", "higher", values=prior_hit[None])
