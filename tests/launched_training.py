@@ -47,15 +47,13 @@ def tiny_rad_cn(tok_dir: str | Path, out_dir: str | Path):
     """Train the tiny ControlNet on "canny" (``CONFIG``), then generate ``PROMPTS`` with it (2 UniPC
     steps, 32x32) shared out over the processes. Returns (ControlNet, train's result with "items":
     the item indices of each micro-batch this process trained on, images)."""
-    from diffusers import ControlNetModel
-
     from radgazegen.generation import generate_across_processes, parts_pipeline
-    from radgazegen.models import sd_parts
+    from radgazegen.models import new_controlnet, sd_parts
     from radgazegen.models.training import TrainConfig, train
 
     torch.manual_seed(0)
     parts = sd_parts("tiny", tok_dir, resolution=32)
-    cn = ControlNetModel.from_unet(parts.unet, conditioning_embedding_out_channels=(16, 32))
+    cn = new_controlnet(parts)
     seen: list = []
     dataset, controls = data(seen)
     with warnings.catch_warnings():

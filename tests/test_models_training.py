@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from radgazegen.models import check_sd_directory, clip_tokenizer, encode_prompt, save_sd_parts, sd_parts
+from radgazegen.models import check_sd_directory, clip_tokenizer, encode_prompt, new_controlnet, save_sd_parts, sd_parts
 from radgazegen.models.training import Batch, TrainConfig, checkpoints, train
 
 
@@ -66,11 +66,9 @@ def _data():
 
 
 def _train(tok_dir, out, steps, controlnet: bool, mixed_precision: str = "no"):
-    from diffusers import ControlNetModel
-
     torch.manual_seed(0)
     parts = sd_parts("tiny", tok_dir, resolution=32)
-    cn = ControlNetModel.from_unet(parts.unet, conditioning_embedding_out_channels=(16, 32)) if controlnet else None
+    cn = new_controlnet(parts) if controlnet else None
     cfg = TrainConfig(max_steps=steps, batch_size=2, checkpoint_every=2, lr=1e-3, mixed_precision=mixed_precision)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -87,9 +85,10 @@ def _cpu_fp16(monkeypatch) -> list:
     gives it on a GPU: native autocast (torch's CPU autocast to float16) and a real
     ``torch.amp.GradScaler("cpu")``, which ``accelerate`` then uses as its own (scaled backward,
     unscale before clipping, a step skipped on inf/NaN gradients, the scale updated). The scale
-    starts at 2**24 and may grow every step (``growth_interval=1``), so that the tiny model's fp16
-    gradients overflow now and then: steps 1-3 are skipped (scale 2**24 -> 2**21) and step 4 is
-    taken. A resumed run whose scale restarted at 2**24 would skip step 4 too.
+    starts at 2**20 and may grow every step (``growth_interval=1``), so that the tiny model's fp16
+    gradients overflow now and then: steps 1-2 are taken (scale 2**20 -> 2**22), steps 3-4
+    overflow and are skipped (-> 2**20). A resumed run whose scale restarted at 2**20 would take
+    step 3.
     """
     from radgazegen.models import training
 
@@ -98,7 +97,7 @@ def _cpu_fp16(monkeypatch) -> list:
     def accelerator(mixed_precision="no", grad_accum=1):
         acc = real(mixed_precision, grad_accum)
         if mixed_precision == "fp16":
-            acc.native_amp, acc.scaler = True, torch.amp.GradScaler("cpu", init_scale=2.0 ** 24, growth_interval=1)
+            acc.native_amp, acc.scaler = True, torch.amp.GradScaler("cpu", init_scale=2.0 ** 20, growth_interval=1)
             made.append(acc.scaler)
         return acc
 
@@ -129,7 +128,7 @@ def test_interrupted_training_resumes_to_the_same_weights(tok_dir, tmp_path, mon
         return
     assert scalers[0].state_dict() == scalers[2].state_dict()  # the same loss scale at the end
     assert json.loads((tmp_path / "b" / "checkpoint-0000002" / "scaler.json").read_text())["scale"] == 2.0 ** 22
-    # without the scaler's state the resumed run restarts the scale at 2**24, skips step 4 and ends elsewhere
+    # without the scaler's state the resumed run restarts the scale at 2**20, takes step 3 and ends elsewhere
     (tmp_path / "c").mkdir()
     shutil.copytree(tmp_path / "b" / "checkpoint-0000002", tmp_path / "c" / "checkpoint-0000002")
     (tmp_path / "c" / "checkpoint-0000002" / "scaler.json").unlink()
@@ -183,7 +182,7 @@ def test_generation_equals_stock_diffusers_with_our_saved_controlnets(tok_dir, t
     save_sd_parts(parts, tmp_path / "sd")
     dirs = []
     for name in ("rad", "hva"):
-        cn = ControlNetModel.from_unet(parts.unet, conditioning_embedding_out_channels=(16, 32))
+        cn = new_controlnet(parts)
         with torch.no_grad():  # non-zero residuals, so the controls matter
             for p in cn.parameters():
                 p.add_(0.05 * torch.randn_like(p))

@@ -77,7 +77,7 @@ def test_two_processes_train_the_model_one_process_trains_and_only_the_main_one_
     from safetensors.torch import load_file
 
     from launched_training import CONFIG, tiny_rad_cn
-    from radgazegen.models import sd_parts
+    from radgazegen.models import new_controlnet, sd_parts
 
     logs, out = launched / "logs", launched / "out"
     results = [json.loads((logs / f"result-{r}.json").read_text()) for r in (0, 1)]
@@ -90,8 +90,7 @@ def test_two_processes_train_the_model_one_process_trains_and_only_the_main_one_
     one, one_result, _ = tiny_rad_cn(launched / "tok", tmp_path / "one")
     w1 = one.state_dict()
     torch.manual_seed(0)
-    w0 = ControlNetModel.from_unet(sd_parts("tiny", launched / "tok", resolution=32).unet,
-                                   conditioning_embedding_out_channels=(16, 32)).state_dict()
+    w0 = new_controlnet(sd_parts("tiny", launched / "tok", resolution=32)).state_dict()
     norm = lambda d: float(sum(v.double().pow(2).sum() for v in d.values())) ** 0.5  # noqa: E731
     diff, update = norm({k: w1[k] - two[0][k] for k in w1}), norm({k: w1[k] - w0[k] for k in w1})
     off = sum(int(((w1[k] - two[0][k]).abs() > 1e-5).sum()) for k in w1) / sum(v.numel() for v in w1.values())

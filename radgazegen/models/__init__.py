@@ -77,11 +77,13 @@ def clip_tokenizer(folder: str | Path):
     return CLIPTokenizer.from_pretrained(str(clip_tokenizer_files(folder)))
 
 
-#: Config sizes of the parts built from scratch. "tiny": CPU seconds (smoke); "lesson": a 2-core CPU
-#: in minutes (64 px through a 4x VAE: 16x16 latents); "small": one GPU within the teach budget.
+#: Config sizes of the parts built from scratch. "tiny": CPU seconds (smoke; 64 px through a 4x VAE:
+#: 16x16 latents, like "lesson": a 2x VAE's 32x32 latents made the UNet's attention over 1,024
+#: tokens half of the smoke run's sampling time); "lesson": a 2-core CPU in minutes (64 px, 4x VAE:
+#: 16x16 latents); "small": one GPU within the teach budget.
 SIZES = {
     "tiny": {"text": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4),
-             "vae": dict(block_out_channels=(16, 32), layers_per_block=1, norm_num_groups=8),
+             "vae": dict(block_out_channels=(16, 32, 32), layers_per_block=1, norm_num_groups=8),
              "unet": dict(block_out_channels=(32, 64), layers_per_block=1, cross_attention_dim=32,
                           attention_head_dim=4, norm_num_groups=8)},
     "lesson": {"text": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4),
