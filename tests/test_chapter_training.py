@@ -340,3 +340,22 @@ def test_findings_and_controls_figures_show_the_generated_methods_only():
     fig = generation_figures.controls_figure([("M1", ["canny"]), ("M2", ["canny", "hva"])], generated, batch)
     assert [ax.get_title() for ax in fig.axes if ax.get_title()] == ["Canny", "generated", "Canny", "HVA", "generated"]
     assert generation_figures.controls_figure([], generated, batch) is None
+
+
+def test_the_oracle_draws_the_findings_box_from_the_one_lookup_and_drops_findings_without_one(tmp_path):
+    """Chapter 06's oracle control: the item's finding's ground-truth box (image pixels, from
+    ``controls.gaze.finding_boxes``), drawn filled on a ``size`` grid; no box, no item."""
+    from radgazegen.models.training_data import oracle_items
+
+    (tmp_path / "ground_truth").mkdir()
+    pd.DataFrame({"dicom_id": ["a", "a"], "label": ["Mass", "Effusion"], "side": ["L", "R"], "zone": ["mid", "low"],
+                  "xmin": [16, 0], "ymin": [8, 0], "xmax": [32, 4], "ymax": [24, 4]}
+                 ).to_csv(tmp_path / "ground_truth" / "findings.csv", index=False)
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((64, 128), np.uint8))  # h 64, w 128
+    items = [Item("a", tmp_path / "a.png", "mass", finding="Mass"), Item("a", tmp_path / "a.png", "nodule", finding="Nodule")]
+    out = oracle_items(tmp_path / "run", tmp_path, items, size=16)
+    assert [it.finding for it in out] == ["Mass"]
+    mask = cv2.imread(str(out[0].controls["hva"]), cv2.IMREAD_GRAYSCALE)
+    expected = np.zeros((16, 16), np.uint8)
+    expected[2:6, 2:4] = 255  # y 8-24 of 64 -> 2-6 of 16; x 16-32 of 128 -> 2-4 of 16
+    assert mask.shape == (16, 16) and np.array_equal(mask, expected)

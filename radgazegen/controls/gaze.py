@@ -221,7 +221,7 @@ def box_to_grid(box: tuple[float, float, float, float], image_size: tuple[int, i
 
 def finding_boxes(truth: pd.DataFrame, dicom_id: str, finding: str | None = None,
                   image_size: tuple[int, int] | None = None, size: int | tuple[int, int] | None = None) -> list[tuple]:
-    """The study's one ground-truth box lookup (chapters 03, 07, 13): the boxes of image
+    """The study's one ground-truth box lookup (chapters 03, 06's oracle, 07, 13): the boxes of image
     ``dicom_id`` (of ``finding`` only, when given) in ``synthetic.read_ground_truth``'s table
     ``truth``: ``(x0, y0, x1, y1)`` int pixels of the image (max exclusive), or, with
     ``image_size`` (w, h) and ``size`` (a side, or (w, h)), float pixels of that grid

@@ -215,15 +215,16 @@ def oracle_items(run, ground_truth_root: str | Path, items: Sequence[Item], size
     filled ``(size, size)`` 0 / 255 PNG in the run's map cache (``maps/oracle-box-<hash>/``);
     items whose finding has no box are dropped. Its control comes from the image's label: the
     oracle is a ceiling of the control pathway, never a method."""
-    from radgazegen.core.artifacts import as_run
     from radgazegen.controls.cache import MapCache
-    from radgazegen.synthetic import read_ground_truth, truth_boxes
+    from radgazegen.controls.gaze import finding_boxes
+    from radgazegen.core.artifacts import as_run
+    from radgazegen.synthetic import read_ground_truth
 
     truth = read_ground_truth(ground_truth_root)
     cache = MapCache(as_run(run).dir, "oracle-box", {"size": size})
     out = []
     for it in items:
-        boxes = truth_boxes(truth, it.dicom_id, it.finding)
+        boxes = finding_boxes(truth, it.dicom_id, it.finding)  # the study's one lookup, in image pixels
         if not boxes:
             continue
         h, w = cv2.imread(str(it.image_path), cv2.IMREAD_GRAYSCALE).shape
