@@ -172,6 +172,17 @@ def test_train_config_rejects_bad_values():
         TrainConfig(max_steps=0)
 
 
+def test_saved_tokenizer_files_do_not_depend_on_the_prompts_encoded_before(tok_dir, tmp_path):
+    """Chapter 04 rerun over finished training encodes no prompt before saving; its files must be
+    the first run's, byte for byte (a fast tokenizer writes its last call's padding into them)."""
+    parts = sd_parts("tiny", tok_dir, resolution=32)
+    save_sd_parts(parts, tmp_path / "fresh")
+    encode_prompt(parts, ["left lower lobe consolidation", "no finding"])
+    save_sd_parts(parts, tmp_path / "used")
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        assert (tmp_path / "used" / "tokenizer" / name).read_bytes() == (tmp_path / "fresh" / "tokenizer" / name).read_bytes()
+
+
 def test_generation_equals_stock_diffusers_with_our_saved_controlnets(tok_dir, tmp_path):
     from diffusers import ControlNetModel, StableDiffusionControlNetPipeline, UniPCMultistepScheduler
 

@@ -168,6 +168,9 @@ def save_sd_parts(parts: SDParts, folder: str | Path) -> Path:
     from diffusers import StableDiffusionPipeline
 
     folder = Path(folder)
+    # a fast tokenizer keeps the padding and truncation of its last call (encode_prompt's) and
+    # writes them into tokenizer.json: reset them, so the files do not depend on what ran before
+    parts.tokenizer("", padding=False, truncation=False)
     pipe = StableDiffusionPipeline(vae=parts.vae, text_encoder=parts.text_encoder, tokenizer=parts.tokenizer,
                                    unet=parts.unet, scheduler=parts.scheduler, safety_checker=None,
                                    feature_extractor=None, requires_safety_checker=False)
