@@ -318,6 +318,7 @@ if test is not None:
           f"{mirrored_seeds} seeds; {len(free)} finding-free training images for RadGazeGen's radiomics maps; {profile} profile")
     print("prompt examples:", *[f"  {it.finding}: {it.prompt!r}" for it in test.items[:3]], sep="\n")
     display(ptable)
+
 # %% [markdown]
 # ### The comparisons of the rule
 # Each row names both terms: the method and column before the minus sign, the one after it.
