@@ -72,12 +72,11 @@ import torch
 from IPython.display import display
 
 from radgazegen import generation
-from radgazegen.metrics import classification, evaluation
+from radgazegen.metrics import classification, evaluation, tables
 from radgazegen.generation import held_out, methods
 from radgazegen.models import training_data
 from radgazegen.core.artifacts import Run
 from radgazegen.figures.book import column_parts, glue, profile_banner
-from radgazegen.core.intervals import save_evidence
 from radgazegen.core.labels import TABLE3_PATHOLOGIES
 from radgazegen.core.vocabulary import CANNY
 
@@ -135,15 +134,17 @@ if classifier.losses is not None:
 # %% [markdown]
 # ## AUC per pathology (%)
 # {eq}`eq-10-auc` is undefined for a pathology with no positive (or no negative) test image;
-# its cell is empty and the average is over the others.
+# its cell is empty and the average is over the others. The table is built like every results
+# table of the study (`metrics.tables.build`): one row per image set, each scored once by the
+# classifier, then read per pathology (`classification.auc_measure`).
 
 # %%
-scores = classification.classifier_scores(classify, {"Original*": [real], **generated})  # (R, N, 12) per row
-mean, std = classification.auc_table(truth, scores, abbrev)
-cells = classification.auc_evidence(truth, scores, abbrev)  # per image and seed: the claims' intervals (chapter 14)
-evaluation.save_result(run, "table3", mean, std, {"profile": profile, "classifier": clf_name,
-                                                      "replicates": n_replicates, "n_images": len(records)})
-save_evidence(run.evidence_path("table3"), cells)
+images = {"Original*": [real], **generated}  # per row its replicates of (N, R, R) uint8 images
+table = tables.build(list(images), {c: c for c in [*abbrev, "Avg."]}, lambda row, column: row,
+                     classification.auc_measure(classify, truth, abbrev), images)  # each row scored once
+mean, std = table.mean, table.std
+# the table, and per image and seed the cells' evidence: the claims' intervals (chapter 14)
+table.save(run, "table3", {"profile": profile, "classifier": clf_name, "replicates": n_replicates, "n_images": len(records)})
 print(f"AUC (%) of {clf_name} on {len(records)} CheXpert-test images; {profile} profile")
 for part in column_parts(evaluation.mean_std(mean, std, 2)):  # twelve findings: two tables, one under the other
     display(part)

@@ -63,19 +63,17 @@ seed: int = 0  # seed of the draws, the generation (seed + i) and the classifier
 
 # %%
 import numpy as np
-import pandas as pd
 import torch
 from IPython.display import display
 
-from radgazegen import generation, standins
-from radgazegen.metrics import classification, evaluation
+from radgazegen import generation
+from radgazegen.metrics import classification, evaluation, tables
 from radgazegen.generation import methods, top_up
 from radgazegen.models import training_data
 from radgazegen.core.artifacts import Run
 from radgazegen.figures.book import glue, profile_banner
 from radgazegen.figures import glue_figure, long_tail
 from radgazegen.data import read_mimic_cxr, read_mimic_lt
-from radgazegen.core.intervals import save_evidence
 from radgazegen.core.labels import LT_HEAD, LT_MEDIUM, LT_TAIL, MIMIC_LT_CLASSES
 from radgazegen.core.vocabulary import CANNY, SEGMENTATION
 
@@ -135,30 +133,30 @@ augment = top_up.sample_top_ups(sampler, chosen, batch, plan, classes, seed, sam
 
 # %% [markdown]
 # ## One classifier per augmentation method
+# Table 4 is built like every results table of the study (`metrics.tables.build`): one row per
+# augmentation, and for each row one classifier of the same architecture, seed and epochs,
+# trained on the real training images plus that row's generated ones, then scored on both test
+# sets (`classification.long_tail_measure`).
 
 # %%
-real_x, real_y = classification.long_tail_arrays(by_split["train"], classes, R)
+real = classification.long_tail_arrays(by_split["train"], classes, R)  # (images, class indices)
 tests = {s: classification.long_tail_arrays(by_split[s], classes, R) for s in ("balanced-test", "test")}
-truth = {s: y for s, (_, y) in tests.items()}
-rows, cells = {}, {}  # cells: per-test-image predictions (the claims' intervals over test images, chapter 14)
-for name, (gx, gy) in augment.items():
-    model, losses = standins.train_classifier(arch, np.concatenate([real_x, gx]), np.concatenate([real_y, gy]),
-                                              multilabel=False, size=classifier_size, epochs=epochs,
-                                              batch_size=batch_size, lr=lr, seed=seed, device=device)
-    pred = {s: standins.predict(model, tests[s][0], device).argmax(1) for s in tests}
-    rows[name] = classification.long_tail_row(truth, pred, classes, groups)
-    cells.update(classification.long_tail_evidence(name, truth, pred, classes, groups))
+# one classifier per row, trained on the real images plus the row's generated ones, rows in order
+train_and_score = classification.long_tail_measure(real, tests, classes, groups, arch, classifier_size, epochs,
+                                                   batch_size, lr, seed, device)
+columns = classification.long_tail_columns(groups)
+table = tables.build(list(augment), {c: c for c in columns}, lambda row, column: row, train_and_score,
+                     {name: [xy] for name, xy in augment.items()})
 
 # %% [markdown]
 # Table 4 of this run: the group accuracies and their average on the balanced test set,
 # macro-F1 and balanced accuracy on the test set ({eq}`eq-11-metrics`).
 
 # %%
-mean = pd.DataFrame(rows).T
-std = mean * 0.0
-evaluation.save_result(run, "table4", mean, std, {"profile": profile, "classifier": arch, "replicates": 1,
-                                                      "augment_to": augment_to, "generated": len(plan)})
-save_evidence(run.evidence_path("table4"), cells)
+mean = table.mean
+# the table, and per test image the cells' predictions: the claims' intervals over test images (chapter 14)
+table.save(run, "table4", {"profile": profile, "classifier": arch, "replicates": 1,
+                           "augment_to": augment_to, "generated": len(plan)})
 print(f"{arch} at {classifier_size} px, {epochs} epochs; balanced test n={len(by_split['balanced-test'])}, "
       f"test n={len(by_split['test'])}; {profile} profile")
 mean.round(3)

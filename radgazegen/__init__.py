@@ -37,13 +37,14 @@ The folders are the study's layers; imports point down only (``tests/test_archit
   top-up (chapter 11)
 - ``metrics`` (5) the paper's metrics (§4.2, the package itself); ``evaluation`` what the
   table chapters share; ``tables`` the one builder of the results tables (rows, columns, method
-  and measure per cell; chapters 08, 09, 12); ``fidelity_table`` Table 1's fidelity beyond FID
+  and measure per cell; chapters 08-13); ``fidelity_table`` Table 1's fidelity beyond FID
   per pathology (chapter 08); ``clip_scorer`` Table 2's CLIP-score column (chapter 09);
-  ``classification`` Tables 3-4: the classifier, AUC and long-tail rows with their evidence
-  (chapters 10, 11); ``paper_claims`` the paper's claims and their rules (chapter 14);
+  ``classification`` Tables 3-4: the classifier and the AUC and long-tail measures of
+  ``tables.build`` (chapters 10, 11); ``paper_claims`` the paper's claims and their rules (chapter 14);
   ``results_summary`` chapter 14's claims table and counts; ``counterfactual`` the mirrored and
   moved gaze (chapter 13); ``mirrored_gaze`` the central claim's primary test, its arms and
-  chain (chapter 13); ``localisation`` the pointing game on the ground-truth boxes (chapter 13); ``moved_gaze`` the moved-gaze test's steps (chapter 13); ``fidelity``
+  chain (chapter 13); ``localisation`` the pointing game on the ground-truth boxes (chapter
+  13); ``moved_gaze`` the moved-gaze test's steps (chapter 13); ``fidelity``
   KID, PRDC; ``radiomics_distance`` a Fréchet Radiomics Distance; ``memorisation`` near-copies,
   re-identification, the publication guard; ``copy_controls`` the memorisation check's
   controls: over-trained model, copier, VAE round trip (chapter 15); ``ledger`` the claims

@@ -15,7 +15,7 @@ import torch
 from radgazegen.core.vocabulary import CANNY, CONTROLS, HVA, SEGMENTATION
 from radgazegen import generation
 from radgazegen.generation import held_out, methods, read_generation, top_up
-from radgazegen.metrics import classification
+from radgazegen.metrics import classification, tables
 
 CATALOGUE = methods.catalogue()
 SD, RG, RAD_CN = CATALOGUE[methods.SD], CATALOGUE[methods.RADGAZEGEN], CATALOGUE[methods.RAD_CN]
@@ -148,28 +148,38 @@ def test_auc_row_is_percent_with_an_average_over_defined_pathologies():
     assert classification.auc_row(truth, bad, NAMES)["Avg."] == 50.0  # (0 + 100) / 2
 
 
-def test_auc_table_means_and_spreads_over_replicates():
+def _build_table3(rows, classify=lambda x: x):
+    truth = _truth_scores()[0]
+    return tables.build(list(rows), {c: c for c in [*NAMES, "Avg."]}, lambda row, column: row,
+                        classification.auc_measure(classify, truth, NAMES), rows)
+
+
+def test_table3_means_and_spreads_over_replicates_through_the_table_builder():
     truth, good, bad = _truth_scores()
-    mean, std = classification.auc_table(truth, {"real": np.stack([good]), "gen": np.stack([good, bad])}, NAMES)
-    assert mean.index.tolist() == ["real", "gen"] and mean.columns.tolist() == [*NAMES, "Avg."]
-    assert mean.loc["gen", "A."] == 50.0 and std.loc["gen", "A."] == pytest.approx(np.std([100, 0], ddof=1))
-    assert (std.loc["real"] == 0.0).all()
+    table = _build_table3({"real": [good], "gen": [good, bad]})
+    assert table.mean.index.tolist() == ["real", "gen"] and table.mean.columns.tolist() == [*NAMES, "Avg."]
+    assert table.mean.loc["gen", "A."] == 50.0 and table.std.loc["gen", "A."] == pytest.approx(np.std([100, 0], ddof=1))
+    assert (table.std.loc["real"] == 0.0).all() and np.isnan(table.mean.loc["real", "C."])
+    assert table.mean.loc["gen", "Avg."] == pytest.approx(np.mean([100.0, 50.0]))  # per replicate (A, B) then over them
 
 
-def test_auc_evidence_covers_defined_pathologies_and_recomputes_the_cell():
+def test_table3_evidence_covers_defined_pathologies_and_recomputes_the_cell():
     truth, good, bad = _truth_scores()
-    scores = {"gen": np.stack([good, bad])}
-    cells = classification.auc_evidence(truth, scores, NAMES)
-    assert sorted(cells) == [("gen", "A."), ("gen", "B.")]  # C. has one class only
-    mean, _ = classification.auc_table(truth, scores, NAMES)
-    assert cells[("gen", "A.")].value() == pytest.approx(mean.loc["gen", "A."])
-    assert cells[("gen", "B.")].shape == (2, 4)
+    table = _build_table3({"gen": [good, bad]})
+    assert sorted(table.cells) == [("gen", "A."), ("gen", "B.")]  # C. has one class only; "Avg." is no cell
+    assert table.cells[("gen", "A.")].value() == pytest.approx(table.mean.loc["gen", "A."])
+    assert table.cells[("gen", "B.")].shape == (2, 4)
 
 
-def test_classifier_scores_stack_replicates():
-    scores = classification.classifier_scores(lambda x: x.reshape(len(x), -1)[:, :2].astype(np.float32),
-                                              {"r": [np.ones((3, 2, 2), np.uint8), np.zeros((3, 2, 2), np.uint8)]})
-    assert scores["r"].shape == (2, 3, 2) and scores["r"][0].min() == 1 and scores["r"][1].max() == 0
+def test_table3_scores_each_replicate_once():
+    truth, good, bad = _truth_scores()
+    seen = []
+
+    def classify(x):
+        seen.append(x.shape)
+        return x
+    _build_table3({"r": [good, bad]}, classify)
+    assert seen == [good.shape, bad.shape]  # once per replicate, not once per column
     clf = classification.Classifier("c", lambda x: x * 2)
     assert clf(np.array([1, 2])).tolist() == [2, 4] and clf.losses is None
 
@@ -257,6 +267,45 @@ def test_long_tail_row_and_evidence_agree():
     assert sorted(c for _, c in cells) == sorted(row)
     for col, value in row.items():
         assert cells[("m", col)].value() == pytest.approx(value), col
+
+
+def test_table4_trains_one_classifier_per_row_in_order_on_real_plus_generated_images(monkeypatch):
+    from radgazegen import standins
+
+    trained = []
+
+    def train_classifier(arch, x, y, **kw):
+        trained.append((len(x), kw["seed"]))
+        return len(x), None  # the "model": how many images it saw
+
+    def predict(model, x, device):  # predicts class 0 everywhere, class 1 too once it saw 5 images
+        p = np.zeros((len(x), len(CLASSES)), np.float32)
+        p[:, 1 if model >= 5 else 0] = 1.0
+        if model >= 5:
+            p[0, 0] = 2.0
+        return p
+    monkeypatch.setattr(standins, "train_classifier", train_classifier)
+    monkeypatch.setattr(standins, "predict", predict)
+    real = (np.zeros((3, 4, 4), np.uint8), np.array([0, 1, 2]))
+    tests = {"balanced-test": (np.zeros((4, 4, 4), np.uint8), np.array([0, 1, 2, 3])),
+             "test": (np.zeros((4, 4, 4), np.uint8), np.array([0, 1, 1, 3]))}
+    augment = {"no augmentation": (np.zeros((0, 4, 4), np.uint8), np.zeros(0, int)),
+               "G": (np.zeros((2, 4, 4), np.uint8), np.array([1, 1]))}
+    columns = classification.long_tail_columns(GROUPS)
+    table = tables.build(list(augment), {c: c for c in columns}, lambda row, column: row,
+                         classification.long_tail_measure(real, tests, CLASSES, GROUPS, "cnn", 8, 1, 2, 1e-3, seed=7),
+                         {n: [xy] for n, xy in augment.items()})
+    assert trained == [(3, 7), (5, 7)]  # rows in order, once each, real + the row's generated images
+    assert table.mean.columns.tolist() == columns == ["Head", "Medium", "Tail", "Avg", "mF1", "bAcc"]
+    for name, model in (("no augmentation", 3), ("G", 5)):
+        pred = {s: predict(model, x, "cpu").argmax(1) for s, (x, _) in tests.items()}
+        truth = {s: y for s, (_, y) in tests.items()}
+        row = classification.long_tail_row(truth, pred, CLASSES, GROUPS)
+        for col in columns:
+            assert table.mean.loc[name, col] == pytest.approx(row[col], nan_ok=True), (name, col)
+            assert table.cells[(name, col)].value() == pytest.approx(row[col], nan_ok=True), (name, col)
+            assert table.std.loc[name, col] == 0.0 or np.isnan(row[col])
+    assert table.mean.loc["G", "Medium"] > table.mean.loc["no augmentation", "Medium"]
 
 
 def test_baselines_beaten():

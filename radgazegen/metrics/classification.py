@@ -9,8 +9,9 @@ every image and seed) that chapter 14's intervals resample.
 - ``table3_labels(records)``: the ``(N, 12)`` positives of Table 3's pathologies;
 - ``table3_classifier(...)``: TorchXRayVision's DenseNet-121 when its weights are given, else
   a DenseNet-121 trained here (a ``Classifier``: name, scores, losses);
-- ``classifier_scores``, ``auc_row``, ``auc_table``, ``auc_evidence``: scores, AUC rows, the
-  table (mean, std) and its evidence; ``pathologies_won``: how often one row beats another.
+- ``auc_row``, ``auc_scores``, ``auc_measure``: one replicate's AUC row, a row of the table
+  (mean, std, evidence per column) and the measure ``metrics.tables.build`` reads it with;
+  ``pathologies_won``: how often one row beats another.
 
 Table 4 (chapter 11): one classifier per augmentation, scored on the balanced test set
 (accuracy per head / medium / tail group and their average) and the test set (macro-F1,
@@ -18,6 +19,7 @@ balanced accuracy), ``metrics.long_tail_report``.
 
 - ``long_tail_arrays(records, classes, R)``: images and class indices of a split;
 - ``long_tail_row``, ``long_tail_evidence``: one augmentation's row and its evidence;
+  ``long_tail_measure``: the measure ``metrics.tables.build`` trains each row's classifier with;
   ``baselines_beaten``: how many baseline generators one row is ahead of.
 """
 from __future__ import annotations
@@ -89,13 +91,6 @@ def table3_classifier(xrv_weights_dir: str, mimic_lt_root: str | Path, mimic_cxr
                       lambda images: standins.predict(model, images, device=device), losses)
 
 
-def classifier_scores(classify: Callable[[np.ndarray], np.ndarray],
-                      rows: Mapping[str, Sequence[np.ndarray]]) -> dict[str, np.ndarray]:
-    """Row name -> ``(R, N, P)`` scores: ``classify`` of each of the row's R replicates
-    (``(N, H, W)`` uint8 images each). Used by chapter 10."""
-    return {name: np.stack([classify(x) for x in reps]) for name, reps in rows.items()}
-
-
 def auc_row(truth: np.ndarray, scores: np.ndarray, names: Sequence[str]) -> pd.Series:
     """AUC (%, 0-100) per pathology of one replicate's ``(N, P)`` scores against the ``(N, P)``
     0/1 ``truth`` (``metrics.auc_per_class``; NaN where a pathology has one class only),
@@ -107,24 +102,29 @@ def auc_row(truth: np.ndarray, scores: np.ndarray, names: Sequence[str]) -> pd.S
     return row
 
 
-def auc_table(truth: np.ndarray, scores: Mapping[str, np.ndarray], names: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(mean, std) over replicates of ``auc_row``: one row per ``scores`` entry (``(R, N, P)``),
-    columns ``names`` then "Avg.", AUC in %; std with ddof 1, 0.0 for a single replicate.
-    Used by chapter 10."""
-    mean = pd.DataFrame({name: pd.concat([auc_row(truth, s, names) for s in sc], axis=1).mean(axis=1)
-                         for name, sc in scores.items()}).T
-    std = pd.DataFrame({name: pd.concat([auc_row(truth, s, names) for s in sc], axis=1).std(axis=1, ddof=1) if len(sc) > 1
-                        else pd.Series(0.0, index=[*names, "Avg."]) for name, sc in scores.items()}).T
-    return mean, std
+def auc_scores(truth: np.ndarray, scores: np.ndarray, names: Sequence[str]) -> dict[str, tuple[float, float, Evidence | None]]:
+    """One row of Table 3 from its ``(R, N, P)`` scores (R replicates of N images, P = len(names))
+    against the ``(N, P)`` 0/1 ``truth``: per pathology and for "Avg." the AUC (%) mean over
+    replicates of ``auc_row`` and its std (ddof 1; 0.0 for one replicate), with the pathology's
+    ``Evidence("labels", statistic "auc", scale 100)`` of its ``(R, N)`` scores where the AUC is
+    defined (both classes among the N images), else None, and None for "Avg." (chapter 14
+    resamples the pathologies' cells). Used by chapter 10 (``auc_measure``)."""
+    rows = pd.concat([auc_row(truth, sc, names) for sc in scores], axis=1)
+    mean = rows.mean(axis=1)
+    std = rows.std(axis=1, ddof=1) if len(scores) > 1 else pd.Series(0.0, index=rows.index)
+    defined = {names[j] for j in range(len(names)) if 0 < truth[:, j].sum() < len(truth)}  # AUC needs both classes
+    return {name: (mean[name], std[name],
+                   Evidence("labels", "higher", values=scores[:, :, j], truth=truth[:, j], statistic="auc", scale=100.0)
+                   if name in defined else None) for j, name in enumerate(names)} | {"Avg.": (mean["Avg."], std["Avg."], None)}
 
 
-def auc_evidence(truth: np.ndarray, scores: Mapping[str, np.ndarray], names: Sequence[str]) -> dict[tuple[str, str], Evidence]:
-    """(row, pathology) -> ``Evidence("labels", statistic "auc", scale 100)``: the row's ``(R, N)``
-    scores of the pathology with its ``(N,)`` truth, for each pathology whose AUC is defined
-    (both classes among the N images); chapter 14 resamples images and seeds. Used by chapter 10."""
-    defined = [j for j in range(len(names)) if 0 < truth[:, j].sum() < len(truth)]  # AUC needs both classes
-    return {(name, names[j]): Evidence("labels", "higher", values=sc[:, :, j], truth=truth[:, j], statistic="auc", scale=100.0)
-            for name, sc in scores.items() for j in defined}
+def auc_measure(classify: Callable[[np.ndarray], np.ndarray], truth: np.ndarray, names: Sequence[str]):
+    """Table 3's ``tables.Measure`` (chapter 10, with ``tables.build``; columns ``names`` then
+    "Avg."): a row's replicates (``(N, H, W)`` uint8 images each) are scored once by ``classify``
+    (``(N, P)`` scores), stacked ``(R, N, P)``, and read per column (``auc_scores``)."""
+    from radgazegen.metrics import tables
+
+    return tables.per_row(lambda replicates: auc_scores(truth, np.stack([classify(x) for x in replicates]), names))
 
 
 def pathologies_won(table: pd.DataFrame, method: str, baseline: str, columns: Sequence[str]) -> tuple[int, int]:
@@ -172,6 +172,39 @@ def long_tail_evidence(name: str, truth: Mapping[str, np.ndarray], pred: Mapping
     return {(name, col): Evidence("labels", "higher", values=pred[split][None].astype(float), truth=truth[split],
                                   statistic=statistic, subset=subset)
             for col, split, statistic, subset in columns}
+
+
+def long_tail_columns(groups: Mapping[str, Sequence[str]]) -> list[str]:
+    """Table 4's columns: the groups' accuracies, then "Avg", "mF1", "bAcc". Used by chapter 11."""
+    return [*groups, *(col for col, _, _ in LONG_TAIL_TOTALS)]
+
+
+def long_tail_measure(real: tuple[np.ndarray, np.ndarray], tests: Mapping[str, tuple[np.ndarray, np.ndarray]],
+                      classes: Sequence[str], groups: Mapping[str, Sequence[str]], arch: str, size: int, epochs: int,
+                      batch_size: int, lr: float, seed: int, device: str = "cpu"):
+    """Table 4's ``tables.Measure`` (chapter 11, with ``tables.build``; columns
+    ``long_tail_columns``): a row's one replicate ``(x, y)`` (generated ``(M, R, R)`` uint8 images
+    and their ``(M,)`` class indices; none for "no augmentation") is added to the ``real`` training
+    images and labels, one classifier (``standins.train_classifier``: ``arch`` at ``size`` px,
+    ``epochs``, ``batch_size``, ``lr``, ``seed``) is trained on them, and it predicts each split
+    of ``tests`` (split -> (images, class indices)); per column the ``long_tail_row`` value (a
+    fraction in [0, 1]), std 0 (one classifier; NaN where the value is) and its
+    ``long_tail_evidence``. Rows are trained in the order ``tables.build`` reads them."""
+    from radgazegen import standins
+    from radgazegen.metrics import tables
+
+    truth = {s: y for s, (_, y) in tests.items()}
+
+    def compute(replicates: list) -> dict[str, tuple[float, float, Evidence]]:
+        (gx, gy), = replicates
+        model, _ = standins.train_classifier(arch, np.concatenate([real[0], gx]), np.concatenate([real[1], gy]),
+                                             multilabel=False, size=size, epochs=epochs, batch_size=batch_size,
+                                             lr=lr, seed=seed, device=device)
+        pred = {s: standins.predict(model, x, device).argmax(1) for s, (x, _) in tests.items()}
+        row = long_tail_row(truth, pred, classes, groups)
+        cells = long_tail_evidence("", truth, pred, classes, groups)
+        return {col: (row[col], row[col] * 0.0, cells[("", col)]) for col in row}
+    return tables.per_row(compute)
 
 
 def baselines_beaten(table: pd.DataFrame, method: str, columns: Sequence[str],

@@ -51,7 +51,7 @@ def build(rows: Sequence[str], columns: Mapping[str, Hashable], method_of: Calla
     ``measure`` read: a control, a metric). A cell's method is ``method_of(row, key)`` (a
     ``methods.Method``, a method name, or None for an empty cell); the cell is measured when its
     method has images (``images[name]``: per replicate ``(N, R, R)`` uint8), row by row, columns
-    in order. Used by chapters 08, 09 and 12."""
+    in order. Used by chapters 08-13 (13: the pointing game)."""
     mean = pd.DataFrame(index=list(rows), columns=list(columns), dtype=float)
     std, cells = mean.copy(), {}
     for r in rows:
