@@ -163,6 +163,24 @@ def test_table3_means_and_spreads_over_replicates_through_the_table_builder():
     assert table.mean.loc["gen", "Avg."] == pytest.approx(np.mean([100.0, 50.0]))  # per replicate (A, B) then over them
 
 
+def test_table3_cells_are_sklearn_aucs_over_replicates():
+    from sklearn.metrics import roc_auc_score
+
+    truth, good, bad = _truth_scores()
+    noisy = [np.random.default_rng(r).random(good.shape) for r in range(3)]
+    table = _build_table3({"noisy": noisy})
+    for j, name in enumerate(NAMES[:2]):  # hand-computed: AUC (%) per replicate, mean and ddof-1 std
+        aucs = [100 * roc_auc_score(truth[:, j], s[:, j]) for s in noisy]
+        assert table.mean.loc["noisy", name] == pytest.approx(np.mean(aucs))
+        assert table.std.loc["noisy", name] == pytest.approx(np.std(aucs, ddof=1))
+    avg = [np.mean([100 * roc_auc_score(truth[:, j], s[:, j]) for j in (0, 1)]) for s in noisy]
+    assert table.mean.loc["noisy", "Avg."] == pytest.approx(np.mean(avg))  # over the defined pathologies only
+    assert np.isnan(table.mean.loc["noisy", "C."]) and np.isnan(table.std.loc["noisy", "C."])
+    ev = table.cells[("noisy", "A.")]
+    assert (ev.kind, ev.better, ev.statistic, ev.scale) == ("labels", "higher", "auc", 100.0)
+    assert ev.truth.tolist() == truth[:, 0].tolist()
+
+
 def test_table3_evidence_covers_defined_pathologies_and_recomputes_the_cell():
     truth, good, bad = _truth_scores()
     table = _build_table3({"gen": [good, bad]})
