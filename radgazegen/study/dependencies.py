@@ -134,8 +134,9 @@ class PackageModules:
     def digest(self, module: str) -> str:
         if module not in self._digests:
             f = self.file(module)
-            h = hashlib.sha256(code_of(self._tree(module)).encode())  # what the code does, not how it is written
-            strings = _string_literals(self._tree(module))
+            tree = self._tree(module)  # parsed for this digest alone: code_of may strip it
+            strings = _string_literals(tree)
+            h = hashlib.sha256(code_of(tree).encode())  # what the code does, not how it is written
             for d in self._data_files():
                 names = {d.name, d.relative_to(self.root).as_posix()}
                 try:
@@ -209,10 +210,8 @@ class PackageModules:
 def code_of(tree: ast.AST) -> str:
     """The module's code without its docstrings and comments: the AST, docstrings removed, dumped
     without line numbers. A docstring or comment edit leaves a module's digest (and every model
-    trained on it) current; any change to what the code does changes it."""
-    import copy
-
-    tree = copy.deepcopy(tree)
+    trained on it) current; any change to what the code does changes it. The docstrings are
+    removed from ``tree`` itself (a copy cost more than the parse: pass a tree of your own)."""
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             body = node.body
