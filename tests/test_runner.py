@@ -168,7 +168,7 @@ def test_progress_log_records_each_chapter_and_the_one_that_stopped(study, tmp_p
     with pytest.raises(StepFailed):
         study.run("p", log=lambda *_: None)
     every = (study.run_dir("p") / "progress.log").read_text().splitlines()
-    assert re.fullmatch(r"\S+Z machine: commit \S+; Python [0-9.]+; torch .*; CPU .* x \d+; GPU .*", every[0])
+    assert re.fullmatch(r"\S+Z machine: commit \S+; Python [0-9.]+; torch .*; CPU .* x \d+( \((AVX-512|AVX2|no AVX2)\))?; GPU .*", every[0])
     lines = [ln for ln in every if " machine: " not in ln]  # one machine line per runner start
     assert [ln.split(" ", 1)[1] for ln in lines[:2]] == ["[p] 00_produce: running (never run)",
                                                          lines[1].split(" ", 1)[1]]
@@ -591,3 +591,16 @@ def test_a_run_directory_bundled_on_one_machine_is_up_to_date_in_another_checkou
     with pytest.raises(ValueError, match=r"evil.tgz: member '../outside.tgz' is not a file under p/"):
         gpu_run.unpack_run(evil, tmp_path / "gpu" / "runs", "p")
     assert not (tmp_path / "gpu" / "runs" / "p").exists()
+
+
+def test_the_machine_line_names_the_cpus_vector_units():
+    """The last digits of a CPU run depend on the kernels torch picks (AVX-512 or AVX2): each
+    run's progress.log says which the machine had."""
+    from radgazegen.core.progress import machine_line, vector_units
+
+    assert vector_units(["processor\t: 0", "flags\t\t: fpu sse avx2 avx512f avx512bw"]) == " (AVX-512)"
+    assert vector_units(["flags\t\t: fpu sse avx avx2 fma"]) == " (AVX2)"
+    assert vector_units(["flags\t\t: fpu sse sse4_2"]) == " (no AVX2)"
+    assert vector_units(["model name\t: some CPU"]) == ""  # no flags line: nothing claimed
+    line = machine_line(Path(__file__).parent)
+    assert line.startswith("machine: commit ") and re.search(r"CPU .+ x \d+( \((AVX-512|AVX2|no AVX2)\))?; GPU ", line)

@@ -65,12 +65,22 @@ def machine_line(repo: Path) -> str:
             packages.append(f"{name} {version(name)}")
         except PackageNotFoundError:
             packages.append(f"{name} absent")
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor() or "unknown CPU") if Path("/proc/cpuinfo").exists() \
-        else platform.processor() or "unknown CPU"
+    info = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
+    cpu = next((ln.split(":", 1)[1].strip() for ln in info if ln.startswith("model name")),
+               platform.processor() or "unknown CPU")
     gpus = out("nvidia-smi", "--query-gpu=name", "--format=csv,noheader").replace("\n", ", ") or "none"
     return (f"machine: commit {commit}; Python {platform.python_version()}; {', '.join(packages)}; "
-            f"CPU {cpu} x {os.cpu_count()}; GPU {gpus}")
+            f"CPU {cpu} x {os.cpu_count()}{vector_units(info)}; GPU {gpus}")
+
+
+def vector_units(cpuinfo_lines: list[str]) -> str:
+    """" (AVX-512)", " (AVX2)" or " (no AVX2)" from ``/proc/cpuinfo``'s flags, "" where it has
+    none: the kernels torch's CPU build picks, and so the last digits of a run's numbers (the
+    committed lesson runs of dbaeb28, without AVX-512, and 72ef157, with it, differ there)."""
+    flags = next((set(ln.split(":", 1)[1].split()) for ln in cpuinfo_lines if ln.startswith("flags")), None)
+    if flags is None:
+        return ""
+    return " (AVX-512)" if "avx512f" in flags else " (AVX2)" if "avx2" in flags else " (no AVX2)"
 
 
 class stderr_to:  # noqa: N801 - used as a context manager, like contextlib's redirect_stderr
