@@ -34,6 +34,7 @@ import pandas as pd
 from radgazegen.core.intervals import Evidence
 from radgazegen.core.labels import TABLE3_PATHOLOGIES
 from radgazegen.generation.top_up import lt_class
+from radgazegen.metrics import tables
 
 #: Table 4's columns: (column, test split, ``Evidence`` statistic) after the group accuracies.
 LONG_TAIL_TOTALS = (("Avg", "balanced-test", "mean_recall"), ("mF1", "test", "macro_f1"), ("bAcc", "test", "mean_recall"))
@@ -122,8 +123,6 @@ def auc_measure(classify: Callable[[np.ndarray], np.ndarray], truth: np.ndarray,
     """Table 3's ``tables.Measure`` (chapter 10, with ``tables.build``; columns ``names`` then
     "Avg."): a row's replicates (``(N, H, W)`` uint8 images each) are scored once by ``classify``
     (``(N, P)`` scores), stacked ``(R, N, P)``, and read per column (``auc_scores``)."""
-    from radgazegen.metrics import tables
-
     return tables.per_row(lambda replicates: auc_scores(truth, np.stack([classify(x) for x in replicates]), names))
 
 
@@ -160,16 +159,16 @@ def long_tail_row(truth: Mapping[str, np.ndarray], pred: Mapping[str, np.ndarray
     return {**{g: bal[g] for g in groups}, "Avg": bal["Avg"], "mF1": imb["mF1"], "bAcc": imb["bAcc"]}
 
 
-def long_tail_evidence(name: str, truth: Mapping[str, np.ndarray], pred: Mapping[str, np.ndarray],
-                       classes: Sequence[str], groups: Mapping[str, Sequence[str]]) -> dict[tuple[str, str], Evidence]:
-    """(``name``, column) -> ``Evidence("labels")`` of each ``long_tail_row`` column: the one
+def long_tail_evidence(truth: Mapping[str, np.ndarray], pred: Mapping[str, np.ndarray],
+                       classes: Sequence[str], groups: Mapping[str, Sequence[str]]) -> dict[str, Evidence]:
+    """column -> ``Evidence("labels")`` of each ``long_tail_row`` column: the one
     classifier's ``(1, N)`` predictions of the column's split with its truth, the statistic
     (``mean_recall`` over the group's classes, or over all; ``macro_f1``) chapter 14 resamples
     test images with. Used by chapter 11."""
     subsets = {g: np.array([list(classes).index(c) for c in names]) for g, names in groups.items()}
     columns = [*((g, "balanced-test", "mean_recall", subsets[g]) for g in groups),
                *((col, split, statistic, None) for col, split, statistic in LONG_TAIL_TOTALS)]
-    return {(name, col): Evidence("labels", "higher", values=pred[split][None].astype(float), truth=truth[split],
+    return {col: Evidence("labels", "higher", values=pred[split][None].astype(float), truth=truth[split],
                                   statistic=statistic, subset=subset)
             for col, split, statistic, subset in columns}
 
@@ -191,7 +190,6 @@ def long_tail_measure(real: tuple[np.ndarray, np.ndarray], tests: Mapping[str, t
     fraction in [0, 1]), std 0 (one classifier; NaN where the value is) and its
     ``long_tail_evidence``. Rows are trained in the order ``tables.build`` reads them."""
     from radgazegen import standins
-    from radgazegen.metrics import tables
 
     truth = {s: y for s, (_, y) in tests.items()}
 
@@ -202,8 +200,8 @@ def long_tail_measure(real: tuple[np.ndarray, np.ndarray], tests: Mapping[str, t
                                              lr=lr, seed=seed, device=device)
         pred = {s: standins.predict(model, x, device).argmax(1) for s, (x, _) in tests.items()}
         row = long_tail_row(truth, pred, classes, groups)
-        cells = long_tail_evidence("", truth, pred, classes, groups)
-        return {col: (row[col], row[col] * 0.0, cells[("", col)]) for col in row}
+        cells = long_tail_evidence(truth, pred, classes, groups)
+        return {col: (row[col], row[col] * 0.0, cells[col]) for col in row}
     return tables.per_row(compute)
 
 

@@ -106,8 +106,8 @@ def control_scorer(controls: Mapping[str, np.ndarray]) -> Callable[[np.ndarray, 
 
 
 def per_row(compute: Callable[[list], Mapping[Hashable, tuple[float, float, Evidence | None]]]) -> Measure:
-    """A measure for tables whose row is computed once and read per column (chapters 10, 11, 13:
-    one classifier's scores, one classifier trained per row, one localiser's hits):
+    """A measure for tables whose row is computed once and read per column (chapters 10 and 11:
+    one classifier's scores of the row's images, one classifier trained per row):
     ``compute(replicates)`` gives ``{key: (mean, std, evidence)}`` for every column key; it runs
     once per row's ``replicates`` (the same object ``build`` passes for each column)."""
     done: dict[int, tuple[Any, Mapping]] = {}
